@@ -1,0 +1,437 @@
+//! [`Channel`]: the two-way message pipe between a creator and one created
+//! process.
+//!
+//! A channel owns one end of a socketpair. Messages are serde values sent as
+//! frames ([`crate::frame`]), encoded by [`crate::codec`]. On the creator's
+//! side the channel also owns the created process: it reaps it, and reports
+//! how it ended when a message it waits for never comes.
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{self, MAX_FRAME_LIMIT};
+use crate::error::{Error, Result};
+use crate::frame::{self, Inbox, Kind};
+use crate::{fork, reap, sys};
+
+/// The outbox keeps its capacity between messages up to this size.
+const KEEP_OUTBOX: usize = 16 * 1024 * 1024;
+
+/// A two-way message pipe between a creator and a created process.
+///
+/// In the creator, [`pid`](Channel::pid) is the created process's id; in the
+/// created process it is 0. Either side [`send`](Channel::send)s any
+/// [`Serialize`] value and [`receive`](Channel::receive)s any
+/// [`DeserializeOwned`] one; messages arrive whole and in order. Nothing is
+/// acknowledged: a message sent just before the sender exits is still
+/// delivered.
+///
+/// When the creator waits for a message that never comes, `receive` says
+/// why: [`Error::Panicked`] (with the panic message), [`Error::Died`] (with
+/// the signal), or [`Error::NoResult`] (with the exit code).
+///
+/// Dropping the creator's end closes it and reaps the process; a process
+/// still running at that point is killed first, so a dropped channel never
+/// leaves a zombie or a stray process behind.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| {
+///     let n: u64 = channel.receive()?;
+///     channel.send(&(n * 2))
+/// })?;
+/// channel.send(&21u64)?;
+/// assert_eq!(channel.receive::<u64>()?, 42);
+/// assert!(channel.wait()?.success());
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub struct Channel {
+    socket: Option<OwnedFd>,
+    pid: i32,
+    owner: u32,
+    inbox: Inbox,
+    outbox: Vec<u8>,
+    frame_limit: usize,
+    status: Option<ExitStatus>,
+    broken: bool,
+    /// Frames taken by `receive` (messages and panic reports).
+    taken: u64,
+    /// `receive` has reported the end of the stream or a broken stream.
+    reported_end: bool,
+}
+
+/// What [`Channel::receive`] would do now, found without blocking (used by
+/// exchanges to decide which channels are ready).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// Nothing whole has arrived yet.
+    Nothing,
+    /// A message is there: `receive` returns it.
+    Message,
+    /// `receive` returns an error at once: a panic report, a malformed
+    /// frame, or a stream that ended inside a frame.
+    Failure,
+    /// The peer closed its end and everything it sent has been received.
+    End,
+}
+
+impl Channel {
+    /// Wraps one end of a socketpair; `pid` is the created process on the
+    /// creator's side and 0 on the created process's side.
+    pub(crate) fn new(socket: OwnedFd, pid: i32) -> Self {
+        Channel {
+            socket: Some(socket),
+            pid,
+            owner: std::process::id(),
+            inbox: Inbox::default(),
+            outbox: Vec::new(),
+            frame_limit: MAX_FRAME_LIMIT,
+            status: None,
+            broken: false,
+            taken: 0,
+            reported_end: false,
+        }
+    }
+
+    /// The created process's id on the creator's side; 0 in the created
+    /// process.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send(&channel.pid()))?;
+    /// assert!(channel.pid() > 0);
+    /// assert_eq!(channel.receive::<i32>()?, 0);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The largest message payload, in bytes, this channel accepts (1 GiB
+    /// unless set).
+    pub fn frame_limit(&self) -> usize {
+        self.frame_limit
+    }
+
+    /// Sets the largest payload this channel sends or accepts, in bytes, up
+    /// to [`MAX_FRAME_LIMIT`](crate::MAX_FRAME_LIMIT). A received frame
+    /// header announcing more is an [`Error::FrameTooLarge`] before anything
+    /// is allocated for it.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send(&vec![0u8; 4096]))?;
+    /// channel.set_frame_limit(1024);
+    /// assert!(matches!(
+    ///     channel.receive::<Vec<u8>>(),
+    ///     Err(pprocess::Error::FrameTooLarge { limit: 1024, .. })
+    /// ));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn set_frame_limit(&mut self, bytes: usize) {
+        self.frame_limit = bytes.min(MAX_FRAME_LIMIT);
+    }
+
+    /// Sends `value` as one message, in one system call where the kernel
+    /// takes it whole. Fails with [`Error::Io`] (`EPIPE`) if the other end
+    /// is gone; never raises `SIGPIPE`.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send("hello"))?;
+    /// assert_eq!(channel.receive::<String>()?, "hello");
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.check_owner()?;
+        frame::begin(&mut self.outbox);
+        codec::encode_into(value, &mut self.outbox)?;
+        self.send_outbox(Kind::Message)
+    }
+
+    /// Sends an already encoded message payload.
+    pub(crate) fn send_encoded(&mut self, payload: &[u8]) -> Result<()> {
+        self.check_owner()?;
+        frame::begin(&mut self.outbox);
+        self.outbox.extend_from_slice(payload);
+        self.send_outbox(Kind::Message)
+    }
+
+    /// Reports a panic to the creator (in a created process).
+    pub(crate) fn send_panic(&mut self, message: &str) -> Result<()> {
+        frame::begin(&mut self.outbox);
+        self.outbox.extend_from_slice(message.as_bytes());
+        self.send_outbox(Kind::Panic)
+    }
+
+    fn send_outbox(&mut self, kind: Kind) -> Result<()> {
+        frame::finish(&mut self.outbox, kind, self.frame_limit)?;
+        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+        let sent = sys::send_all(socket.as_fd(), &self.outbox);
+        if self.outbox.capacity() > KEEP_OUTBOX {
+            self.outbox = Vec::new();
+        }
+        sent.map_err(|error| match error.raw_os_error() {
+            Some(nix::libc::EPIPE) | Some(nix::libc::ECONNRESET) if self.pid == 0 => {
+                Error::Disconnected
+            }
+            _ => Error::io("send", error),
+        })
+    }
+
+    /// Receives the next message as a `T`, waiting for it.
+    ///
+    /// A frame that does not decode as a `T` is an [`Error::Decode`] (the
+    /// message is consumed and the channel stays usable). Garbage that is
+    /// not a frame, or a header beyond the [frame limit](Self::frame_limit),
+    /// makes the channel unusable: the error is returned and later calls
+    /// return [`Error::Closed`]. When the stream ends, the creator learns
+    /// why the process ended; see [`Channel`].
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send(&(1u8, 'x')))?;
+    /// let (number, letter): (u8, char) = channel.receive()?;
+    /// assert_eq!((number, letter), (1, 'x'));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T> {
+        self.check_owner()?;
+        loop {
+            let frame = match self.inbox.frame(self.frame_limit) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    self.break_off();
+                    return Err(error);
+                }
+            };
+            if let Some(frame) = frame {
+                let result = match frame.kind {
+                    Kind::Message => codec::decode(self.inbox.payload(frame)),
+                    Kind::Panic => Err(Error::Panicked {
+                        pid: self.pid,
+                        message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
+                    }),
+                };
+                self.inbox.consume(frame);
+                self.taken += 1;
+                return result;
+            }
+            if self.inbox.at_end_of_file() {
+                self.reported_end = true;
+                return Err(self.end_of_stream());
+            }
+            self.fill()?;
+        }
+    }
+
+    /// What `receive` would do now, without blocking.
+    pub(crate) fn event(&self) -> Event {
+        if self.socket.is_none() {
+            return Event::End;
+        }
+        match self.inbox.frame(self.frame_limit) {
+            Ok(Some(frame)) if frame.kind == Kind::Message => Event::Message,
+            Ok(Some(_)) | Err(_) => Event::Failure,
+            Ok(None) if !self.inbox.at_end_of_file() => Event::Nothing,
+            Ok(None) if self.inbox.has_partial_frame() => Event::Failure,
+            Ok(None) => Event::End,
+        }
+    }
+
+    /// Whether `receive` has returned anything yet: a message, a panic
+    /// report, or the end of the stream.
+    pub(crate) fn has_answered(&self) -> bool {
+        self.taken > 0 || self.reported_end
+    }
+
+    /// Takes what `receive` returns when [`event`](Self::event) says
+    /// [`Event::Failure`] or [`Event::End`]: the error.
+    pub(crate) fn take_failure(&mut self) -> Error {
+        match self.receive::<serde::de::IgnoredAny>() {
+            Err(error) => error,
+            Ok(_) => Error::Decode("a message arrived where a failure was expected".into()),
+        }
+    }
+
+    /// How the reaped process ended, as an error, if it ended badly (killed
+    /// by a signal or a non-zero exit code).
+    pub(crate) fn exit_failure(&self) -> Option<Error> {
+        let status = self.status?;
+        match (status.signal(), status.code()) {
+            (Some(signal), _) => Some(Error::Died {
+                pid: self.pid,
+                signal,
+            }),
+            (None, Some(code)) if code != 0 => Some(Error::NoResult {
+                pid: self.pid,
+                code,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Reads once from the socket into the inbox (blocking if nothing is
+    /// there). Returns the number of bytes read; 0 at end of file.
+    pub(crate) fn fill(&mut self) -> Result<usize> {
+        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+        self.inbox
+            .fill(socket.as_fd(), self.frame_limit)
+            .map_err(|error| Error::io("receive", error))
+    }
+
+    /// The socket, for polling; `None` once closed.
+    pub(crate) fn socket(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.as_ref().map(|socket| socket.as_fd())
+    }
+
+    /// The error for a stream that ended: on the creator's side, reaps the
+    /// process and says how it ended.
+    fn end_of_stream(&mut self) -> Error {
+        let truncated = self
+            .inbox
+            .has_partial_frame()
+            .then(|| self.inbox.truncation());
+        self.inbox.discard();
+        if self.pid == 0 {
+            return truncated.unwrap_or(Error::Disconnected);
+        }
+        match self.wait() {
+            Ok(status) => match (status.signal(), truncated) {
+                (Some(signal), _) => Error::Died {
+                    pid: self.pid,
+                    signal,
+                },
+                (None, Some(truncated)) => truncated,
+                (None, None) => Error::NoResult {
+                    pid: self.pid,
+                    code: status.code().unwrap_or(-1),
+                },
+            },
+            Err(error) => truncated.unwrap_or(error),
+        }
+    }
+
+    /// Closes the channel after a framing error: nothing after it can be
+    /// trusted. The process is no longer talked to, so it is killed when the
+    /// channel is reaped.
+    fn break_off(&mut self) {
+        self.broken = true;
+        self.reported_end = true;
+        self.inbox.discard();
+        self.close();
+    }
+
+    /// Closes this end of the channel. The other side then sees end of file
+    /// (or `EPIPE` when it sends). Later `send` and `receive` calls return
+    /// [`Error::Closed`]; [`wait`](Channel::wait) still works.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| {
+    ///     // The creator closed its end: receiving reports it.
+    ///     assert!(matches!(channel.receive::<u8>(), Err(pprocess::Error::Disconnected)));
+    /// })?;
+    /// channel.close();
+    /// assert!(channel.wait()?.success());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn close(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            if self.owner == std::process::id() {
+                fork::close_channel(socket);
+            } else {
+                // Closed in this process right after the fork that copied it.
+                std::mem::forget(socket);
+            }
+        }
+    }
+
+    /// Waits for the created process to end and returns its exit status
+    /// (kept, so later calls return it again).
+    ///
+    /// Before waiting, reads everything the process still sends and keeps
+    /// it for [`receive`](Channel::receive): a process blocked writing a
+    /// large message can never deadlock against its creator's wait.
+    /// Fails with [`Error::NoProcess`] in the created process.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|_channel| std::process::exit(3))?;
+    /// assert_eq!(channel.wait()?.code(), Some(3));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if self.pid == 0 {
+            return Err(Error::NoProcess);
+        }
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        self.check_owner()?;
+        while self.socket.is_some() && !self.inbox.at_end_of_file() {
+            if self.fill().is_err() {
+                break;
+            }
+        }
+        self.reap(true)?
+            .ok_or_else(|| Error::io("wait", std::io::ErrorKind::WouldBlock.into()))
+    }
+
+    /// The exit status, if the process has been reaped.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|_channel| ())?;
+    /// assert!(channel.exit_status().is_none());
+    /// channel.wait()?;
+    /// assert!(channel.exit_status().unwrap().success());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = reap::wait(self.pid, block).map_err(|error| Error::io("wait", error))?;
+        }
+        Ok(self.status)
+    }
+
+    /// Closes the channel and reaps its process; `kill` first kills a
+    /// process that is still running (used when nobody will read from it).
+    pub(crate) fn shut_down(&mut self, kill: bool) {
+        self.close();
+        if self.pid == 0 || self.owner != std::process::id() {
+            return;
+        }
+        let kill = kill || self.broken;
+        if let Ok(None) = self.reap(!kill) {
+            sys::kill(self.pid);
+            let _ = self.reap(true);
+        }
+    }
+
+    fn check_owner(&self) -> Result<()> {
+        if self.owner != std::process::id() {
+            return Err(Error::ForeignChannel { owner: self.owner });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        // A copy inherited through fork never reaps or kills: the process
+        // belongs to the copy's creator.
+        self.shut_down(true);
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("pid", &self.pid)
+            .field("open", &self.socket.is_some())
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,832 @@
+//! [`Exchange`]: many channels watched at once with `poll`, a limit on how
+//! many processes run, a queue of work waiting for room, and the
+//! [`Handler`] that stores what arrives.
+//!
+//! Everything here runs in the creator. A channel stays in the exchange
+//! until its process has closed its end *and* everything it sent has been
+//! read, so a result sent just before exiting is never lost; only then is
+//! the channel removed (closed and reaped with `autoclose`).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::process::{ExitCode, Termination};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::channel::{Channel, Event};
+use crate::error::{Error, Result};
+use crate::managed::{Callable, Managed};
+use crate::process::{self, Fork};
+use crate::sys;
+
+/// Stores what the processes of an [`Exchange`] send: the `store_data` of
+/// the original module's convenient exchanges.
+///
+/// [`Exchange::store`] (and `wait`, `finish`) call `store_data` once per
+/// message that arrives, and `store_error` once per task that failed.
+/// `task` is the task's number: tasks are numbered from 0 in the order they
+/// were given to the exchange (`start`, `add`, `create`, managed calls).
+///
+/// A closure `FnMut(&mut Channel, usize) -> Result<()>` is a handler too.
+///
+/// ```
+/// use pprocess::{Channel, Exchange, Handler};
+///
+/// struct Squares(Vec<u64>);
+///
+/// impl Handler for Squares {
+///     fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+///         self.0.push(channel.receive()?);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut exchange = Exchange::with_handler(Squares(Vec::new())).limit(2);
+/// for i in 0..5u64 {
+///     exchange.start(move |channel| channel.send(&(i * i)))?;
+/// }
+/// exchange.finish()?;
+/// let mut squares = exchange.into_handler().0;
+/// squares.sort();
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub trait Handler {
+    /// A message from task `task` is waiting on `channel`: receive it (once).
+    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()>;
+
+    /// Task `task` failed: its process panicked, died, ended without
+    /// sending, sent garbage, or could not be started. By default the error
+    /// is returned from [`Exchange::store`]; the exchange stays usable.
+    fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
+        let _ = task;
+        Err(error)
+    }
+}
+
+impl<F> Handler for F
+where
+    F: FnMut(&mut Channel, usize) -> Result<()>,
+{
+    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
+        self(channel, task)
+    }
+}
+
+/// Code to run in a new process.
+type Job<'env> = Box<dyn FnOnce(&mut Channel) -> ExitCode + 'env>;
+
+/// The loop a reused process runs: receive arguments, answer, repeat.
+pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
+
+/// Work that waits for room under the limit.
+enum Work<'env> {
+    /// Run in a new process.
+    Fork(Job<'env>),
+    /// Send these encoded arguments to a reused process running `worker`
+    /// (a new one if none is free).
+    Message {
+        payload: Vec<u8>,
+        worker: Worker<'env>,
+    },
+}
+
+struct Waiting<'env> {
+    task: usize,
+    work: Work<'env>,
+}
+
+/// A task sent to a reused process and not yet answered.
+struct InFlight {
+    task: usize,
+    payload: Vec<u8>,
+}
+
+/// One running process of the exchange.
+struct Slot<'env> {
+    channel: Channel,
+    /// The task the process was created for (for reused processes, the
+    /// first one).
+    task: usize,
+    /// For reused processes: the loop it runs, and the tasks sent to it and
+    /// not yet answered, oldest first.
+    worker: Option<Worker<'env>>,
+    in_flight: VecDeque<InFlight>,
+    /// A failure of this process was already reported.
+    failed: bool,
+}
+
+impl Slot<'_> {
+    /// Whether the process still owes the result of a task.
+    fn owes(&self) -> bool {
+        match self.worker {
+            Some(_) => !self.in_flight.is_empty(),
+            None => !self.failed && !self.channel.has_answered(),
+        }
+    }
+
+    /// The task the next message belongs to.
+    fn current_task(&self) -> usize {
+        self.in_flight.front().map_or(self.task, |sent| sent.task)
+    }
+
+    fn state(&self) -> SlotState {
+        match self.channel.event() {
+            Event::Message | Event::Failure => SlotState::Ready,
+            Event::Nothing => SlotState::Running,
+            Event::End if self.owes() => SlotState::Ready,
+            Event::End => SlotState::Ended,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Nothing to do until more bytes arrive.
+    Running,
+    /// A message or a failure is there for the handler.
+    Ready,
+    /// Done: everything read, nothing owed.
+    Ended,
+}
+
+/// Watches many channels at once and runs work under a process limit.
+///
+/// An exchange is the original module's `Exchange` and its convenient
+/// variant in one:
+///
+/// - **watching channels**: [`add`](Self::add) channels, then ask which are
+///   [`ready`](Self::ready) to be read; channels whose processes have ended
+///   are removed by themselves (closed and reaped with
+///   [`autoclose`](Self::autoclose), the default) and listed in
+///   [`removed`](Self::removed);
+/// - **running work**: [`start`](Self::start) runs a closure in a new
+///   process; beyond the [`limit`](Self::limit) the work is queued and
+///   `start` returns at once; it starts as running processes end.
+///   [`manage`](Self::manage) wraps a function so each call starts it.
+/// - **storing results**: with a [`Handler`], [`store`](Self::store) waits
+///   for messages and hands each to the handler; [`finish`](Self::finish)
+///   does that until every task is done.
+///
+/// Work given to an exchange may borrow from the caller (the `'env`
+/// lifetime): the created process is a copy of the creator and already has
+/// the borrowed data.
+///
+/// Dropping an exchange kills and reaps the processes still running and
+/// drops the work still queued.
+///
+/// ```
+/// use pprocess::Exchange;
+///
+/// let words = ["alpha", "beta", "gamma"];
+/// let mut lengths = vec![0usize; words.len()];
+/// let mut exchange = Exchange::with_handler(|channel: &mut pprocess::Channel, task: usize| {
+///     lengths[task] = channel.receive()?;
+///     Ok(())
+/// })
+/// .limit(2);
+/// for word in &words {
+///     exchange.start(move |channel| channel.send(&word.len()))?;
+/// }
+/// exchange.finish()?;
+/// drop(exchange);
+/// assert_eq!(lengths, [5, 4, 5]);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub struct Exchange<'env, H = ()> {
+    handler: H,
+    slots: Vec<Slot<'env>>,
+    waiting: VecDeque<Waiting<'env>>,
+    /// Failures found outside a handler call, not yet reported.
+    failures: VecDeque<(usize, Error)>,
+    removed: Vec<Channel>,
+    limit: Option<usize>,
+    autoclose: bool,
+    continuous: bool,
+    reuse: bool,
+    next_task: usize,
+}
+
+impl<'env> Exchange<'env, ()> {
+    /// An exchange without a handler: use [`ready`](Self::ready) and receive
+    /// from the channels yourself.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// exchange.start(|channel| channel.send(&7u8))?;
+    /// let mut got = Vec::new();
+    /// while exchange.unfinished() {
+    ///     for channel in exchange.ready(None)? {
+    ///         got.push(channel.receive::<u8>()?);
+    ///     }
+    /// }
+    /// assert_eq!(got, [7]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Exchange::with_handler(())
+    }
+}
+
+impl Default for Exchange<'_, ()> {
+    fn default() -> Self {
+        Exchange::new()
+    }
+}
+
+impl<'env, H> Exchange<'env, H> {
+    /// An exchange whose [`store`](Self::store) hands what arrives to
+    /// `handler`. No limit, `autoclose` on, no reuse, not continuous.
+    ///
+    /// ```
+    /// let mut total = 0u64;
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         total += channel.receive::<u64>()?;
+    ///         Ok(())
+    ///     },
+    /// );
+    /// exchange.start(|channel| channel.send(&40u64))?;
+    /// exchange.start(|channel| channel.send(&2u64))?;
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(total, 42);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn with_handler(handler: H) -> Self {
+        Exchange {
+            handler,
+            slots: Vec::new(),
+            waiting: VecDeque::new(),
+            failures: VecDeque::new(),
+            removed: Vec::new(),
+            limit: None,
+            autoclose: true,
+            continuous: false,
+            reuse: false,
+            next_task: 0,
+        }
+    }
+
+    /// Runs at most `processes` processes at once (at least 1); further
+    /// work waits in a queue. Without a limit every `start` forks at once.
+    ///
+    /// ```
+    /// let exchange = pprocess::Exchange::new().limit(4);
+    /// assert!(!exchange.busy());
+    /// ```
+    pub fn limit(mut self, processes: usize) -> Self {
+        self.limit = Some(processes.max(1));
+        self
+    }
+
+    /// Whether channels of ended processes are closed and their processes
+    /// reaped when they are removed (default `true`). With `false`, removed
+    /// channels are left to you in [`removed`](Self::removed).
+    ///
+    /// ```
+    /// let exchange = pprocess::Exchange::new().autoclose(false);
+    /// # drop(exchange);
+    /// ```
+    pub fn autoclose(mut self, autoclose: bool) -> Self {
+        self.autoclose = autoclose;
+        self
+    }
+
+    /// Whether processes send many messages each (default `false`: one
+    /// result each). A continuous process's channel stays until the process
+    /// ends; a continuous process that dies from a signal or exits with a
+    /// non-zero code is reported as a failure (with `autoclose`).
+    ///
+    /// ```
+    /// let mut count = 0;
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         channel.receive::<u8>()?;
+    ///         count += 1;
+    ///         Ok(())
+    ///     },
+    /// )
+    /// .continuous(true);
+    /// exchange.start(|channel| (0..3u8).try_for_each(|i| channel.send(&i)))?;
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(count, 3);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn continuous(mut self, continuous: bool) -> Self {
+        self.continuous = continuous;
+        self
+    }
+
+    /// Whether processes are reused (default `false`). With reuse, the calls
+    /// of a [managed](Self::manage) reusable callable send their arguments to
+    /// a process that has finished its previous task instead of forking a
+    /// new one; at most [`limit`](Self::limit) processes are ever running,
+    /// and each is told to quit when no work is left for it.
+    pub fn reuse(mut self, reuse: bool) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    pub(crate) fn reuses(&self) -> bool {
+        self.reuse
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Consumes the exchange and returns its handler. Processes still
+    /// running are killed and reaped.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
+    fn next_task(&mut self) -> usize {
+        self.next_task += 1;
+        self.next_task - 1
+    }
+
+    /// Adds a channel to watch, as a new task, and returns its task number.
+    /// The limit is not checked: see [`add_wait`](Self::add_wait).
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// let channel = pprocess::start(|channel| channel.send(&1u8))?;
+    /// assert_eq!(exchange.add(channel), 0);
+    /// assert_eq!(exchange.active().len(), 1);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn add(&mut self, channel: Channel) -> usize {
+        let task = self.next_task();
+        self.slots.push(Slot {
+            channel,
+            task,
+            worker: None,
+            in_flight: VecDeque::new(),
+            failed: false,
+        });
+        task
+    }
+
+    /// Takes the channel of process `pid` out of the exchange, if it is
+    /// there. Its task is no longer tracked.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// let channel = pprocess::start(|channel| channel.send(&1u8))?;
+    /// let pid = channel.pid();
+    /// exchange.add(channel);
+    /// let mut channel = exchange.remove(pid).unwrap();
+    /// assert_eq!(channel.receive::<u8>()?, 1);
+    /// assert!(!exchange.unfinished());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn remove(&mut self, pid: i32) -> Option<Channel> {
+        let index = self
+            .slots
+            .iter()
+            .position(|slot| slot.channel.pid() == pid)?;
+        Some(self.slots.remove(index).channel)
+    }
+
+    /// The channels of the processes running now.
+    pub fn active(&self) -> impl ExactSizeIterator<Item = &Channel> {
+        self.slots.iter().map(|slot| &slot.channel)
+    }
+
+    /// The channels removed by the last [`ready`](Self::ready) (or `store`)
+    /// call because their processes had ended; closed and reaped with
+    /// `autoclose`.
+    pub fn removed(&self) -> &[Channel] {
+        &self.removed
+    }
+
+    /// Takes the removed channels (with `autoclose` off, closing and waiting
+    /// for them is then yours).
+    pub fn take_removed(&mut self) -> Vec<Channel> {
+        std::mem::take(&mut self.removed)
+    }
+
+    /// Whether the limit is reached: new work would be queued.
+    pub fn busy(&self) -> bool {
+        self.limit.is_some_and(|limit| self.slots.len() >= limit)
+    }
+
+    /// Whether any process is running, any work is queued, or any failure
+    /// is not yet reported.
+    pub fn unfinished(&self) -> bool {
+        !self.slots.is_empty() || !self.waiting.is_empty() || !self.failures.is_empty()
+    }
+
+    /// Runs `f` in a new process as a new task, and returns the task number.
+    ///
+    /// If the limit is reached, the work is queued and `start` returns at
+    /// once; it starts when a running process ends. A process that cannot
+    /// be created now is an [`Error::Io`] here; queued work that cannot be
+    /// created later is reported to the handler's
+    /// [`store_error`](Handler::store_error). Either way the exchange stays
+    /// usable.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new().limit(1);
+    /// exchange.start(|channel| channel.send(&1u8))?;
+    /// exchange.start(|channel| channel.send(&2u8))?; // queued
+    /// assert_eq!(exchange.active().len(), 1);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn start<F, R>(&mut self, f: F) -> Result<usize>
+    where
+        F: FnOnce(&mut Channel) -> R + 'env,
+        R: Termination,
+    {
+        let task = self.next_task();
+        self.submit(task, Work::Fork(Box::new(|channel| f(channel).report())))?;
+        Ok(task)
+    }
+
+    /// Queues encoded arguments for a reused process running `worker`.
+    pub(crate) fn start_message(
+        &mut self,
+        payload: Vec<u8>,
+        worker: Worker<'env>,
+    ) -> Result<usize> {
+        let task = self.next_task();
+        self.submit(task, Work::Message { payload, worker })?;
+        Ok(task)
+    }
+
+    fn submit(&mut self, task: usize, work: Work<'env>) -> Result<()> {
+        if self.busy() || !self.waiting.is_empty() {
+            self.waiting.push_back(Waiting { task, work });
+            Ok(())
+        } else {
+            self.launch(task, work)
+        }
+    }
+
+    /// Wraps `callable` so that each [`call`](Managed::call) starts it on
+    /// this exchange as a new task (queued beyond the limit, sent to a reused
+    /// process with [`reuse`](Self::reuse)).
+    ///
+    /// ```
+    /// use pprocess::{Channel, Exchange};
+    ///
+    /// let mut sums = Vec::new();
+    /// let mut exchange = Exchange::with_handler(|channel: &mut Channel, _task: usize| {
+    ///     sums.push(channel.receive::<u32>()?);
+    ///     Ok(())
+    /// })
+    /// .limit(2);
+    /// let mut add = exchange.manage(|channel: &mut Channel, (a, b): (u32, u32)| channel.send(&(a + b)));
+    /// add.call((1, 2))?;
+    /// add.call((3, 4))?;
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// sums.sort();
+    /// assert_eq!(sums, [3, 7]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, H, C> {
+        Managed::new(self, callable)
+    }
+
+    /// Which channels have a message (or a failure) to receive, waiting up
+    /// to `timeout` (`None`: until one has, or until no process is left).
+    ///
+    /// Channels whose processes have ended and whose messages have all been
+    /// read are removed (see [`removed`](Self::removed)), and queued work is
+    /// started in the room they leave. A process that ended without sending
+    /// anything is returned as ready: receiving from it returns the error
+    /// that says why. Returns an error if queued work could not be started.
+    pub fn ready(&mut self, timeout: Option<Duration>) -> Result<Vec<&mut Channel>> {
+        let ready = self.ready_slots(timeout)?;
+        if let Some((_, error)) = self.failures.pop_front() {
+            return Err(error);
+        }
+        Ok(self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(index, _)| ready.contains(index))
+            .map(|(_, slot)| &mut slot.channel)
+            .collect())
+    }
+
+    /// Indices of the ready slots, waiting up to `timeout` for one.
+    fn ready_slots(&mut self, timeout: Option<Duration>) -> Result<Vec<usize>> {
+        self.removed.clear();
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let mut readable = Vec::new();
+        loop {
+            self.sweep();
+            let ready: Vec<usize> = (0..self.slots.len())
+                .filter(|&index| self.slots[index].state() == SlotState::Ready)
+                .collect();
+            let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+            if !ready.is_empty() || self.slots.is_empty() || expired {
+                return Ok(ready);
+            }
+            let watched: Vec<usize> = (0..self.slots.len())
+                .filter(|&index| self.slots[index].state() == SlotState::Running)
+                .collect();
+            {
+                let fds: Vec<_> = watched
+                    .iter()
+                    .filter_map(|&index| self.slots[index].channel.socket())
+                    .collect();
+                let left =
+                    deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                sys::poll_readable(&fds, left, &mut readable)
+                    .map_err(|error| Error::io("poll", error))?;
+            }
+            for (&index, _) in watched.iter().zip(&readable).filter(|(_, ready)| **ready) {
+                let slot = &mut self.slots[index];
+                if let Err(error) = slot.channel.fill() {
+                    // A socket that cannot be read is as good as ended.
+                    slot.channel.close();
+                    if slot.owes() {
+                        slot.failed = true;
+                        self.failures.push_back((slot.current_task(), error));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes ended slots and starts queued work in the room they leave.
+    fn sweep(&mut self) {
+        let mut index = 0;
+        while index < self.slots.len() {
+            if self.slots[index].state() == SlotState::Ended {
+                let slot = self.slots.remove(index);
+                self.retire(slot);
+            } else {
+                index += 1;
+            }
+        }
+        while !self.busy() {
+            let Some(Waiting { task, work }) = self.waiting.pop_front() else {
+                break;
+            };
+            if let Err(error) = self.launch(task, work) {
+                self.failures.push_back((task, error));
+            }
+        }
+    }
+
+    /// Moves an ended slot's channel to `removed`, closing and reaping it
+    /// with autoclose, and reports a continuous process that ended badly.
+    fn retire(&mut self, mut slot: Slot<'env>) {
+        if self.autoclose {
+            slot.channel.shut_down(false);
+            if self.continuous && !slot.failed {
+                if let Some(error) = slot.channel.exit_failure() {
+                    self.failures.push_back((slot.task, error));
+                }
+            }
+        }
+        self.removed.push(slot.channel);
+    }
+
+    /// Starts `work` now, in a new process.
+    fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
+        match work {
+            Work::Fork(job) => {
+                let channel = process::start(job)?;
+                self.slots.push(Slot {
+                    channel,
+                    task,
+                    worker: None,
+                    in_flight: VecDeque::new(),
+                    failed: false,
+                });
+            }
+            Work::Message { payload, worker } => {
+                let serve = Rc::clone(&worker);
+                let channel = process::start(move |channel: &mut Channel| serve(channel))?;
+                self.slots.push(Slot {
+                    channel,
+                    task,
+                    worker: Some(worker),
+                    in_flight: VecDeque::new(),
+                    failed: false,
+                });
+                let index = self.slots.len() - 1;
+                self.send_task(index, task, payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a task's arguments to the reused process in slot `index`. If
+    /// that fails the process is useless: it is killed, and the task is
+    /// reported as failed.
+    fn send_task(&mut self, index: usize, task: usize, payload: Vec<u8>) {
+        let slot = &mut self.slots[index];
+        match slot.channel.send_encoded(&payload) {
+            Ok(()) => slot.in_flight.push_back(InFlight { task, payload }),
+            Err(error) => {
+                slot.channel.shut_down(true);
+                slot.failed = true;
+                self.failures.push_back((task, error));
+            }
+        }
+    }
+
+    /// After a reused process in slot `index` answered: gives it the next
+    /// queued arguments for its worker, or tells it to quit.
+    fn feed_reused(&mut self, index: usize) {
+        let Some(worker) = self.slots[index].worker.clone() else {
+            return;
+        };
+        if !self.slots[index].in_flight.is_empty() {
+            return;
+        }
+        let next = self.waiting.iter().position(|waiting| {
+            matches!(&waiting.work, Work::Message { worker: other, .. } if Rc::ptr_eq(other, &worker))
+        });
+        match next.and_then(|position| self.waiting.remove(position)) {
+            Some(Waiting {
+                task,
+                work: Work::Message { payload, .. },
+            }) => self.send_task(index, task, payload),
+            _ => {
+                // Nothing left for it: `None` tells the reused loop to end.
+                let _ = self.slots[index].channel.send(&None::<()>);
+            }
+        }
+    }
+}
+
+impl<'env, H: Handler> Exchange<'env, H> {
+    /// Waits up to `timeout` for messages and hands each ready one to the
+    /// handler: [`store_data`](Handler::store_data) for a message,
+    /// [`store_error`](Handler::store_error) for a failed task. Returns the
+    /// first error a handler returns; the exchange stays usable.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut got = None;
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         got = Some(channel.receive::<char>()?);
+    ///         Ok(())
+    ///     },
+    /// );
+    /// exchange.start(|channel| channel.send(&'x'))?;
+    /// while exchange.unfinished() {
+    ///     exchange.store(Some(Duration::from_millis(100)))?;
+    /// }
+    /// drop(exchange);
+    /// assert_eq!(got, Some('x'));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let ready = self.ready_slots(timeout)?;
+        let mut outcome = self.report_failures();
+        for index in ready {
+            let result = self.store_slot(index);
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        self.sweep();
+        match outcome {
+            Ok(()) => self.report_failures(),
+            error => error,
+        }
+    }
+
+    fn report_failures(&mut self) -> Result<()> {
+        while let Some((task, error)) = self.failures.pop_front() {
+            self.handler.store_error(task, error)?;
+        }
+        Ok(())
+    }
+
+    /// Hands what is ready in slot `index` to the handler, then does the
+    /// slot's bookkeeping.
+    fn store_slot(&mut self, index: usize) -> Result<()> {
+        let slot = &mut self.slots[index];
+        let task = slot.current_task();
+        if slot.channel.event() == Event::Message {
+            let stored = self.handler.store_data(&mut slot.channel, task);
+            if slot.worker.is_some() {
+                slot.in_flight.pop_front();
+                self.feed_reused(index);
+            }
+            return stored;
+        }
+        // A failure: a panic report, garbage, or an end without the result.
+        let error = slot.channel.take_failure();
+        slot.failed = true;
+        // Tasks sent to a reused process after the failed one never ran:
+        // they go back to the front of the queue for another process.
+        let unrun: Vec<InFlight> = slot.in_flight.drain(..).skip(1).collect();
+        if let Some(worker) = &slot.worker {
+            for InFlight { task, payload } in unrun.into_iter().rev() {
+                let worker = Rc::clone(worker);
+                self.waiting.push_front(Waiting {
+                    task,
+                    work: Work::Message { payload, worker },
+                });
+            }
+        }
+        self.handler.store_error(task, error)
+    }
+
+    /// Waits until the exchange is not [`busy`](Self::busy), storing what
+    /// arrives meanwhile.
+    pub fn wait(&mut self) -> Result<()> {
+        while self.busy() {
+            self.store(None)?;
+        }
+        Ok(())
+    }
+
+    /// Stores what arrives until every process has ended, all queued work
+    /// has run, and every failure has been reported.
+    pub fn finish(&mut self) -> Result<()> {
+        while self.unfinished() {
+            self.store(None)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `channel` as a new task once there is room under the limit
+    /// (storing what arrives meanwhile), and returns its task number.
+    pub fn add_wait(&mut self, channel: Channel) -> Result<usize> {
+        self.wait()?;
+        Ok(self.add(channel))
+    }
+
+    /// Creates a process, fork-style, once there is room under the limit.
+    /// In the creator, the new channel joins the exchange and `None` is
+    /// returned; in the created process, its channel is returned: send on
+    /// it, then end with [`exit`](crate::exit).
+    ///
+    /// ```
+    /// let mut got = Vec::new();
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         got.push(channel.receive::<u8>()?);
+    ///         Ok(())
+    ///     },
+    /// )
+    /// .limit(1);
+    /// for i in 0..3u8 {
+    ///     if let Some(mut channel) = exchange.create()? {
+    ///         channel.send(&i)?;
+    ///         pprocess::exit(channel);
+    ///     }
+    /// }
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(got, [0, 1, 2]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn create(&mut self) -> Result<Option<Channel>> {
+        self.wait()?;
+        match process::create()? {
+            Fork::Parent(channel) => {
+                self.add(channel);
+                Ok(None)
+            }
+            Fork::Child(channel) => Ok(Some(channel)),
+        }
+    }
+}
+
+impl<H> fmt::Debug for Exchange<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("active", &self.slots.len())
+            .field("waiting", &self.waiting.len())
+            .field("limit", &self.limit)
+            .field("autoclose", &self.autoclose)
+            .field("continuous", &self.continuous)
+            .field("reuse", &self.reuse)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Managed callables call this to put a call's work on the exchange.
+impl<'env, H> Exchange<'env, H> {
+    pub(crate) fn start_callable<A, C>(&mut self, callable: &Rc<C>, args: A) -> Result<usize>
+    where
+        C: Callable<A> + 'env,
+        A: 'env,
+    {
+        let callable = Rc::clone(callable);
+        self.start(move |channel| callable.call(channel, args))
+    }
+}

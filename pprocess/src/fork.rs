@@ -1,0 +1,101 @@
+//! Creating a process: the one place that calls `fork`.
+//!
+//! [`fork_with_socket`] makes a socketpair and forks, holding, across the
+//! `fork`, every lock a created process might need: standard output and
+//! standard error (flushed first, so nothing buffered is printed twice), the
+//! list of open channel descriptors, and the table of unreaped children.
+//! The child therefore starts with consistent copies of all of them, even if
+//! other threads of the creator were using them.
+//!
+//! In the child, right after `fork` and before any user code runs, this
+//! module closes every channel descriptor inherited from the creator (its
+//! siblings' ends and the creator's end of its own pair), forgets its
+//! creator's children, and on Linux arranges to die with its creator.
+
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::{reap, sys};
+
+/// Descriptors of every channel end open in this process.
+static OPEN_CHANNELS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+fn open_channels() -> MutexGuard<'static, Vec<RawFd>> {
+    OPEN_CHANNELS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Closes a channel end and forgets it, under the lock, so that no `fork`
+/// in another thread can copy it between the two steps.
+pub(crate) fn close_channel(socket: OwnedFd) {
+    let mut open = open_channels();
+    let fd = socket.as_raw_fd();
+    open.retain(|&open_fd| open_fd != fd);
+    drop(socket);
+}
+
+/// The two sides of a new process, each with its end of the socketpair.
+pub(crate) enum Side {
+    /// The creator: `pid` is the new process.
+    Creator { pid: i32, socket: OwnedFd },
+    /// The new process.
+    Created { socket: OwnedFd },
+}
+
+/// What a created process does right after `fork`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChildSetup {
+    /// Die when the creator's forking thread ends (Linux).
+    pub(crate) die_with_creator: bool,
+}
+
+/// Makes a socketpair and forks; see the module documentation.
+pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    // Flush through the locks we hold so nothing buffered is printed twice.
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    let mut open = open_channels();
+    let mut children = reap::lock();
+
+    let (creator_end, created_end) =
+        sys::socket_pair().map_err(|error| Error::io("socketpair", error))?;
+    let creator_pid = std::process::id() as i32;
+    let side = match sys::fork().map_err(|error| Error::io("fork", error))? {
+        sys::Forked::Parent { child } => {
+            drop(created_end);
+            open.push(creator_end.as_raw_fd());
+            children.insert(child, None);
+            Side::Creator {
+                pid: child,
+                socket: creator_end,
+            }
+        }
+        sys::Forked::Child => {
+            drop(creator_end);
+            for fd in open.drain(..) {
+                sys::close_inherited(fd);
+            }
+            open.push(created_end.as_raw_fd());
+            children.clear();
+            if setup.die_with_creator {
+                if sys::die_with_parent().is_err() || sys::parent_id() != creator_pid {
+                    // The creator is already gone: nobody will read our result.
+                    sys::exit_now(1);
+                }
+            }
+            Side::Created {
+                socket: created_end,
+            }
+        }
+    };
+    drop(children);
+    drop(open);
+    drop(stderr);
+    drop(stdout);
+    Ok(side)
+}

@@ -1,0 +1,245 @@
+//! The wire format of a channel: length-prefixed frames.
+//!
+//! A frame is a 9-byte header, the payload length as a little-endian `u64`
+//! and one byte of [`Kind`], followed by the payload. A sender builds the
+//! whole frame in one buffer so it goes out in one `send`; a receiver keeps
+//! what it has read in an [`Inbox`] until a whole frame is there.
+//!
+//! The receiver never trusts a header: a length beyond the frame limit is an
+//! error before anything is read or allocated for it, and the inbox grows
+//! only as bytes actually arrive.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Header size: `u64` length, then one kind byte.
+pub(crate) const HEADER_LEN: usize = 9;
+
+/// Smallest read the inbox asks the kernel for.
+const MIN_READ: usize = 64 * 1024;
+
+/// Largest step by which the inbox grows ahead of the bytes that arrive,
+/// so a header that lies about its length costs at most this much.
+const MAX_READ_AHEAD: usize = 8 * 1024 * 1024;
+
+/// An inbox that grew past this for a large frame is shrunk once empty.
+const KEEP_CAPACITY: usize = 16 * 1024 * 1024;
+
+/// What a frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An encoded user message.
+    Message = 0,
+    /// The panic message of a created process, as UTF-8 text.
+    Panic = 1,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Result<Kind> {
+        match byte {
+            0 => Ok(Kind::Message),
+            1 => Ok(Kind::Panic),
+            other => Err(Error::Decode(format!("unknown frame kind {other}"))),
+        }
+    }
+}
+
+/// Clears `out` and leaves room for a header; the payload is then appended.
+pub(crate) fn begin(out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+}
+
+/// Writes the header of the frame begun in `out` with [`begin`].
+pub(crate) fn finish(out: &mut [u8], kind: Kind, limit: usize) -> Result<()> {
+    let length = (out.len() - HEADER_LEN) as u64;
+    if length > limit as u64 {
+        return Err(Error::FrameTooLarge {
+            length,
+            limit: limit as u64,
+        });
+    }
+    out[..8].copy_from_slice(&length.to_le_bytes());
+    out[8] = kind as u8;
+    Ok(())
+}
+
+/// A whole frame at the front of an inbox.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame {
+    pub(crate) kind: Kind,
+    pub(crate) length: usize,
+}
+
+/// Bytes read from a channel and not yet taken as frames.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    buffer: Vec<u8>,
+    start: usize,
+    end_of_file: bool,
+}
+
+impl Inbox {
+    fn available(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+
+    /// The header at the front, if a whole header is there: an error if it
+    /// is not a valid header under `limit`.
+    fn header(&self, limit: usize) -> Result<Option<Frame>> {
+        let Some(header) = self.available().get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let length = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
+        let kind = Kind::from_byte(header[8])?;
+        if length > limit as u64 {
+            return Err(Error::FrameTooLarge {
+                length,
+                limit: limit as u64,
+            });
+        }
+        Ok(Some(Frame {
+            kind,
+            length: length as usize,
+        }))
+    }
+
+    /// The frame at the front if all of it has arrived.
+    pub(crate) fn frame(&self, limit: usize) -> Result<Option<Frame>> {
+        Ok(self
+            .header(limit)?
+            .filter(|frame| self.available().len() >= HEADER_LEN + frame.length))
+    }
+
+    /// The payload of `frame`, which [`Inbox::frame`] returned.
+    pub(crate) fn payload(&self, frame: Frame) -> &[u8] {
+        &self.available()[HEADER_LEN..HEADER_LEN + frame.length]
+    }
+
+    /// Drops `frame` from the front.
+    pub(crate) fn consume(&mut self, frame: Frame) {
+        self.start += HEADER_LEN + frame.length;
+        if self.start == self.buffer.len() {
+            self.start = 0;
+            self.buffer.clear();
+            if self.buffer.capacity() > KEEP_CAPACITY {
+                self.buffer = Vec::new();
+            }
+        }
+    }
+
+    /// Drops everything buffered (after a framing error, nothing that
+    /// follows can be trusted).
+    pub(crate) fn discard(&mut self) {
+        self.buffer = Vec::new();
+        self.start = 0;
+    }
+
+    /// Whether the peer closed its end and everything it sent was read.
+    pub(crate) fn at_end_of_file(&self) -> bool {
+        self.end_of_file
+    }
+
+    /// Whether bytes of an incomplete frame are buffered.
+    pub(crate) fn has_partial_frame(&self) -> bool {
+        !self.available().is_empty()
+    }
+
+    /// The error for a stream that ended in the middle of a frame.
+    pub(crate) fn truncation(&self) -> Error {
+        let received = self.available().len() as u64;
+        let expected = match self.available().get(..8) {
+            Some(length) if received >= HEADER_LEN as u64 => {
+                u64::from_le_bytes(length.try_into().expect("8 bytes"))
+                    .saturating_add(HEADER_LEN as u64)
+            }
+            _ => HEADER_LEN as u64,
+        };
+        Error::TruncatedFrame { expected, received }
+    }
+
+    /// Reads once from `fd` (blocking if nothing is there), growing the
+    /// buffer towards the size of the frame being received, but never more
+    /// than [`MAX_READ_AHEAD`] beyond what arrived. Returns the number of
+    /// bytes read; 0 means the peer closed its end.
+    pub(crate) fn fill(&mut self, fd: BorrowedFd<'_>, limit: usize) -> io::Result<usize> {
+        let missing = match self.header(limit) {
+            Ok(Some(frame)) => (HEADER_LEN + frame.length).saturating_sub(self.available().len()),
+            _ => 0,
+        };
+        if self.start > 0 && self.buffer.capacity() - self.buffer.len() < MIN_READ.max(missing) {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+        self.buffer
+            .reserve(missing.clamp(MIN_READ, MAX_READ_AHEAD.max(MIN_READ)));
+        let read = sys::read_into_spare(fd, &mut self.buffer)?;
+        if read == 0 {
+            self.end_of_file = true;
+        }
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbox_with(bytes: &[u8]) -> Inbox {
+        Inbox {
+            buffer: bytes.to_vec(),
+            start: 0,
+            end_of_file: false,
+        }
+    }
+
+    #[test]
+    fn a_frame_is_complete_only_when_all_its_bytes_are_there() {
+        let mut out = Vec::new();
+        begin(&mut out);
+        out.extend_from_slice(b"abc");
+        finish(&mut out, Kind::Message, 100).unwrap();
+        let partial = inbox_with(&out[..out.len() - 1]);
+        assert!(partial.frame(100).unwrap().is_none());
+        let whole = inbox_with(&out);
+        let frame = whole.frame(100).unwrap().unwrap();
+        assert_eq!(whole.payload(frame), b"abc");
+    }
+
+    #[test]
+    fn a_length_beyond_the_limit_is_rejected_from_the_header_alone() {
+        let mut header = (1u64 << 60).to_le_bytes().to_vec();
+        header.push(0);
+        let inbox = inbox_with(&header);
+        assert!(matches!(
+            inbox.frame(1024),
+            Err(Error::FrameTooLarge { length, limit: 1024 }) if length == 1 << 60
+        ));
+    }
+
+    #[test]
+    fn an_unknown_kind_is_a_decode_error() {
+        let mut header = 0u64.to_le_bytes().to_vec();
+        header.push(77);
+        assert!(matches!(
+            inbox_with(&header).frame(10),
+            Err(Error::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn truncation_reports_the_announced_and_received_sizes() {
+        let mut bytes = 10u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 1, 2]);
+        assert!(matches!(
+            inbox_with(&bytes).truncation(),
+            Error::TruncatedFrame {
+                expected: 19,
+                received: 11
+            }
+        ));
+    }
+}

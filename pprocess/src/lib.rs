@@ -1,0 +1,69 @@
+//! Fork-based parallel processing for Unix.
+//!
+//! pprocess runs work in created processes made by `fork`, and talks to them
+//! over channels (one `socketpair` each). Because a created process is a
+//! copy of its creator, it already has your closures and data: nothing needs
+//! to be `Send`, `Sync` or serializable except the messages (results, and the
+//! arguments of reused processes). And because it is a process, a panic, a
+//! crash or a leak in one task costs that task and nothing else: the creator
+//! gets an [`Error`] at that task's result.
+//!
+//! ```
+//! use pprocess::{Channel, Exchange};
+//!
+//! let table = vec![3u64, 1, 4, 1, 5, 9, 2, 6]; // borrowed, never serialized
+//! let mut sums = vec![0u64; 4];
+//! let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
+//!     sums[task] = channel.receive()?;
+//!     Ok(())
+//! })
+//! .limit(pprocess::get_number_of_cores());
+//! for chunk in table.chunks(2) {
+//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()))?;
+//! }
+//! exchange.finish()?;
+//! drop(exchange);
+//! assert_eq!(sums, [4, 5, 14, 8]);
+//! # Ok::<(), pprocess::Error>(())
+//! ```
+//!
+//! # The layers
+//!
+//! The modules follow the original Python module's tutorial, from the
+//! lowest layer up:
+//!
+//! - [`Channel`]: a two-way message pipe to one created process;
+//!   [`start`] (thread-style), [`create`] (fork-style) and [`exit`] make and
+//!   end created processes.
+//! - [`Exchange`]: many channels watched with `poll`, a process limit with a
+//!   queue of waiting work, and a [`Handler`] that stores results;
+//!   [`Exchange::manage`] turns a function into a [`Managed`] callable.
+//! - [`waitall`] and [`get_number_of_cores`] complete the toolbox.
+//!
+//! # What a created process may do
+//!
+//! See [`start`] for the rules about forking from a program with several
+//! threads, and about created processes dying with their creator.
+
+#![warn(missing_docs)]
+
+mod channel;
+mod codec;
+mod cores;
+mod error;
+mod exchange;
+mod fork;
+mod frame;
+mod managed;
+mod process;
+mod reap;
+mod sys;
+
+pub use channel::Channel;
+pub use codec::MAX_FRAME_LIMIT;
+pub use cores::get_number_of_cores;
+pub use error::{Error, Result};
+pub use exchange::{Exchange, Handler};
+pub use managed::{Callable, Managed};
+pub use process::{Fork, create, exit, start};
+pub use reap::waitall;

@@ -1,0 +1,174 @@
+//! Creating processes: fork-style [`create`], thread-style [`start`], and
+//! [`exit`], which ends a created process.
+//!
+//! A created process never returns into its creator's code: after the
+//! closure given to [`start`] it ends with `_exit`, so no destructor of the
+//! creator's objects runs in it. A panic in it is caught and reported to the
+//! creator as [`Error::Panicked`](crate::Error::Panicked).
+//!
+//! # Forking from a multi-threaded program
+//!
+//! Only the thread that calls `fork` exists in the created process. Any lock
+//! another thread held at that moment stays locked there forever. The crate
+//! holds its own locks and those of standard output and standard error
+//! across the `fork`, and the system allocator is fork-safe, so printing,
+//! allocating and using the channel are safe in a created process. Taking
+//! any other lock that other threads of the creator use (a `Mutex` in a
+//! `static`, a logger, a thread pool) is not.
+//!
+//! # Orphans
+//!
+//! On Linux, a created process is killed when the *thread* that created it
+//! ends (`PR_SET_PDEATHSIG`), so a creator that is killed leaves no
+//! processes computing for nobody. Create processes from a thread that
+//! outlives them (the main thread, usually).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::process::{ExitCode, Termination};
+
+use crate::channel::Channel;
+use crate::error::Result;
+use crate::fork::{self, ChildSetup, Side};
+use crate::sys;
+
+/// The result of [`create`]: which process the caller is now in.
+#[derive(Debug)]
+pub enum Fork {
+    /// The creator, with its channel to the new process.
+    Parent(Channel),
+    /// The created process, with its channel to the creator. It must end
+    /// with [`exit`].
+    Child(Channel),
+}
+
+/// Creates a process, fork-style: returns in both processes, each with its
+/// end of a new channel.
+///
+/// The created process gets [`Fork::Child`] and must end with [`exit`]
+/// rather than return into code that was meant for the creator. Prefer
+/// [`start`], which does that for you.
+///
+/// Fails with [`Error::Io`](crate::Error::Io) if the socketpair or the fork
+/// cannot be made (`EMFILE`, `EAGAIN`).
+///
+/// ```
+/// use pprocess::Fork;
+///
+/// match pprocess::create()? {
+///     Fork::Child(mut channel) => {
+///         channel.send(&"from the child")?;
+///         pprocess::exit(channel);
+///     }
+///     Fork::Parent(mut channel) => {
+///         assert_eq!(channel.receive::<String>()?, "from the child");
+///         assert!(channel.wait()?.success());
+///     }
+/// }
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn create() -> Result<Fork> {
+    create_with(ChildSetup {
+        die_with_creator: true,
+    })
+}
+
+pub(crate) fn create_with(setup: ChildSetup) -> Result<Fork> {
+    Ok(match fork::fork_with_socket(setup)? {
+        Side::Creator { pid, socket } => Fork::Parent(Channel::new(socket, pid)),
+        Side::Created { socket } => Fork::Child(Channel::new(socket, 0)),
+    })
+}
+
+/// Runs `f` in a new process, thread-style, and returns the creator's end
+/// of its channel.
+///
+/// `f` receives the created process's end of the channel. It is not
+/// serialized and needs no `Send`: the new process is a copy of this one and
+/// already has it. When `f` returns, the process ends: with code 0, or with
+/// code 1 if `f` returned an `Err` (printed to standard error, as `main`
+/// does). If `f` panics, the creator's next `receive` returns
+/// [`Error::Panicked`](crate::Error::Panicked) with the panic message.
+///
+/// Dropping the returned channel kills the process if it is still running;
+/// keep the channel until the process is done (see [`Channel`]).
+///
+/// ```
+/// let data = vec![1u64, 2, 3]; // not sent anywhere: the new process has it
+/// let mut channel = pprocess::start(move |channel| channel.send(&data.iter().sum::<u64>()))?;
+/// assert_eq!(channel.receive::<u64>()?, 6);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+#[must_use = "dropping the channel kills the process if it is still running"]
+pub fn start<F, R>(f: F) -> Result<Channel>
+where
+    F: FnOnce(&mut Channel) -> R,
+    R: Termination,
+{
+    start_with(
+        ChildSetup {
+            die_with_creator: true,
+        },
+        f,
+    )
+}
+
+pub(crate) fn start_with<F, R>(setup: ChildSetup, f: F) -> Result<Channel>
+where
+    F: FnOnce(&mut Channel) -> R,
+    R: Termination,
+{
+    match create_with(setup)? {
+        Fork::Parent(channel) => Ok(channel),
+        Fork::Child(channel) => run_created(channel, f),
+    }
+}
+
+/// Runs `f` in the created process and ends it; never returns.
+fn run_created<F, R>(mut channel: Channel, f: F) -> !
+where
+    F: FnOnce(&mut Channel) -> R,
+    R: Termination,
+{
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut channel).report()));
+    let code = match outcome {
+        Ok(code) if code == ExitCode::SUCCESS => 0,
+        Ok(_) => 1,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|message| (*message).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+            let _ = channel.send_panic(&message);
+            // Leak the payload: its destructor is user code that may panic.
+            std::mem::forget(payload);
+            101
+        }
+    };
+    end_created(code)
+}
+
+/// Ends a created process cleanly: flushes standard output and standard
+/// error, then leaves with `_exit(0)`, so no destructor or `atexit` handler
+/// of the creator's runs in it. Everything sent on the channel is delivered.
+///
+/// ```
+/// use pprocess::Fork;
+///
+/// if let Fork::Child(mut channel) = pprocess::create()? {
+///     channel.send(&"done")?;
+///     pprocess::exit(channel);
+/// }
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn exit(channel: Channel) -> ! {
+    drop(channel);
+    end_created(0)
+}
+
+fn end_created(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    sys::exit_now(code)
+}

@@ -1,0 +1,83 @@
+//! The table of created processes this process has not yet reaped.
+//!
+//! Every process the crate creates is entered here by its creator. A
+//! [`Channel`](crate::Channel) reaps its own process through [`wait`];
+//! [`waitall`] reaps all of them at once and keeps their exit statuses here,
+//! so a channel asked later still learns how its process ended. Nothing in
+//! here ever waits for a process the crate did not create.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::process::ExitStatus;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::sys;
+
+/// Created processes by id; `Some` once reaped by [`waitall`] but not yet
+/// collected by their channel.
+static CHILDREN: Mutex<BTreeMap<i32, Option<ExitStatus>>> = Mutex::new(BTreeMap::new());
+
+fn children() -> MutexGuard<'static, BTreeMap<i32, Option<ExitStatus>>> {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The table's lock, taken across `fork` so the child's copy is consistent
+/// (the child then empties it: its creator's children are not its).
+pub(crate) fn lock() -> MutexGuard<'static, BTreeMap<i32, Option<ExitStatus>>> {
+    children()
+}
+
+/// Waits for process `pid` (blocking or not) and removes it from the table
+/// once it has ended. Returns its exit status, or `None` if it is still
+/// running and `block` is false.
+pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
+    let recorded = children().get(&pid).copied().flatten();
+    if let Some(status) = recorded {
+        children().remove(&pid);
+        return Ok(Some(status));
+    }
+    match sys::wait_pid(pid, block) {
+        Ok(Some(status)) => {
+            children().remove(&pid);
+            Ok(Some(status))
+        }
+        Ok(None) => Ok(None),
+        // Reaped meanwhile by `waitall` in another thread.
+        Err(error) if error.raw_os_error() == Some(nix::libc::ECHILD) => {
+            match children().remove(&pid) {
+                Some(Some(status)) => Ok(Some(status)),
+                _ => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Waits for every process created by this process (through any channel,
+/// exchange, map or queue) that has not been reaped yet.
+///
+/// Their channels still report how they ended. Processes started by other
+/// means (for example [`std::process::Command`]) are left alone.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| channel.send(&1u8))?;
+/// pprocess::waitall();
+/// assert!(channel.wait()?.success());
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn waitall() {
+    let pending: Vec<i32> = children()
+        .iter()
+        .filter(|(_, status)| status.is_none())
+        .map(|(pid, _)| *pid)
+        .collect();
+    for pid in pending {
+        if let Ok(Some(status)) = sys::wait_pid(pid, true) {
+            if let Some(entry) = children().get_mut(&pid) {
+                *entry = Some(status);
+            }
+        }
+    }
+}

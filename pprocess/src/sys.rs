@@ -1,0 +1,197 @@
+//! Thin wrappers over the Unix calls the rest of the crate needs.
+//!
+//! This is the only module that contains `unsafe` code. Each wrapper retries
+//! `EINTR` where the call can be interrupted, turns failures into
+//! [`std::io::Error`], and states next to every `unsafe` block why it is
+//! sound. Everything outside this module is safe Rust.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+
+/// Which side of a [`fork`] the caller is on.
+pub(crate) enum Forked {
+    /// The creating process; `child` is the new process's id.
+    Parent { child: i32 },
+    /// The new process.
+    Child,
+}
+
+/// Forks the calling process.
+///
+/// The caller must make sure the child only runs code that is safe after
+/// `fork` in a multi-threaded program: the crate holds its own locks (and
+/// the standard stream locks) across the call, so they are consistent in
+/// the child; glibc's allocator has its own fork handlers.
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: `fork` itself is always safe to call; what is unsafe is running
+    // code in the child that takes a lock another thread held at the time of
+    // the fork. The crate's own state is guarded by locks the caller holds
+    // across this call (see `fork.rs`), and the rules for user code are
+    // documented on `create` and `start`.
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent {
+            child: child.as_raw(),
+        }),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Ends the calling process at once with `code`, running no destructor and
+/// no `atexit` handler. Used by created processes, which must never return
+/// into their creator's code.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` takes no pointers and ends the process at once; it is
+    // async-signal-safe and always sound to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// Creates a connected pair of stream sockets, both close-on-exec.
+pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Writes all of `bytes` to a socket, retrying `EINTR` and short writes.
+/// Never raises `SIGPIPE`: a closed peer is reported as `EPIPE`.
+pub(crate) fn send_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
+            Ok(written) => bytes = &bytes[written..],
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads once from `fd` into the spare capacity of `buffer` (which must have
+/// some), appending what arrived. Returns the number of bytes read; 0 means
+/// end of file. Retries `EINTR`.
+pub(crate) fn read_into_spare(fd: BorrowedFd<'_>, buffer: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buffer.spare_capacity_mut();
+    debug_assert!(!spare.is_empty());
+    loop {
+        // SAFETY: `spare` is writable memory owned by `buffer` of exactly
+        // `spare.len()` bytes; `read` writes at most that many bytes into it
+        // and does not read it, so uninitialised bytes are fine.
+        let read = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if read >= 0 {
+            let read = read as usize;
+            // SAFETY: the kernel initialised the first `read` bytes of the
+            // spare capacity, which directly follow the initialised length.
+            unsafe { buffer.set_len(buffer.len() + read) };
+            return Ok(read);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Waits for the child `pid` to end. With `block` false, returns `None` at
+/// once if it is still running. Retries `EINTR`.
+pub(crate) fn wait_pid(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
+    let options = if block { 0 } else { libc::WNOHANG };
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable `c_int` for the whole call.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, options) };
+        if reaped == pid {
+            return Ok(Some(ExitStatus::from_raw(status)));
+        }
+        if reaped == 0 {
+            return Ok(None);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Sends `SIGKILL` to `pid`. A process that is already gone is not an error.
+pub(crate) fn kill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// The id of the calling process's parent.
+pub(crate) fn parent_id() -> i32 {
+    nix::unistd::getppid().as_raw()
+}
+
+/// Asks the kernel to kill the calling process when the thread that forked
+/// it ends (Linux only; a no-op elsewhere).
+pub(crate) fn die_with_parent() -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Waits until at least one of `fds` is readable, hung up or in error, or
+/// until `timeout` passes (`None`: no limit). Fills `ready` with one flag
+/// per descriptor. Retries `EINTR` with the time that is left.
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+    ready: &mut Vec<bool>,
+) -> io::Result<()> {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let mut poll_fds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    loop {
+        let wait = match deadline {
+            None => PollTimeout::NONE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up so a sub-millisecond wait does not spin.
+                let millis = left.as_nanos().div_ceil(1_000_000);
+                PollTimeout::try_from(millis.min(i32::MAX as u128) as u32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match nix::poll::poll(&mut poll_fds, wait) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    ready.clear();
+    ready.extend(
+        poll_fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
+    );
+    Ok(())
+}
+
+/// The name of signal `signal` ("SIGKILL"), or its number as text.
+pub(crate) fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|signal| signal.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+/// Closes a descriptor this process inherited through `fork` and must not
+/// keep (a channel end that belongs to its creator or a sibling).
+pub(crate) fn close_inherited(fd: RawFd) {
+    let _ = nix::unistd::close(fd);
+}

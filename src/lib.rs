@@ -1,0 +1,35 @@
+//! Helpers shared by the example programs: the simulated work of the simple
+//! examples and the grid they print.
+
+use std::time::Duration;
+
+/// The side of the grid the simple examples compute.
+pub const N: usize = 10;
+
+/// The simulated work time per cell: `PPROCESS_DELAY` seconds, 1 by default.
+pub fn delay() -> Duration {
+    std::env::var("PPROCESS_DELAY")
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
+}
+
+/// The work of one cell: waits for the delay and returns `i * N + j`.
+pub fn calculate(i: usize, j: usize) -> usize {
+    std::thread::sleep(delay());
+    i * N + j
+}
+
+/// Prints the grid as `N` rows of `N` space-separated numbers.
+pub fn print_grid(cells: &[usize]) {
+    for row in cells.chunks(N) {
+        let row: Vec<String> = row.iter().map(ToString::to_string).collect();
+        println!("{}", row.join(" "));
+    }
+}
+
+/// Prints `Time taken: <seconds>` since `start`.
+pub fn print_time_taken(start: std::time::Instant) {
+    println!("Time taken: {}", start.elapsed().as_secs_f64());
+}
