@@ -280,8 +280,16 @@ impl Channel {
             .map_err(|error| Error::io("receive", error))
     }
 
-    /// The socket, for polling; `None` once closed.
-    pub(crate) fn socket(&self) -> Option<BorrowedFd<'_>> {
+    /// The channel's socket, `None` once closed: for polling it together
+    /// with other descriptors, or for tests that write raw bytes. Writing to
+    /// it directly bypasses the framing, and the peer will see garbage.
+    ///
+    /// ```
+    /// let channel = pprocess::start(|channel| channel.send(&1u8))?;
+    /// assert!(channel.socket().is_some());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn socket(&self) -> Option<BorrowedFd<'_>> {
         self.socket.as_ref().map(|socket| socket.as_fd())
     }
 
