@@ -110,6 +110,14 @@ pub enum Error {
         owner: u32,
     },
 
+    /// The result of task `task` was not recorded although its process is
+    /// gone (it sent something that was not a result).
+    #[error("the result of task {task} was lost")]
+    Lost {
+        /// The task number.
+        task: usize,
+    },
+
     /// The channel has no process to wait for: it is the created process's
     /// own end.
     #[error("this channel has no process to wait for")]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::{Channel, Event};
 use crate::error::{Error, Result};
-use crate::managed::{Callable, Managed};
+use crate::managed::Managed;
 use crate::process::{self, Fork};
 use crate::sys;
 
@@ -43,7 +43,7 @@ use crate::sys;
 ///
 /// let mut exchange = Exchange::with_handler(Squares(Vec::new())).limit(2);
 /// for i in 0..5u64 {
-///     exchange.start(move |channel| channel.send(&(i * i)))?;
+///     exchange.start(move |channel| channel.send(&(i * i)));
 /// }
 /// exchange.finish()?;
 /// let mut squares = exchange.into_handler().0;
@@ -186,7 +186,7 @@ enum SlotState {
 /// })
 /// .limit(2);
 /// for word in &words {
-///     exchange.start(move |channel| channel.send(&word.len()))?;
+///     exchange.start(move |channel| channel.send(&word.len()));
 /// }
 /// exchange.finish()?;
 /// drop(exchange);
@@ -213,7 +213,7 @@ impl<'env> Exchange<'env, ()> {
     ///
     /// ```
     /// let mut exchange = pprocess::Exchange::new();
-    /// exchange.start(|channel| channel.send(&7u8))?;
+    /// exchange.start(|channel| channel.send(&7u8));
     /// let mut got = Vec::new();
     /// while exchange.unfinished() {
     ///     for channel in exchange.ready(None)? {
@@ -246,8 +246,8 @@ impl<'env, H> Exchange<'env, H> {
     ///         Ok(())
     ///     },
     /// );
-    /// exchange.start(|channel| channel.send(&40u64))?;
-    /// exchange.start(|channel| channel.send(&2u64))?;
+    /// exchange.start(|channel| channel.send(&40u64));
+    /// exchange.start(|channel| channel.send(&2u64));
     /// exchange.finish()?;
     /// drop(exchange);
     /// assert_eq!(total, 42);
@@ -308,7 +308,7 @@ impl<'env, H> Exchange<'env, H> {
     ///     },
     /// )
     /// .continuous(true);
-    /// exchange.start(|channel| (0..3u8).try_for_each(|i| channel.send(&i)))?;
+    /// exchange.start(|channel| (0..3u8).try_for_each(|i| channel.send(&i)));
     /// exchange.finish()?;
     /// drop(exchange);
     /// assert_eq!(count, 3);
@@ -347,6 +347,11 @@ impl<'env, H> Exchange<'env, H> {
     /// running are killed and reaped.
     pub fn into_handler(self) -> H {
         self.handler
+    }
+
+    /// The number of tasks given to the exchange so far.
+    pub(crate) fn tasks(&self) -> usize {
+        self.next_task
     }
 
     fn next_task(&mut self) -> usize {
@@ -430,46 +435,45 @@ impl<'env, H> Exchange<'env, H> {
     ///
     /// If the limit is reached, the work is queued and `start` returns at
     /// once; it starts when a running process ends. A process that cannot
-    /// be created now is an [`Error::Io`] here; queued work that cannot be
-    /// created later is reported to the handler's
-    /// [`store_error`](Handler::store_error). Either way the exchange stays
-    /// usable.
+    /// be created (`EMFILE`, `EAGAIN`) is a failure of that task, like any
+    /// other: it reaches the handler's [`store_error`](Handler::store_error)
+    /// as an [`Error::Io`] (without a handler, [`ready`](Self::ready) returns
+    /// it). The exchange stays usable.
     ///
     /// ```
     /// let mut exchange = pprocess::Exchange::new().limit(1);
-    /// exchange.start(|channel| channel.send(&1u8))?;
-    /// exchange.start(|channel| channel.send(&2u8))?; // queued
+    /// assert_eq!(exchange.start(|channel| channel.send(&1u8)), 0);
+    /// assert_eq!(exchange.start(|channel| channel.send(&2u8)), 1); // queued
     /// assert_eq!(exchange.active().len(), 1);
-    /// # Ok::<(), pprocess::Error>(())
     /// ```
-    pub fn start<F, R>(&mut self, f: F) -> Result<usize>
+    pub fn start<F, R>(&mut self, f: F) -> usize
     where
         F: FnOnce(&mut Channel) -> R + 'env,
         R: Termination,
     {
-        let task = self.next_task();
-        self.submit(task, Work::Fork(Box::new(|channel| f(channel).report())))?;
-        Ok(task)
+        self.submit(Work::Fork(Box::new(|channel| f(channel).report())))
     }
 
     /// Queues encoded arguments for a reused process running `worker`.
-    pub(crate) fn start_message(
-        &mut self,
-        payload: Vec<u8>,
-        worker: Worker<'env>,
-    ) -> Result<usize> {
-        let task = self.next_task();
-        self.submit(task, Work::Message { payload, worker })?;
-        Ok(task)
+    pub(crate) fn start_message(&mut self, payload: Vec<u8>, worker: Worker<'env>) -> usize {
+        self.submit(Work::Message { payload, worker })
     }
 
-    fn submit(&mut self, task: usize, work: Work<'env>) -> Result<()> {
+    /// Records a task that failed before it could start.
+    pub(crate) fn start_failed(&mut self, error: Error) -> usize {
+        let task = self.next_task();
+        self.failures.push_back((task, error));
+        task
+    }
+
+    fn submit(&mut self, work: Work<'env>) -> usize {
+        let task = self.next_task();
         if self.busy() || !self.waiting.is_empty() {
             self.waiting.push_back(Waiting { task, work });
-            Ok(())
-        } else {
-            self.launch(task, work)
+        } else if let Err(error) = self.launch(task, work) {
+            self.failures.push_back((task, error));
         }
+        task
     }
 
     /// Wraps `callable` so that each [`call`](Managed::call) starts it on
@@ -486,8 +490,8 @@ impl<'env, H> Exchange<'env, H> {
     /// })
     /// .limit(2);
     /// let mut add = exchange.manage(|channel: &mut Channel, (a, b): (u32, u32)| channel.send(&(a + b)));
-    /// add.call((1, 2))?;
-    /// add.call((3, 4))?;
+    /// add.call((1, 2));
+    /// add.call((3, 4));
     /// exchange.finish()?;
     /// drop(exchange);
     /// sums.sort();
@@ -682,7 +686,7 @@ impl<'env, H: Handler> Exchange<'env, H> {
     ///         Ok(())
     ///     },
     /// );
-    /// exchange.start(|channel| channel.send(&'x'))?;
+    /// exchange.start(|channel| channel.send(&'x'));
     /// while exchange.unfinished() {
     ///     exchange.store(Some(Duration::from_millis(100)))?;
     /// }
@@ -816,17 +820,5 @@ impl<H> fmt::Debug for Exchange<'_, H> {
             .field("continuous", &self.continuous)
             .field("reuse", &self.reuse)
             .finish_non_exhaustive()
-    }
-}
-
-/// Managed callables call this to put a call's work on the exchange.
-impl<'env, H> Exchange<'env, H> {
-    pub(crate) fn start_callable<A, C>(&mut self, callable: &Rc<C>, args: A) -> Result<usize>
-    where
-        C: Callable<A> + 'env,
-        A: 'env,
-    {
-        let callable = Rc::clone(callable);
-        self.start(move |channel| callable.call(channel, args))
     }
 }

@@ -19,7 +19,7 @@
 //! })
 //! .limit(pprocess::get_number_of_cores());
 //! for chunk in table.chunks(2) {
-//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()))?;
+//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()));
 //! }
 //! exchange.finish()?;
 //! drop(exchange);
@@ -38,6 +38,11 @@
 //! - [`Exchange`]: many channels watched with `poll`, a process limit with a
 //!   queue of waiting work, and a [`Handler`] that stores results;
 //!   [`Exchange::manage`] turns a function into a [`Managed`] callable.
+//! - [`Map`] (results in input order) and [`Queue`] (results in arrival
+//!   order) are exchanges that store results for you; [`pmap`] is a
+//!   parallel `map`; [`MakeParallel`] and [`MakeReusable`] turn plain
+//!   functions into callables that send their results, the latter able to
+//!   serve reused processes.
 //! - [`waitall`] and [`get_number_of_cores`] complete the toolbox.
 //!
 //! # What a created process may do
@@ -47,6 +52,7 @@
 
 #![warn(missing_docs)]
 
+mod callable;
 mod channel;
 mod codec;
 mod cores;
@@ -55,15 +61,20 @@ mod exchange;
 mod fork;
 mod frame;
 mod managed;
+mod map;
 mod process;
+mod queue;
 mod reap;
 mod sys;
 
+pub use callable::{Callable, MakeParallel, MakeReusable};
 pub use channel::Channel;
 pub use codec::MAX_FRAME_LIMIT;
 pub use cores::get_number_of_cores;
 pub use error::{Error, Result};
 pub use exchange::{Exchange, Handler};
-pub use managed::{Callable, Managed};
+pub use managed::Managed;
+pub use map::{Map, MapResults, pmap, pmap_limit};
 pub use process::{Fork, create, exit, start};
+pub use queue::{Queue, QueueResults};
 pub use reap::waitall;

@@ -1,48 +1,20 @@
-//! Managed callables: a function bound to an exchange, so that calling it
+//! Managed callables: a callable bound to an exchange, so that calling it
 //! starts a task on that exchange.
 
 use std::fmt;
-use std::process::{ExitCode, Termination};
 use std::rc::Rc;
 
+use crate::callable::Callable;
 use crate::channel::Channel;
-use crate::error::Result;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, Worker};
 
-/// Something that runs in a created process with its channel and the
-/// arguments of one call: the callables of the original module, called as
-/// `callable(channel, *args)`.
+/// A callable bound to an exchange, from [`Exchange::manage`] (or the
+/// `manage` of a [`Map`](crate::Map) or [`Queue`](crate::Queue)): each
+/// [`call`](Managed::call) starts it as a new task.
 ///
-/// Closures and functions `Fn(&mut Channel, A) -> R` are callables, with
-/// `R` any [`Termination`] (`()`, `Result<(), E>`, ...).
-///
-/// ```
-/// use pprocess::{Callable, Channel};
-///
-/// fn double(channel: &mut Channel, n: u32) -> pprocess::Result<()> {
-///     channel.send(&(n * 2))
-/// }
-///
-/// fn assert_callable<C: Callable<u32>>(_: &C) {}
-/// assert_callable(&double);
-/// ```
-pub trait Callable<A> {
-    /// Runs one call in the created process; the exit code ends it.
-    fn call(&self, channel: &mut Channel, args: A) -> ExitCode;
-}
-
-impl<F, A, R> Callable<A> for F
-where
-    F: Fn(&mut Channel, A) -> R,
-    R: Termination,
-{
-    fn call(&self, channel: &mut Channel, args: A) -> ExitCode {
-        self(channel, args).report()
-    }
-}
-
-/// A callable bound to an exchange, from [`Exchange::manage`]: each
-/// [`call`](Managed::call) starts it on the exchange as a new task.
+/// On an exchange with [`reuse`](Exchange::reuse), the calls of a reusable
+/// callable ([`MakeReusable`](crate::MakeReusable)) are sent to processes
+/// that finished their previous call; other calls fork a new process each.
 ///
 /// ```
 /// use pprocess::{Channel, Exchange};
@@ -55,7 +27,7 @@ where
 /// let mut greet = exchange.manage(|channel: &mut Channel, name: &str| {
 ///     channel.send(&format!("hello, {name}"))
 /// });
-/// greet.call("world")?;
+/// greet.call("world");
 /// exchange.finish()?;
 /// drop(exchange);
 /// assert_eq!(got, ["hello, world"]);
@@ -64,6 +36,8 @@ where
 pub struct Managed<'x, 'env, H, C> {
     exchange: &'x mut Exchange<'env, H>,
     callable: Rc<C>,
+    /// The loop reused processes of this callable run, made on first use.
+    worker: Option<Worker<'env>>,
 }
 
 impl<'x, 'env, H, C> Managed<'x, 'env, H, C> {
@@ -71,17 +45,36 @@ impl<'x, 'env, H, C> Managed<'x, 'env, H, C> {
         Managed {
             exchange,
             callable: Rc::new(callable),
+            worker: None,
         }
     }
 
     /// Starts the callable with `args` as a new task on the exchange (queued
-    /// beyond its limit) and returns the task number.
-    pub fn call<A>(&mut self, args: A) -> Result<usize>
+    /// beyond its limit) and returns the task number. A failure to start it
+    /// is a failure of that task (see [`Exchange::start`]).
+    pub fn call<A>(&mut self, args: A) -> usize
     where
         C: Callable<A> + 'env,
         A: 'env,
     {
-        self.exchange.start_callable(&self.callable, args)
+        if self.exchange.reuses() {
+            if let Some(encoded) = self.callable.encode_for_reuse(&args) {
+                return match encoded {
+                    Ok(payload) => {
+                        let worker = self.worker.get_or_insert_with(|| {
+                            let callable = Rc::clone(&self.callable);
+                            Rc::new(move |channel: &mut Channel| callable.serve(channel))
+                        });
+                        let worker = Rc::clone(worker);
+                        self.exchange.start_message(payload, worker)
+                    }
+                    Err(error) => self.exchange.start_failed(error),
+                };
+            }
+        }
+        let callable = Rc::clone(&self.callable);
+        self.exchange
+            .start(move |channel| callable.call(channel, args))
     }
 }
 

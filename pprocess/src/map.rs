@@ -1,0 +1,273 @@
+//! [`Map`] and [`pmap`]: results in input order, available as they arrive.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::callable::MakeParallel;
+use crate::channel::Channel;
+use crate::cores::get_number_of_cores;
+use crate::error::{Error, Result};
+use crate::exchange::{Exchange, Handler};
+use crate::managed::Managed;
+
+/// Runs `function` on every input in parallel, one created process per
+/// input, at most [`get_number_of_cores`] at once: a parallel `map`.
+///
+/// Returns a [`Map`] at once (inputs beyond the limit wait in its queue);
+/// iterate it to get each result, in input order, as soon as it and all
+/// before it have arrived. A task that fails (panics, crashes, cannot be
+/// forked) is an `Err` at its own index; the others still arrive.
+///
+/// The default limit is the number of cores because an unlimited one would
+/// fork one process per input at once; see [`pmap_limit`] to choose.
+///
+/// ```
+/// let squares: Vec<u64> = pprocess::pmap(|n: u64| n * n, 0..8)
+///     .collect::<pprocess::Result<_>>()?;
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn pmap<'env, I, F, T>(function: F, inputs: I) -> Map<'env, T>
+where
+    I: IntoIterator,
+    I::Item: 'env,
+    F: Fn(I::Item) -> T + 'env,
+    T: Serialize + DeserializeOwned,
+{
+    pmap_limit(function, inputs, get_number_of_cores())
+}
+
+/// [`pmap`] with at most `limit` processes at once.
+///
+/// ```
+/// let text = String::from("borrowed, not serialized");
+/// let lengths: Vec<usize> = pprocess::pmap_limit(|n: usize| text.len() + n, 0..3, 2)
+///     .collect::<pprocess::Result<_>>()?;
+/// assert_eq!(lengths, [24, 25, 26]);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn pmap_limit<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
+where
+    I: IntoIterator,
+    I::Item: 'env,
+    F: Fn(I::Item) -> T + 'env,
+    T: Serialize + DeserializeOwned,
+{
+    let mut map = Map::new().limit(limit);
+    let mut call = map.manage(MakeParallel::new(function));
+    for input in inputs {
+        call.call(input);
+    }
+    map
+}
+
+/// The results a [`Map`] has received, by task number: the handler of its
+/// exchange.
+pub struct MapResults<T> {
+    results: Vec<Option<Result<T>>>,
+}
+
+impl<T> MapResults<T> {
+    /// Keeps the first result of each task.
+    fn put(&mut self, task: usize, result: Result<T>) {
+        if self.results.len() <= task {
+            self.results.resize_with(task + 1, || None);
+        }
+        self.results[task].get_or_insert(result);
+    }
+
+    fn has(&self, task: usize) -> bool {
+        self.results.get(task).is_some_and(Option::is_some)
+    }
+}
+
+impl<T: DeserializeOwned> Handler for MapResults<T> {
+    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
+        let result = channel.receive();
+        self.put(task, result);
+        Ok(())
+    }
+
+    fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
+        self.put(task, Err(error));
+        Ok(())
+    }
+}
+
+/// Results in the order their tasks were started: the original module's
+/// `Map`.
+///
+/// Start tasks with [`start`](Map::start) (a closure that sends one `T`) or
+/// through a [managed](Map::manage) callable; each task gets the next
+/// index. Then iterate: the iterator yields each task's `Result<T>` in index
+/// order, as soon as it and all before it have arrived, and never ends
+/// early: a failed task is an `Err` at its own index. [`get`](Map::get)
+/// waits for one index.
+///
+/// A new map runs at most [`get_number_of_cores`] processes at once; see
+/// [`limit`](Map::limit). Dropping a map kills and reaps its running
+/// processes and drops its queued tasks.
+///
+/// ```
+/// use pprocess::Map;
+///
+/// let mut map = Map::new().limit(3);
+/// for word in ["one", "three", "five"] {
+///     map.start(move |channel| channel.send(&word.len()));
+/// }
+/// assert_eq!(map.get(1).unwrap().ok(), Some(&5));
+/// let lengths: Vec<usize> = map.collect::<pprocess::Result<_>>()?;
+/// assert_eq!(lengths, [3, 5, 4]);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub struct Map<'env, T> {
+    exchange: Exchange<'env, MapResults<T>>,
+    next: usize,
+}
+
+impl<'env, T: DeserializeOwned> Map<'env, T> {
+    /// An empty map running at most [`get_number_of_cores`] processes at
+    /// once.
+    pub fn new() -> Self {
+        Map {
+            exchange: Exchange::with_handler(MapResults {
+                results: Vec::new(),
+            })
+            .limit(get_number_of_cores()),
+            next: 0,
+        }
+    }
+
+    /// Runs at most `processes` processes at once (at least 1).
+    ///
+    /// ```
+    /// let map = pprocess::Map::<u8>::new().limit(10);
+    /// # drop(map);
+    /// ```
+    pub fn limit(mut self, processes: usize) -> Self {
+        self.exchange = self.exchange.limit(processes);
+        self
+    }
+
+    /// Reuses processes for the calls of a managed
+    /// [`MakeReusable`](crate::MakeReusable) callable; see
+    /// [`Exchange::reuse`]. Results still land at their own index.
+    pub fn reuse(mut self, reuse: bool) -> Self {
+        self.exchange = self.exchange.reuse(reuse);
+        self
+    }
+
+    /// Starts a task that sends one `T` on its channel, and returns its
+    /// index. See [`Exchange::start`].
+    ///
+    /// ```
+    /// let mut map = pprocess::Map::<char>::new();
+    /// assert_eq!(map.start(|channel| channel.send(&'a')), 0);
+    /// assert_eq!(map.next().unwrap()?, 'a');
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn start<F, R>(&mut self, f: F) -> usize
+    where
+        F: FnOnce(&mut Channel) -> R + 'env,
+        R: std::process::Termination,
+    {
+        self.exchange.start(f)
+    }
+
+    /// Wraps `callable` so that each call starts a task of this map; see
+    /// [`Exchange::manage`].
+    ///
+    /// ```
+    /// use pprocess::{Map, MakeParallel};
+    ///
+    /// let mut map = Map::new();
+    /// let mut add = map.manage(MakeParallel::new(|(a, b): (u32, u32)| a + b));
+    /// add.call((1, 2));
+    /// add.call((3, 4));
+    /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [3, 7]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, MapResults<T>, C> {
+        self.exchange.manage(callable)
+    }
+
+    /// The number of tasks started.
+    pub fn len(&self) -> usize {
+        self.exchange.tasks()
+    }
+
+    /// Whether no task was started.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for the result at `index` and returns it; `None` if no task
+    /// has that index, or if iterating the map already took it.
+    ///
+    /// ```
+    /// let mut map = pprocess::pmap(|n: u8| n + 1, [1, 2]);
+    /// assert_eq!(map.get(1).unwrap().ok(), Some(&3));
+    /// assert!(map.get(2).is_none());
+    /// ```
+    pub fn get(&mut self, index: usize) -> Option<Result<&T, &Error>> {
+        if index >= self.len() || index < self.next {
+            return None;
+        }
+        self.wait_for(index);
+        self.exchange.handler().results[index]
+            .as_ref()
+            .map(Result::as_ref)
+    }
+
+    /// Stores arriving results until the one at `index` is there.
+    fn wait_for(&mut self, index: usize) {
+        while !self.exchange.handler().has(index) {
+            let outcome = if self.exchange.unfinished() {
+                self.exchange.store(None)
+            } else {
+                Err(Error::Lost { task: index })
+            };
+            if let Err(error) = outcome {
+                // Poll itself failed, or the result is gone: this index
+                // gets the error, so iteration never waits forever.
+                self.exchange.handler_mut().put(index, Err(error));
+            }
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Default for Map<'_, T> {
+    fn default() -> Self {
+        Map::new()
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Map<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.next >= self.len() {
+            return None;
+        }
+        self.wait_for(self.next);
+        let result = self.exchange.handler_mut().results[self.next].take();
+        self.next += 1;
+        result
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<T> fmt::Debug for Map<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("exchange", &self.exchange)
+            .field("next", &self.next)
+            .finish()
+    }
+}
