@@ -110,6 +110,15 @@ pub enum Error {
         owner: u32,
     },
 
+    /// The task took longer than the timeout; its process was killed.
+    #[error("process {pid} was killed after its task ran for more than {after:?}")]
+    Timeout {
+        /// The process id.
+        pid: i32,
+        /// The timeout in force.
+        after: std::time::Duration,
+    },
+
     /// The result of task `task` was not recorded although its process is
     /// gone (it sent something that was not a result).
     #[error("the result of task {task} was lost")]
@@ -151,9 +160,10 @@ impl Error {
     /// ```
     pub fn pid(&self) -> Option<i32> {
         match self {
-            Error::Panicked { pid, .. } | Error::Died { pid, .. } | Error::NoResult { pid, .. } => {
-                Some(*pid)
-            }
+            Error::Panicked { pid, .. }
+            | Error::Died { pid, .. }
+            | Error::NoResult { pid, .. }
+            | Error::Timeout { pid, .. } => Some(*pid),
             _ => None,
         }
     }

@@ -114,9 +114,27 @@ struct Slot<'env> {
     in_flight: VecDeque<InFlight>,
     /// A failure of this process was already reported.
     failed: bool,
+    /// When the current task times out (with a timeout set).
+    deadline: Option<Instant>,
 }
 
-impl Slot<'_> {
+impl<'env> Slot<'env> {
+    fn new(
+        channel: Channel,
+        task: usize,
+        worker: Option<Worker<'env>>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Slot {
+            channel,
+            task,
+            worker,
+            in_flight: VecDeque::new(),
+            failed: false,
+            deadline: timeout.map(|timeout| Instant::now() + timeout),
+        }
+    }
+
     /// Whether the process still owes the result of a task.
     fn owes(&self) -> bool {
         match self.worker {
@@ -204,8 +222,14 @@ pub struct Exchange<'env, H = ()> {
     autoclose: bool,
     continuous: bool,
     reuse: bool,
+    timeout: Option<Duration>,
     next_task: usize,
 }
+
+/// How many tasks a reused process may have been sent ahead of its answers:
+/// the next arguments wait in its socket while it works on the current
+/// ones, so it never waits for a round trip between tasks.
+const REUSE_PIPELINE: usize = 2;
 
 impl<'env> Exchange<'env, ()> {
     /// An exchange without a handler: use [`ready`](Self::ready) and receive
@@ -264,6 +288,7 @@ impl<'env, H> Exchange<'env, H> {
             autoclose: true,
             continuous: false,
             reuse: false,
+            timeout: None,
             next_task: 0,
         }
     }
@@ -329,6 +354,28 @@ impl<'env, H> Exchange<'env, H> {
         self
     }
 
+    /// Gives each task at most `timeout` to finish (default: no limit).
+    /// A process whose task takes longer is killed and reaped, and the task
+    /// fails with [`Error::Timeout`]; the other tasks carry on, and a reused
+    /// process that timed out is replaced. The clock starts when the task
+    /// starts running (for reused processes, when the previous answer
+    /// arrived).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut map = pprocess::Map::<u8>::new().timeout(Duration::from_millis(200));
+    /// map.start(|channel| channel.send(&1u8));
+    /// map.start(|_channel| loop { std::thread::park() });
+    /// assert_eq!(map.next().unwrap()?, 1);
+    /// assert!(matches!(map.next(), Some(Err(pprocess::Error::Timeout { .. }))));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     pub(crate) fn reuses(&self) -> bool {
         self.reuse
     }
@@ -371,13 +418,8 @@ impl<'env, H> Exchange<'env, H> {
     /// ```
     pub fn add(&mut self, channel: Channel) -> usize {
         let task = self.next_task();
-        self.slots.push(Slot {
-            channel,
-            task,
-            worker: None,
-            in_flight: VecDeque::new(),
-            failed: false,
-        });
+        self.slots
+            .push(Slot::new(channel, task, None, self.timeout));
         task
     }
 
@@ -469,11 +511,33 @@ impl<'env, H> Exchange<'env, H> {
     fn submit(&mut self, work: Work<'env>) -> usize {
         let task = self.next_task();
         if self.busy() || !self.waiting.is_empty() {
-            self.waiting.push_back(Waiting { task, work });
+            match work {
+                Work::Message { payload, worker } => match self.reused_with_room(&worker) {
+                    Some(index) => self.send_task(index, task, payload),
+                    None => self.waiting.push_back(Waiting {
+                        task,
+                        work: Work::Message { payload, worker },
+                    }),
+                },
+                work => self.waiting.push_back(Waiting { task, work }),
+            }
         } else if let Err(error) = self.launch(task, work) {
             self.failures.push_back((task, error));
         }
         task
+    }
+
+    /// A live reused process running `worker` that has room in its
+    /// pipeline.
+    fn reused_with_room(&self, worker: &Worker<'env>) -> Option<usize> {
+        self.slots.iter().position(|slot| {
+            !slot.failed
+                && slot.in_flight.len() < REUSE_PIPELINE
+                && slot
+                    .worker
+                    .as_ref()
+                    .is_some_and(|own| Rc::ptr_eq(own, worker))
+        })
     }
 
     /// Wraps `callable` so that each [`call`](Managed::call) starts it on
@@ -530,12 +594,13 @@ impl<'env, H> Exchange<'env, H> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let mut readable = Vec::new();
         loop {
+            self.expire();
             self.sweep();
             let ready: Vec<usize> = (0..self.slots.len())
                 .filter(|&index| self.slots[index].state() == SlotState::Ready)
                 .collect();
             let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-            if !ready.is_empty() || self.slots.is_empty() || expired {
+            if !ready.is_empty() || self.slots.is_empty() || expired || !self.failures.is_empty() {
                 return Ok(ready);
             }
             let watched: Vec<usize> = (0..self.slots.len())
@@ -546,8 +611,11 @@ impl<'env, H> Exchange<'env, H> {
                     .iter()
                     .filter_map(|&index| self.slots[index].channel.socket())
                     .collect();
-                let left =
-                    deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                let wake = match (deadline, self.next_deadline()) {
+                    (Some(ours), Some(task)) => Some(ours.min(task)),
+                    (ours, task) => ours.or(task),
+                };
+                let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
                 sys::poll_readable(&fds, left, &mut readable)
                     .map_err(|error| Error::io("poll", error))?;
             }
@@ -605,24 +673,14 @@ impl<'env, H> Exchange<'env, H> {
         match work {
             Work::Fork(job) => {
                 let channel = process::start(job)?;
-                self.slots.push(Slot {
-                    channel,
-                    task,
-                    worker: None,
-                    in_flight: VecDeque::new(),
-                    failed: false,
-                });
+                self.slots
+                    .push(Slot::new(channel, task, None, self.timeout));
             }
             Work::Message { payload, worker } => {
                 let serve = Rc::clone(&worker);
                 let channel = process::start(move |channel: &mut Channel| serve(channel))?;
-                self.slots.push(Slot {
-                    channel,
-                    task,
-                    worker: Some(worker),
-                    in_flight: VecDeque::new(),
-                    failed: false,
-                });
+                self.slots
+                    .push(Slot::new(channel, task, Some(worker), self.timeout));
                 let index = self.slots.len() - 1;
                 self.send_task(index, task, payload);
             }
@@ -636,7 +694,12 @@ impl<'env, H> Exchange<'env, H> {
     fn send_task(&mut self, index: usize, task: usize, payload: Vec<u8>) {
         let slot = &mut self.slots[index];
         match slot.channel.send_encoded(&payload) {
-            Ok(()) => slot.in_flight.push_back(InFlight { task, payload }),
+            Ok(()) => {
+                if slot.in_flight.is_empty() {
+                    slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+                }
+                slot.in_flight.push_back(InFlight { task, payload });
+            }
             Err(error) => {
                 slot.channel.shut_down(true);
                 slot.failed = true;
@@ -645,28 +708,84 @@ impl<'env, H> Exchange<'env, H> {
         }
     }
 
-    /// After a reused process in slot `index` answered: gives it the next
-    /// queued arguments for its worker, or tells it to quit.
+    /// After a reused process in slot `index` answered: tops its pipeline
+    /// up with queued arguments for its worker, or tells it to quit when it
+    /// has nothing left to do.
     fn feed_reused(&mut self, index: usize) {
         let Some(worker) = self.slots[index].worker.clone() else {
             return;
         };
-        if !self.slots[index].in_flight.is_empty() {
-            return;
-        }
-        let next = self.waiting.iter().position(|waiting| {
-            matches!(&waiting.work, Work::Message { worker: other, .. } if Rc::ptr_eq(other, &worker))
-        });
-        match next.and_then(|position| self.waiting.remove(position)) {
-            Some(Waiting {
-                task,
-                work: Work::Message { payload, .. },
-            }) => self.send_task(index, task, payload),
-            _ => {
-                // Nothing left for it: `None` tells the reused loop to end.
-                let _ = self.slots[index].channel.send(&None::<()>);
+        while self.slots[index].in_flight.len() < REUSE_PIPELINE && !self.slots[index].failed {
+            let next = self.waiting.iter().position(|waiting| {
+                matches!(&waiting.work, Work::Message { worker: other, .. } if Rc::ptr_eq(other, &worker))
+            });
+            match next.and_then(|position| self.waiting.remove(position)) {
+                Some(Waiting {
+                    task,
+                    work: Work::Message { payload, .. },
+                }) => self.send_task(index, task, payload),
+                _ => break,
             }
         }
+        let slot = &mut self.slots[index];
+        if slot.in_flight.is_empty() && !slot.failed {
+            // `None` tells the reused loop to end.
+            let _ = slot.channel.send(&None::<()>);
+        }
+    }
+
+    /// Marks the process in slot `index` as failed with `error` and returns
+    /// the task the failure belongs to. Tasks sent to a reused process
+    /// after the failed one never ran: they go back to the front of the
+    /// queue for another process.
+    fn fail_slot(&mut self, index: usize, error: Error) -> (usize, Error) {
+        let slot = &mut self.slots[index];
+        let task = slot.current_task();
+        slot.failed = true;
+        slot.deadline = None;
+        let mut in_flight = std::mem::take(&mut slot.in_flight);
+        in_flight.pop_front();
+        if let Some(worker) = &slot.worker {
+            for InFlight { task, payload } in in_flight.into_iter().rev() {
+                self.waiting.push_front(Waiting {
+                    task,
+                    work: Work::Message {
+                        payload,
+                        worker: Rc::clone(worker),
+                    },
+                });
+            }
+        }
+        (task, error)
+    }
+
+    /// Kills the processes whose task ran out of time; the tasks they owed
+    /// fail with [`Error::Timeout`].
+    fn expire(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if slot.deadline.is_none_or(|deadline| deadline > now) {
+                continue;
+            }
+            slot.deadline = None;
+            let owed = slot.owes();
+            let pid = slot.channel.pid();
+            slot.channel.shut_down(true);
+            if owed {
+                let error = Error::Timeout {
+                    pid,
+                    after: self.timeout.unwrap_or_default(),
+                };
+                let failure = self.fail_slot(index, error);
+                self.failures.push_back(failure);
+            }
+        }
+    }
+
+    /// The earliest task deadline, if any.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots.iter().filter_map(|slot| slot.deadline).min()
     }
 }
 
@@ -726,25 +845,16 @@ impl<'env, H: Handler> Exchange<'env, H> {
             let stored = self.handler.store_data(&mut slot.channel, task);
             if slot.worker.is_some() {
                 slot.in_flight.pop_front();
+                if !slot.in_flight.is_empty() {
+                    slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+                }
                 self.feed_reused(index);
             }
             return stored;
         }
         // A failure: a panic report, garbage, or an end without the result.
         let error = slot.channel.take_failure();
-        slot.failed = true;
-        // Tasks sent to a reused process after the failed one never ran:
-        // they go back to the front of the queue for another process.
-        let unrun: Vec<InFlight> = slot.in_flight.drain(..).skip(1).collect();
-        if let Some(worker) = &slot.worker {
-            for InFlight { task, payload } in unrun.into_iter().rev() {
-                let worker = Rc::clone(worker);
-                self.waiting.push_front(Waiting {
-                    task,
-                    work: Work::Message { payload, worker },
-                });
-            }
-        }
+        let (task, error) = self.fail_slot(index, error);
         self.handler.store_error(task, error)
     }
 

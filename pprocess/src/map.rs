@@ -55,12 +55,7 @@ where
     F: Fn(I::Item) -> T + 'env,
     T: Serialize + DeserializeOwned,
 {
-    let mut map = Map::new().limit(limit);
-    let mut call = map.manage(MakeParallel::new(function));
-    for input in inputs {
-        call.call(input);
-    }
-    map
+    Map::new().limit(limit).pmap(function, inputs)
 }
 
 /// The results a [`Map`] has received, by task number: the handler of its
@@ -151,6 +146,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self
     }
 
+    /// Gives each task at most `timeout`; a task that takes longer is
+    /// killed and fails with [`Error::Timeout`]. See [`Exchange::timeout`].
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.exchange = self.exchange.timeout(timeout);
+        self
+    }
+
     /// Reuses processes for the calls of a managed
     /// [`MakeReusable`](crate::MakeReusable) callable; see
     /// [`Exchange::reuse`]. Results still land at their own index.
@@ -191,6 +193,34 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// ```
     pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, MapResults<T>, C> {
         self.exchange.manage(callable)
+    }
+
+    /// Starts `function` on every input, one task each, like [`pmap`]
+    /// does for a new map: use it to give a parallel map a
+    /// [`timeout`](Map::timeout) or other settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let map = pprocess::Map::new()
+    ///     .limit(2)
+    ///     .timeout(Duration::from_secs(60))
+    ///     .pmap(|n: u32| n + 1, [1, 2, 3]);
+    /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [2, 3, 4]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn pmap<I, F>(mut self, function: F, inputs: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: 'env,
+        F: Fn(I::Item) -> T + 'env,
+        T: Serialize,
+    {
+        let mut call = self.manage(MakeParallel::new(function));
+        for input in inputs {
+            call.call(input);
+        }
+        self
     }
 
     /// The number of tasks started.

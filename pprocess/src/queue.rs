@@ -75,6 +75,13 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         self
     }
 
+    /// Gives each task at most `timeout`; a task that takes longer is
+    /// killed and fails with [`Error::Timeout`]. See [`Exchange::timeout`].
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.exchange = self.exchange.timeout(timeout);
+        self
+    }
+
     /// Reuses processes for the calls of a managed
     /// [`MakeReusable`](crate::MakeReusable) callable; see
     /// [`Exchange::reuse`].
