@@ -21,6 +21,12 @@ pub fn calculate(i: usize, j: usize) -> usize {
     i * N + j
 }
 
+/// Every cell `(i, j)` of the grid, row by row: `(0, 0)`, `(0, 1)`, ...
+/// `(N - 1, N - 1)`.
+pub fn cells() -> impl Iterator<Item = (usize, usize)> {
+    (0..N).flat_map(|i| (0..N).map(move |j| (i, j)))
+}
+
 /// Prints the grid as `N` rows of `N` space-separated numbers.
 pub fn print_grid(cells: &[usize]) {
     for row in cells.chunks(N) {

@@ -600,7 +600,16 @@ impl<'env, H> Exchange<'env, H> {
                 .filter(|&index| self.slots[index].state() == SlotState::Ready)
                 .collect();
             let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-            if !ready.is_empty() || self.slots.is_empty() || expired || !self.failures.is_empty() {
+            // A removed process freed room: callers waiting for room (not
+            // for a message) must see it now, as the original module's
+            // `ready` returned on a hang-up.
+            let freed = !self.removed.is_empty();
+            if !ready.is_empty()
+                || self.slots.is_empty()
+                || expired
+                || freed
+                || !self.failures.is_empty()
+            {
                 return Ok(ready);
             }
             let watched: Vec<usize> = (0..self.slots.len())

@@ -82,11 +82,11 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
             }
             open.push(created_end.as_raw_fd());
             children.clear();
-            if setup.die_with_creator {
-                if sys::die_with_parent().is_err() || sys::parent_id() != creator_pid {
-                    // The creator is already gone: nobody will read our result.
-                    sys::exit_now(1);
-                }
+            let creator_gone =
+                || sys::die_with_parent().is_err() || sys::parent_id() != creator_pid;
+            if setup.die_with_creator && creator_gone() {
+                // The creator is already gone: nobody will read our result.
+                sys::exit_now(1);
             }
             Side::Created {
                 socket: created_end,

@@ -67,6 +67,20 @@ mod queue;
 mod reap;
 mod sys;
 
+/// A byte buffer sent as one block: a `Vec<u8>` is encoded byte by byte by
+/// serde, `Bytes` is a length and a copy. Use it for bulk data (a row of
+/// pixels, a file's contents) in messages.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| {
+///     channel.send(&pprocess::Bytes::from(vec![7u8; 1 << 20]))
+/// })?;
+/// let bytes: pprocess::Bytes = channel.receive()?;
+/// assert_eq!(bytes.len(), 1 << 20);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub use serde_bytes::ByteBuf as Bytes;
+
 pub use callable::{Callable, MakeParallel, MakeReusable};
 pub use channel::Channel;
 pub use codec::MAX_FRAME_LIMIT;

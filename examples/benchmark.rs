@@ -1,0 +1,371 @@
+//! Measures pprocess against the bare system calls it is built on, side by
+//! side in one run, and prints the ratios the project targets.
+//!
+//! ```text
+//! cargo run --release --example benchmark            # a readable table
+//! cargo run --release --example benchmark -- --tsv   # name<TAB>value<TAB>unit
+//! cargo run --release --example benchmark -- --quick # small counts (a smoke test)
+//! ```
+//!
+//! Baselines use raw `socketpair`, `fork`, `read`, `write` and `waitpid`;
+//! the round-trip baseline pins its two processes to two different CPUs,
+//! the case an idle machine gives (a round trip on one CPU is several times
+//! cheaper, and the scheduler picks either).
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+use pprocess::{Bytes, MakeReusable, Map};
+
+const MIB: usize = 1 << 20;
+
+/// How much work each measurement does.
+struct Counts {
+    forks: u64,
+    round_trips: u64,
+    bulk_mib: usize,
+    pmap_tasks: u64,
+    reuse_tasks: u64,
+}
+
+impl Counts {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Counts {
+                forks: 200,
+                round_trips: 5_000,
+                bulk_mib: 64,
+                pmap_tasks: 200,
+                reuse_tasks: 5_000,
+            }
+        } else {
+            Counts {
+                forks: 2_000,
+                round_trips: 100_000,
+                bulk_mib: 1_024,
+                pmap_tasks: 2_000,
+                reuse_tasks: 100_000,
+            }
+        }
+    }
+}
+
+/// One measured figure.
+struct Figure {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    what: &'static str,
+}
+
+/// A target: `numerator / denominator` compared with `bound`.
+struct Target {
+    numerator: &'static str,
+    denominator: &'static str,
+    at_most: bool,
+    bound: f64,
+}
+
+const TARGETS: &[Target] = &[
+    Target {
+        numerator: "pmap_task_us",
+        denominator: "fork_wait_us",
+        at_most: true,
+        bound: 1.5,
+    },
+    Target {
+        numerator: "reuse_task_us",
+        denominator: "pingpong_us",
+        at_most: true,
+        bound: 2.0,
+    },
+    Target {
+        numerator: "reuse2_task_us",
+        denominator: "pingpong_us",
+        at_most: true,
+        bound: 0.35,
+    },
+    Target {
+        numerator: "channel_mbps",
+        denominator: "socketpair_mbps",
+        at_most: false,
+        bound: 0.85,
+    },
+];
+
+/// Forks a raw child running `child` (which must not return into this
+/// program), returning its pid.
+fn fork_raw(child: impl FnOnce()) -> Pid {
+    // SAFETY: the benchmark is single-threaded when it forks, and the child
+    // only does plain reads and writes before `_exit`.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => {
+            child();
+            // SAFETY: `_exit` ends the process at once; always sound.
+            unsafe { nix::libc::_exit(0) }
+        }
+    }
+}
+
+fn micros_per(elapsed: Duration, count: u64) -> f64 {
+    elapsed.as_secs_f64() * 1e6 / count as f64
+}
+
+fn mib_per_second(mib: usize, elapsed: Duration) -> f64 {
+    mib as f64 / elapsed.as_secs_f64()
+}
+
+/// socketpair + fork + child writes 8 bytes and exits + read + waitpid.
+fn fork_wait_us(forks: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..forks {
+        let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+        let pid = fork_raw(|| {
+            let _ = theirs.write_all(&[7; 8]);
+        });
+        drop(theirs);
+        let mut answer = [0; 8];
+        ours.read_exact(&mut answer).expect("read");
+        waitpid(pid, None).expect("waitpid");
+    }
+    micros_per(start.elapsed(), forks)
+}
+
+fn pin_to(cpu: usize) {
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
+    }
+}
+
+/// One 8-byte round trip to a live child, the two pinned to different CPUs.
+fn pingpong_us(round_trips: u64) -> f64 {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+    let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+    let our_end = ours.as_raw_fd();
+    let pid = fork_raw(|| {
+        // The child's copy of our end would keep its reads from ever
+        // seeing end of file.
+        let _ = nix::unistd::close(our_end);
+        pin_to(1);
+        let mut message = [0; 8];
+        while theirs.read_exact(&mut message).is_ok() {
+            if theirs.write_all(&message).is_err() {
+                break;
+            }
+        }
+    });
+    drop(theirs);
+    pin_to(0);
+    let mut message = [0; 8];
+    let start = Instant::now();
+    for round in 0..round_trips {
+        ours.write_all(&round.to_le_bytes()).expect("write");
+        ours.read_exact(&mut message).expect("read");
+    }
+    let elapsed = start.elapsed();
+    drop(ours);
+    waitpid(pid, None).expect("waitpid");
+    let _ = sched_setaffinity(Pid::from_raw(0), &allowed);
+    micros_per(elapsed, round_trips)
+}
+
+/// A child writes `mib` MiB in 1 MiB chunks into a raw socketpair.
+fn socketpair_mbps(mib: usize) -> f64 {
+    let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+    let start = Instant::now();
+    let pid = fork_raw(|| {
+        let block = vec![1u8; MIB];
+        for _ in 0..mib {
+            if theirs.write_all(&block).is_err() {
+                break;
+            }
+        }
+    });
+    drop(theirs);
+    let mut buffer = vec![0u8; MIB];
+    let mut received = 0;
+    loop {
+        match ours.read(&mut buffer).expect("read") {
+            0 => break,
+            read => received += read,
+        }
+    }
+    let elapsed = start.elapsed();
+    waitpid(pid, None).expect("waitpid");
+    assert_eq!(received, mib * MIB);
+    mib_per_second(mib, elapsed)
+}
+
+/// `pmap` of trivial tasks, a new process per task.
+fn pmap_task_us(tasks: u64, limit: usize) -> f64 {
+    let start = Instant::now();
+    let squares: Vec<u64> = pprocess::pmap_limit(|i: u64| i * i, 0..tasks, limit)
+        .collect::<pprocess::Result<_>>()
+        .expect("pmap");
+    let elapsed = start.elapsed();
+    assert!(squares.iter().enumerate().all(|(i, &s)| s == (i * i) as u64));
+    micros_per(elapsed, tasks)
+}
+
+/// A `Map` with reuse: trivial tasks sent to `limit` reused processes.
+fn reuse_task_us(tasks: u64, limit: usize) -> f64 {
+    let start = Instant::now();
+    let mut map = Map::new().limit(limit).reuse(true);
+    let mut square = map.manage(MakeReusable::new(|i: u64| i * i));
+    for i in 0..tasks {
+        square.call(i);
+    }
+    let squares: Vec<u64> = map.collect::<pprocess::Result<_>>().expect("reuse");
+    let elapsed = start.elapsed();
+    assert!(squares.iter().enumerate().all(|(i, &s)| s == (i * i) as u64));
+    micros_per(elapsed, tasks)
+}
+
+/// A created process sends `mib` messages of 1 MiB through a `Channel`.
+fn channel_mbps(mib: usize) -> f64 {
+    let start = Instant::now();
+    let mut channel = pprocess::start(move |channel| {
+        let block = Bytes::from(vec![1u8; MIB]);
+        (0..mib).try_for_each(|_| channel.send(&block))
+    })
+    .expect("start");
+    let mut received = 0;
+    for _ in 0..mib {
+        received += channel.receive::<Bytes>().expect("receive").len();
+    }
+    let elapsed = start.elapsed();
+    assert!(channel.wait().expect("wait").success());
+    assert_eq!(received, mib * MIB);
+    mib_per_second(mib, elapsed)
+}
+
+fn measure(counts: &Counts) -> Vec<Figure> {
+    let figure = |name, value, unit, what| Figure {
+        name,
+        value,
+        unit,
+        what,
+    };
+    vec![
+        figure(
+            "fork_wait_us",
+            fork_wait_us(counts.forks),
+            "us",
+            "baseline: socketpair + fork + 8-byte answer + waitpid",
+        ),
+        figure(
+            "pingpong_us",
+            pingpong_us(counts.round_trips),
+            "us",
+            "baseline: 8-byte round trip across two pinned CPUs",
+        ),
+        figure(
+            "socketpair_mbps",
+            socketpair_mbps(counts.bulk_mib),
+            "MiB/s",
+            "baseline: 1 MiB writes into a raw socketpair",
+        ),
+        figure(
+            "pmap_task_us",
+            pmap_task_us(counts.pmap_tasks, 1),
+            "us",
+            "pmap, limit 1, a process per task",
+        ),
+        figure(
+            "pmap2_task_us",
+            pmap_task_us(counts.pmap_tasks, 2),
+            "us",
+            "pmap, limit 2, a process per task",
+        ),
+        figure(
+            "reuse_task_us",
+            reuse_task_us(counts.reuse_tasks, 1),
+            "us",
+            "Map with reuse, limit 1",
+        ),
+        figure(
+            "reuse2_task_us",
+            reuse_task_us(counts.reuse_tasks, 2),
+            "us",
+            "Map with reuse, limit 2",
+        ),
+        figure(
+            "channel_mbps",
+            channel_mbps(counts.bulk_mib),
+            "MiB/s",
+            "1 MiB Bytes messages through a Channel",
+        ),
+    ]
+}
+
+fn value(figures: &[Figure], name: &str) -> Option<f64> {
+    figures
+        .iter()
+        .find(|figure| figure.name == name)
+        .map(|figure| figure.value)
+}
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let tsv = arguments.iter().any(|argument| argument == "--tsv");
+    let quick = arguments.iter().any(|argument| argument == "--quick");
+    if let Some(unknown) = arguments
+        .iter()
+        .find(|argument| !["--tsv", "--quick"].contains(&argument.as_str()))
+    {
+        eprintln!("unknown argument {unknown}; usage: benchmark [--tsv] [--quick]");
+        std::process::exit(2);
+    }
+
+    let figures = measure(&Counts::new(quick));
+    if tsv {
+        for figure in &figures {
+            println!("{}\t{:.3}\t{}", figure.name, figure.value, figure.unit);
+        }
+    } else {
+        println!("{:<16} {:>12} {:<6} what", "figure", "value", "unit");
+        for figure in &figures {
+            println!(
+                "{:<16} {:>12.3} {:<6} {}",
+                figure.name, figure.value, figure.unit, figure.what
+            );
+        }
+        println!();
+    }
+    for target in TARGETS {
+        let (Some(numerator), Some(denominator)) = (
+            value(&figures, target.numerator),
+            value(&figures, target.denominator),
+        ) else {
+            continue;
+        };
+        let ratio = numerator / denominator;
+        let met = if target.at_most {
+            ratio <= target.bound
+        } else {
+            ratio >= target.bound
+        };
+        let relation = if target.at_most { "<=" } else { ">=" };
+        if tsv {
+            println!(
+                "{}/{}\t{ratio:.3}\tratio",
+                target.numerator, target.denominator
+            );
+        } else {
+            println!(
+                "{:>15} / {:<15} = {ratio:>6.3}  (target {relation} {}: {})",
+                target.numerator,
+                target.denominator,
+                target.bound,
+                if met { "met" } else { "NOT met" }
+            );
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The simple grid computed in parallel with a managed callable on an
+//! exchange, as in the original `simple_managed`: [`MakeParallel`] turns a
+//! plain function returning `(i, j, value)` into one that sends its result,
+//! and [`Exchange::manage`] binds it to the exchange, so each `call` starts
+//! it in a new process (queued while 10 are running). A [`Handler`] stores
+//! each result in the grid as it arrives.
+//!
+//! Prints the same as `simple` (10 rows of 10 numbers, then
+//! `Time taken: <seconds>`), about 10 times faster.
+//!
+//! ```text
+//! cargo run --example simple_managed
+//! PPROCESS_DELAY=0.1 cargo run --example simple_managed    # a fast run
+//! ```
+
+use pprocess::{Channel, Exchange, Handler, MakeParallel};
+use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+
+/// Stores each `(i, j, value)` that arrives into the grid.
+struct Grid(Vec<usize>);
+
+impl Handler for Grid {
+    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+        let (i, j, value): (usize, usize, usize) = channel.receive()?;
+        self.0[i * N + j] = value;
+        Ok(())
+    }
+}
+
+fn main() -> pprocess::Result<()> {
+    let start = std::time::Instant::now();
+    let mut exchange = Exchange::with_handler(Grid(vec![0; N * N])).limit(10);
+    let mut calc = exchange.manage(MakeParallel::new(|(i, j): (usize, usize)| {
+        (i, j, calculate(i, j))
+    }));
+    for cell in cells() {
+        calc.call(cell);
+    }
+    exchange.finish()?;
+    print_grid(&exchange.into_handler().0);
+    print_time_taken(start);
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! The simple grid computed in parallel with a managed callable on a
+//! [`Map`], as in the original `simple_managed_map`: [`MakeParallel`] turns
+//! `calculate` into a function that sends its result, and [`Map::manage`]
+//! binds it to the map, so each `call` starts it in a new process (queued
+//! while 10 are running). Iterating the map then gives the results in the
+//! order of the calls.
+//!
+//! Prints the same as `simple` (10 rows of 10 numbers, then
+//! `Time taken: <seconds>`), about 10 times faster.
+//!
+//! ```text
+//! cargo run --example simple_managed_map
+//! PPROCESS_DELAY=0.1 cargo run --example simple_managed_map    # a fast run
+//! ```
+
+use pprocess::{MakeParallel, Map};
+use pprocess_examples::{calculate, cells, print_grid, print_time_taken};
+
+fn main() -> pprocess::Result<()> {
+    let start = std::time::Instant::now();
+    let mut map = Map::new().limit(10);
+    let mut calc = map.manage(MakeParallel::new(|(i, j): (usize, usize)| calculate(i, j)));
+    for cell in cells() {
+        calc.call(cell);
+    }
+    let grid: Vec<usize> = map.collect::<pprocess::Result<_>>()?;
+    print_grid(&grid);
+    print_time_taken(start);
+    Ok(())
+}

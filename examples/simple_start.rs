@@ -1,0 +1,45 @@
+//! The simple grid computed in parallel with thread-style creation on an
+//! exchange: [`Exchange::start`] runs a closure in a new process (queuing it
+//! while 10 are running). The closure calls a "parallel-aware" calculation
+//! function, which gets the channel and sends `(i, j, value)` itself. A
+//! [`Handler`] stores each result in the grid as it arrives.
+//!
+//! Prints the same as `simple` (10 rows of 10 numbers, then
+//! `Time taken: <seconds>`), about 10 times faster.
+//!
+//! ```text
+//! cargo run --example simple_start
+//! PPROCESS_DELAY=0.1 cargo run --example simple_start    # a fast run
+//! ```
+
+use pprocess::{Channel, Exchange, Handler};
+use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+
+/// Stores each `(i, j, value)` that arrives into the grid.
+struct Grid(Vec<usize>);
+
+impl Handler for Grid {
+    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+        let (i, j, value): (usize, usize, usize) = channel.receive()?;
+        self.0[i * N + j] = value;
+        Ok(())
+    }
+}
+
+/// The parallel-aware calculation: computes cell `(i, j)` and sends it,
+/// with its coordinates, to the creator.
+fn calculate_and_send(channel: &mut Channel, i: usize, j: usize) -> pprocess::Result<()> {
+    channel.send(&(i, j, calculate(i, j)))
+}
+
+fn main() -> pprocess::Result<()> {
+    let start = std::time::Instant::now();
+    let mut exchange = Exchange::with_handler(Grid(vec![0; N * N])).limit(10);
+    for (i, j) in cells() {
+        exchange.start(move |channel| calculate_and_send(channel, i, j));
+    }
+    exchange.finish()?;
+    print_grid(&exchange.into_handler().0);
+    print_time_taken(start);
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Runs each example program with `PPROCESS_DELAY=0` and checks its output
+//! exactly.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/` before
+//! it runs the integration tests; this test finds them next to its own
+//! binary (`target/<profile>/deps/`). `cargo test --test examples` alone
+//! does not build them: run `cargo build --examples` first. A missing
+//! binary, or one older than its sources, fails with a message saying so,
+//! rather than testing an old build.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pprocess_examples::N;
+
+/// How long an example may run before it counts as hung.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The command that builds the example binaries.
+const BUILD_HINT: &str = "run `cargo test` (which builds the examples; \
+    `cargo test --test examples` alone does not) or `cargo build --examples`";
+
+/// The path of the example binary `name`, checked to exist and to be newer
+/// than its sources (the example, the shared helpers and the runtime crate).
+fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .unwrap_or_else(|error| {
+            panic!(
+                "example binary {} is missing ({error}): {BUILD_HINT}",
+                path.display()
+            )
+        });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+    for dir in [root.join("src"), root.join("pprocess/src")] {
+        let entries = std::fs::read_dir(&dir).expect("listing the sources");
+        sources.extend(entries.map(|entry| entry.expect("listing the sources").path()));
+    }
+    for source in sources {
+        let changed = std::fs::metadata(&source).and_then(|metadata| metadata.modified());
+        assert!(
+            changed.is_ok_and(|changed| changed <= built),
+            "example binary {} is older than {}: {BUILD_HINT}",
+            path.display(),
+            source.display()
+        );
+    }
+    path
+}
+
+/// Runs example `name` with `PPROCESS_DELAY=0`, checks that it succeeds
+/// without writing to standard error within [`TIMEOUT`], and returns its
+/// standard output as lines.
+fn run(name: &str) -> Vec<String> {
+    let mut child = Command::new(example_path(name))
+        .env("PPROCESS_DELAY", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run example {name}: {error}"));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).map(|_| text)
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the example") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("example {name} did not end within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().unwrap().expect("reading standard output");
+    let stderr = stderr.join().unwrap().expect("reading standard error");
+    assert!(
+        status.success() && stderr.is_empty(),
+        "example {name} failed ({status}); standard error:\n{stderr}\nstandard output:\n{stdout}"
+    );
+    stdout.lines().map(str::to_owned).collect()
+}
+
+/// Runs example `name` and checks that it prints the grid and the time
+/// taken, and nothing else.
+fn check_grid(name: &str) {
+    let lines = run(name);
+    let grid: Vec<String> = (0..N)
+        .map(|i| {
+            let row: Vec<String> = (0..N).map(|j| (i * N + j).to_string()).collect();
+            row.join(" ")
+        })
+        .collect();
+    assert_eq!(lines.len(), N + 1, "{name} printed:\n{}", lines.join("\n"));
+    assert_eq!(lines[..N], grid[..], "{name}: wrong grid");
+    let seconds = lines[N]
+        .strip_prefix("Time taken: ")
+        .and_then(|seconds| seconds.parse::<f64>().ok());
+    assert!(
+        seconds.is_some_and(|seconds| seconds.is_finite() && seconds >= 0.0),
+        "{name}: expected `Time taken: <seconds>`, got {:?}",
+        lines[N]
+    );
+}
+
+/// Runs example `name` and checks that it prints exactly `expected`.
+fn check_lines(name: &str, expected: impl IntoIterator<Item = String>) {
+    let expected: Vec<String> = expected.into_iter().collect();
+    assert_eq!(run(name), expected, "{name}: wrong output");
+}
+
+/// The output of the loop examples: 0 to 99, then `Done`.
+fn loop_output() -> impl Iterator<Item = String> {
+    (0..100)
+        .map(|number| number.to_string())
+        .chain(["Done".to_owned()])
+}
+
+/// One test per grid-printing example, named after it.
+macro_rules! grid_examples {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_grid(stringify!($name));
+            }
+        )*
+    };
+}
+
+grid_examples!(
+    simple,
+    simple1,
+    simple2,
+    simple_map,
+    simple_create,
+    simple_create_map,
+    simple_create_queue,
+    simple_managed,
+    simple_managed_map,
+    simple_managed_queue,
+    simple_managed_map_reusable,
+    simple_pmap,
+    simple_pmap_iter,
+    simple_start,
+    simple_start_queue,
+    simple_continuous_queue,
+);
+
+#[test]
+fn create_loop() {
+    check_lines("create_loop", loop_output());
+}
+
+#[test]
+fn start_loop() {
+    check_lines("start_loop", loop_output());
+}
+
+#[test]
+fn two_way() {
+    let countdown = (0..=20).rev().map(|n| {
+        let who = if n % 2 == 0 { "child" } else { "parent" };
+        format!("{who}: {n}")
+    });
+    check_lines("two_way", countdown.chain(["Done".to_owned()]));
+}
