@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+/// The top-level README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The side of the grid the simple examples compute.
 pub const N: usize = 10;
 

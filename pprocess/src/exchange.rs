@@ -116,30 +116,18 @@ struct Slot<'env> {
     failed: bool,
     /// When the current task times out (with a timeout set).
     deadline: Option<Instant>,
+    /// The process may send any number of messages, none included.
+    continuous: bool,
 }
 
 impl<'env> Slot<'env> {
-    fn new(
-        channel: Channel,
-        task: usize,
-        worker: Option<Worker<'env>>,
-        timeout: Option<Duration>,
-    ) -> Self {
-        Slot {
-            channel,
-            task,
-            worker,
-            in_flight: VecDeque::new(),
-            failed: false,
-            deadline: timeout.map(|timeout| Instant::now() + timeout),
-        }
-    }
-
-    /// Whether the process still owes the result of a task.
+    /// Whether the process still owes the result of a task. A continuous
+    /// process owes nothing: it may end without sending (and is reported
+    /// only if it ends badly).
     fn owes(&self) -> bool {
         match self.worker {
             Some(_) => !self.in_flight.is_empty(),
-            None => !self.failed && !self.channel.has_answered(),
+            None => !self.continuous && !self.failed && !self.channel.has_answered(),
         }
     }
 
@@ -418,8 +406,8 @@ impl<'env, H> Exchange<'env, H> {
     /// ```
     pub fn add(&mut self, channel: Channel) -> usize {
         let task = self.next_task();
-        self.slots
-            .push(Slot::new(channel, task, None, self.timeout));
+        let slot = self.new_slot(channel, task, None);
+        self.slots.push(slot);
         task
     }
 
@@ -677,19 +665,33 @@ impl<'env, H> Exchange<'env, H> {
         self.removed.push(slot.channel);
     }
 
+    /// A slot for a process just started or added, under this exchange's
+    /// settings.
+    fn new_slot(&self, channel: Channel, task: usize, worker: Option<Worker<'env>>) -> Slot<'env> {
+        Slot {
+            channel,
+            task,
+            worker,
+            in_flight: VecDeque::new(),
+            failed: false,
+            deadline: self.timeout.map(|timeout| Instant::now() + timeout),
+            continuous: self.continuous,
+        }
+    }
+
     /// Starts `work` now, in a new process.
     fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
         match work {
             Work::Fork(job) => {
                 let channel = process::start(job)?;
-                self.slots
-                    .push(Slot::new(channel, task, None, self.timeout));
+                let slot = self.new_slot(channel, task, None);
+                self.slots.push(slot);
             }
             Work::Message { payload, worker } => {
                 let serve = Rc::clone(&worker);
                 let channel = process::start(move |channel: &mut Channel| serve(channel))?;
-                self.slots
-                    .push(Slot::new(channel, task, Some(worker), self.timeout));
+                let slot = self.new_slot(channel, task, Some(worker));
+                self.slots.push(slot);
                 let index = self.slots.len() - 1;
                 self.send_task(index, task, payload);
             }

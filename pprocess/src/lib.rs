@@ -52,6 +52,11 @@
 
 #![warn(missing_docs)]
 
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod callable;
 mod channel;
 mod codec;
