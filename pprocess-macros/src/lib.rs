@@ -1,2 +1,216 @@
 //! The `#[parallel]` and `#[reusable]` attributes of
-//! [pprocess](https://docs.rs/pprocess). Use them through `pprocess`.
+//! [pprocess](https://docs.rs/pprocess).
+//!
+//! Do not depend on this crate directly: use the attributes through
+//! `pprocess`, as `#[pprocess::parallel]` and `#[pprocess::reusable]`. The
+//! code they generate calls into `pprocess` (its hidden `__private`
+//! module), so the two crates are released together, at the same version.
+//!
+//! The crate is split by stage: `attr` parses the attribute's arguments,
+//! `ast` models the function, `valid` checks it, `expand` writes the
+//! generated module, and `fallback` is what is emitted instead when a check
+//! fails (the errors next to the function, unchanged).
+
+mod ast;
+mod attr;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::Item;
+
+use crate::ast::{Function, Kind};
+use crate::expand::Bodies;
+
+/// Makes a free function runnable in created processes: generates, next to
+/// it, a module of the same name with its `MakeParallel` wrapper and
+/// `pmap` helpers.
+///
+/// ```
+/// #[pprocess::parallel]
+/// fn calculate(i: u32, j: u32) -> u32 {
+///     i * 10 + j
+/// }
+///
+/// fn main() -> pprocess::Result<()> {
+///     assert_eq!(calculate(1, 2), 12); // still a plain function
+///
+///     // One process per input, at most as many at once as there are cores;
+///     // the results in input order.
+///     let cells: Vec<u32> = calculate::pmap([(0, 1), (2, 3), (4, 5)])
+///         .collect::<pprocess::Result<_>>()?;
+///     assert_eq!(cells, [1, 23, 45]);
+///
+///     // The wrapper, wherever a `MakeParallel` goes.
+///     let mut queue = pprocess::Queue::<u32>::new().limit(2);
+///     let mut call = queue.manage(calculate::parallel());
+///     call.call((9, 9));
+///     assert_eq!(queue.next().unwrap()?, 99);
+///     Ok(())
+/// }
+/// ```
+///
+/// # What it generates
+///
+/// The function stays exactly as written (signature, attributes, docs,
+/// visibility): calling it runs it here, as before. Functions and modules
+/// live in different namespaces, so next to `fn calculate` the attribute
+/// adds `mod calculate`, with the function's visibility (and its `#[cfg]`
+/// attributes), holding three functions:
+///
+/// - `calculate::parallel()` returns the function wrapped in a
+///   `pprocess::MakeParallel`, a callable that runs it in the created
+///   process and sends its result over the channel. It goes wherever a
+///   `MakeParallel` goes: the `manage` of an `Exchange`, `Map` or `Queue`,
+///   or `pprocess::start(calculate::parallel().bind((1, 2)))`. The wrapper
+///   is `Copy`: call `parallel()` once, use it many times.
+/// - `calculate::pmap(inputs)` runs the function on every input, each in a
+///   created process, at most as many at once as there are cores, and
+///   returns a `pprocess::Map`: iterate it for each input's
+///   `pprocess::Result`, in input order. It is `pprocess::pmap` with the
+///   function filled in.
+/// - `calculate::pmap_limit(inputs, limit)` is the same with at most
+///   `limit` processes at once (`pprocess::pmap_limit`).
+///
+/// The wrapper and the helpers take the arguments of one call as one value:
+/// a tuple `(i, j)` for a function of several arguments, the argument
+/// itself for a function of one, `()` for a function of none. Arguments
+/// are not serialized (the created process is a fork that already has
+/// them), so they may borrow: a `fn count(text: &str) -> usize` gets a
+/// `count::pmap` over `&str` inputs.
+///
+/// The three functions are one visibility level wider than the function,
+/// seen from inside the module, so that they reach exactly as far as it
+/// does: for a private function they are `pub(super)`, for `pub(crate)`
+/// and `pub` the same, for `pub(super)` they are `pub(in super::super)`.
+/// Generic parameters, `where` clauses, `const fn`, and pattern arguments
+/// such as `(i, j): (u32, u32)` are supported: the wrappers have the
+/// function's generic parameters, and pass the arguments through in
+/// order.
+///
+/// The generated module imports its parent's names (`use super::*`), so
+/// the types of the signature resolve as they do for the function. So the
+/// attribute goes on functions at module level: on a function declared
+/// inside another function's body, the module cannot see it.
+///
+/// # Requirements and errors
+///
+/// The return type is sent over the channel and received as the same type,
+/// so it must implement serde's `Serialize` and `Deserialize`; if it does
+/// not, the error points at the return type. A function returning
+/// `Result<T, E>` sends the whole `Result`: a `Map` yields
+/// `Ok(Err(e))` for the task's own error and `Err(pprocess::Error)` for a
+/// failure of its process.
+///
+/// The attribute is a compile error, pointing at the offending token, on:
+/// anything but a free function with a body; a method (`self`); an `async
+/// fn`; an `unsafe fn` (the wrappers would call it without `unsafe`); an
+/// `impl Trait` argument (use a type parameter) or return type (name the
+/// type); `Self` in the signature; and any argument, such as
+/// `#[parallel(limit = 4)]` (it takes none).
+///
+/// A closure needs no attribute: `pprocess::MakeParallel::new(|(i, j): (u32,
+/// u32)| i * j)`.
+#[proc_macro_attribute]
+pub fn parallel(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::Parallel, args.into(), item.into()).into()
+}
+
+/// Like [`parallel`](macro@parallel), and also makes the function able to
+/// serve reused processes: generates `calculate::reusable()`, its
+/// `pprocess::MakeReusable` wrapper.
+///
+/// ```
+/// use pprocess::Map;
+///
+/// #[pprocess::reusable]
+/// fn square(n: u64) -> (u64, u32) {
+///     (n * n, std::process::id())
+/// }
+///
+/// fn main() -> pprocess::Result<()> {
+///     // Two processes answer all ten calls: each receives the next
+///     // arguments over its channel when it has sent a result.
+///     let mut map = Map::new().limit(2).reuse(true);
+///     let mut call = map.manage(square::reusable());
+///     for n in 0..10 {
+///         call.call(n);
+///     }
+///     let results: Vec<(u64, u32)> = map.collect::<pprocess::Result<_>>()?;
+///     assert_eq!(results[9].0, 81);
+///     let mut pids: Vec<u32> = results.iter().map(|result| result.1).collect();
+///     pids.sort();
+///     pids.dedup();
+///     assert!(pids.len() <= 2);
+///     Ok(())
+/// }
+/// ```
+///
+/// # What it generates
+///
+/// Everything [`parallel`](macro@parallel) generates (`square::parallel()`,
+/// `square::pmap(inputs)`, `square::pmap_limit(inputs, limit)`, with the
+/// same visibility), plus:
+///
+/// - `square::reusable()` returns the function wrapped in a
+///   `pprocess::MakeReusable`. On an `Exchange`, `Map` or `Queue` made with
+///   `reuse(true)`, the arguments of each call are serialized and sent to a
+///   process that has finished its previous call, instead of forking a new
+///   one; elsewhere it behaves like `parallel()`.
+///
+/// The pmap helpers fork one process per input, as with `#[parallel]`; to
+/// reuse processes for many inputs, manage `reusable()` on a map with
+/// `reuse(true)` as above.
+///
+/// # Requirements and errors
+///
+/// Those of [`parallel`](macro@parallel), and: the arguments are received
+/// over the channel, so they must be owned and implement `Serialize` and
+/// `Deserialize`. A borrowed argument (`&str`, `&[T]`, a type with a
+/// lifetime other than `'static`) is a compile error at that argument that
+/// names the owned type to take instead (`String`, `Vec<T>`); an argument
+/// type that does not deserialize is an error at that type.
+#[proc_macro_attribute]
+pub fn reusable(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::Reusable, args.into(), item.into()).into()
+}
+
+/// Parse, validate, expand; on any error, the fallback.
+fn entry(
+    kind: Kind,
+    args: proc_macro2::TokenStream,
+    input: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let item: Item = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(error) => return fallback::expand(input, None, kind, error),
+    };
+    let args = attr::parse(kind, args);
+    let function = match Function::from_item(&item) {
+        Ok(function) => function,
+        Err(item) => {
+            let mut error = valid::not_a_function(item, kind);
+            if let Err(args_error) = args {
+                error.combine(args_error);
+            }
+            return fallback::expand(input, None, kind, error);
+        }
+    };
+    let checked = match (args, valid::check(&function, kind)) {
+        (Ok(attr::Args), Ok(())) => Ok(()),
+        (Err(error), Ok(())) | (Ok(attr::Args), Err(error)) => Err(error),
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            Err(error)
+        }
+    };
+    match checked {
+        Ok(()) => {
+            let module = expand::module(&function, kind, Bodies::Real);
+            quote!(#input #module)
+        }
+        Err(error) => fallback::expand(input, Some(&function), kind, error),
+    }
+}

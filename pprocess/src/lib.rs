@@ -43,6 +43,9 @@
 //!   parallel `map`; [`MakeParallel`] and [`MakeReusable`] turn plain
 //!   functions into callables that send their results, the latter able to
 //!   serve reused processes.
+//! - [`#[parallel]`](macro@parallel) and [`#[reusable]`](macro@reusable)
+//!   write those wrappers for a plain `fn`, with `pmap` helpers:
+//!   `calculate::parallel()`, `calculate::pmap(inputs)`.
 //! - [`waitall`] and [`get_number_of_cores`] complete the toolbox.
 //!
 //! # What a created process may do
@@ -72,6 +75,10 @@ mod queue;
 mod reap;
 mod sys;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 /// A byte buffer sent as one block: a `Vec<u8>` is encoded byte by byte by
 /// serde, `Bytes` is a length and a copy. Use it for bulk data (a row of
 /// pixels, a file's contents) in messages.
@@ -97,3 +104,5 @@ pub use map::{Map, MapResults, pmap, pmap_limit};
 pub use process::{Fork, create, exit, start};
 pub use queue::{Queue, QueueResults};
 pub use reap::waitall;
+
+pub use pprocess_macros::{parallel, reusable};
