@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
-use pprocess::{Bytes, MakeReusable, Map};
+use pprocess::{MakeReusable, Map};
 
 const MIB: usize = 1 << 20;
 
@@ -210,7 +210,12 @@ fn pmap_task_us(tasks: u64, limit: usize) -> f64 {
         .collect::<pprocess::Result<_>>()
         .expect("pmap");
     let elapsed = start.elapsed();
-    assert!(squares.iter().enumerate().all(|(i, &s)| s == (i * i) as u64));
+    assert!(
+        squares
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == (i * i) as u64)
+    );
     micros_per(elapsed, tasks)
 }
 
@@ -224,7 +229,12 @@ fn reuse_task_us(tasks: u64, limit: usize) -> f64 {
     }
     let squares: Vec<u64> = map.collect::<pprocess::Result<_>>().expect("reuse");
     let elapsed = start.elapsed();
-    assert!(squares.iter().enumerate().all(|(i, &s)| s == (i * i) as u64));
+    assert!(
+        squares
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == (i * i) as u64)
+    );
     micros_per(elapsed, tasks)
 }
 
@@ -232,13 +242,13 @@ fn reuse_task_us(tasks: u64, limit: usize) -> f64 {
 fn channel_mbps(mib: usize) -> f64 {
     let start = Instant::now();
     let mut channel = pprocess::start(move |channel| {
-        let block = Bytes::from(vec![1u8; MIB]);
-        (0..mib).try_for_each(|_| channel.send(&block))
+        let block = vec![1u8; MIB];
+        (0..mib).try_for_each(|_| channel.send_bytes(&block))
     })
     .expect("start");
     let mut received = 0;
     for _ in 0..mib {
-        received += channel.receive::<Bytes>().expect("receive").len();
+        received += channel.receive_bytes().expect("receive").len();
     }
     let elapsed = start.elapsed();
     assert!(channel.wait().expect("wait").success());
@@ -300,7 +310,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "channel_mbps",
             channel_mbps(counts.bulk_mib),
             "MiB/s",
-            "1 MiB Bytes messages through a Channel",
+            "1 MiB messages through Channel::send_bytes",
         ),
     ]
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod bottles;
+
 /// The side of the grid the simple examples compute.
 pub const N: usize = 10;
 
@@ -43,4 +45,65 @@ pub fn print_grid(cells: &[usize]) {
 /// Prints `Time taken: <seconds>` since `start`.
 pub fn print_time_taken(start: std::time::Instant) {
     println!("Time taken: {}", start.elapsed().as_secs_f64());
+}
+
+/// What a persistent example was asked to do, from its command line:
+/// `[--start] [--reconnect] [--address PATH]`.
+///
+/// `--start` starts the background work and exits; `--reconnect` connects
+/// to work started earlier (perhaps by another run) and collects it; with
+/// neither, the program does both. The work listens at `PATH` (by default
+/// `pprocess-NAME` in the system temporary directory), or at `PATH-0`,
+/// `PATH-1`, ... when it is split between several background processes.
+#[derive(Clone, Debug)]
+pub struct PersistentArgs {
+    /// Start the background work.
+    pub start: bool,
+    /// Collect the results.
+    pub reconnect: bool,
+    /// Where the work listens.
+    pub address: std::path::PathBuf,
+}
+
+impl PersistentArgs {
+    /// Reads the command line of example `name`; prints the usage and
+    /// exits with code 2 if it is not understood.
+    pub fn from_command_line(name: &str) -> Self {
+        let mut start = false;
+        let mut reconnect = false;
+        let mut address = None;
+        let mut args = std::env::args_os().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.to_str() {
+                Some("--start") => start = true,
+                Some("--reconnect") => reconnect = true,
+                Some("--address") => match args.next() {
+                    Some(path) => address = Some(std::path::PathBuf::from(path)),
+                    None => usage(name),
+                },
+                _ => usage(name),
+            }
+        }
+        if !start && !reconnect {
+            (start, reconnect) = (true, true);
+        }
+        PersistentArgs {
+            start,
+            reconnect,
+            address: address
+                .unwrap_or_else(|| std::env::temp_dir().join(format!("pprocess-{name}"))),
+        }
+    }
+
+    /// The address of part `index` of the work: `ADDRESS-index`.
+    pub fn address_of(&self, index: usize) -> std::path::PathBuf {
+        let mut address = self.address.clone().into_os_string();
+        address.push(format!("-{index}"));
+        address.into()
+    }
+}
+
+fn usage(name: &str) -> ! {
+    eprintln!("usage: {name} [--start] [--reconnect] [--address PATH]");
+    std::process::exit(2)
 }

@@ -5,6 +5,11 @@
 //! frames ([`crate::frame`]), encoded by [`crate::codec`]. On the creator's
 //! side the channel also owns the created process: it reaps it, and reports
 //! how it ended when a message it waits for never comes.
+//!
+//! A channel may also be a connection to a persistent channel (made by
+//! [`connect`](crate::connect)), or the listening side of one (a
+//! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
+//! lives in [`crate::persistent`], and this module only routes to it.
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -17,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, MAX_FRAME_LIMIT};
 use crate::error::{Error, Result};
 use crate::frame::{self, Inbox, Kind};
+use crate::persistent::Link;
 use crate::{fork, reap, sys};
 
 /// The outbox keeps its capacity between messages up to this size.
@@ -38,6 +44,11 @@ const KEEP_OUTBOX: usize = 16 * 1024 * 1024;
 /// Dropping the creator's end closes it and reaps the process; a process
 /// still running at that point is killed first, so a dropped channel never
 /// leaves a zombie or a stray process behind.
+///
+/// A channel can also be a connection to a process listening at an address
+/// (made by [`connect`](crate::connect)), or that listening side itself
+/// (a [`PersistentChannel`](crate::PersistentChannel)); see those for what
+/// differs.
 ///
 /// ```
 /// let mut channel = pprocess::start(|channel| {
@@ -62,6 +73,22 @@ pub struct Channel {
     taken: u64,
     /// `receive` has reported the end of the stream or a broken stream.
     reported_end: bool,
+    /// Who is at the other end.
+    peer: Peer,
+}
+
+/// Who is at the other end of a channel.
+enum Peer {
+    /// A socketpair: the created process (on the creator's side, `pid` is
+    /// its id) or the creator (`pid` is 0).
+    Forked,
+    /// A connection to a persistent channel, made by
+    /// [`connect`](crate::connect): `pid` is the process there, which is not
+    /// our child. Each frame taken is acknowledged.
+    Connected,
+    /// This is the listening side of a persistent channel: frames go
+    /// through the link, which owns the sockets (`socket` is `None`).
+    Listening(Box<Link>),
 }
 
 /// What [`Channel::receive`] would do now, found without blocking (used by
@@ -94,11 +121,60 @@ impl Channel {
             broken: false,
             taken: 0,
             reported_end: false,
+            peer: Peer::Forked,
+        }
+    }
+
+    /// A connection to the persistent channel of process `pid` (see
+    /// [`connect`](crate::connect)).
+    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
+        let mut channel = Channel::new(socket, pid);
+        channel.peer = Peer::Connected;
+        channel
+    }
+
+    /// The listening side of a persistent channel.
+    pub(crate) fn listening(link: Link) -> Self {
+        Channel {
+            socket: None,
+            pid: 0,
+            owner: std::process::id(),
+            inbox: Inbox::default(),
+            outbox: Vec::new(),
+            frame_limit: MAX_FRAME_LIMIT,
+            status: None,
+            broken: false,
+            taken: 0,
+            reported_end: false,
+            peer: Peer::Listening(Box::new(link)),
+        }
+    }
+
+    /// The link of the listening side of a persistent channel.
+    pub(crate) fn link(&self) -> Option<&Link> {
+        match &self.peer {
+            Peer::Listening(link) => Some(link),
+            _ => None,
+        }
+    }
+
+    /// On the listening side of a persistent channel, waits until every
+    /// message sent has been acknowledged, then stops listening; otherwise
+    /// does nothing.
+    pub(crate) fn finish_sending(&mut self) -> Result<()> {
+        if !matches!(self.peer, Peer::Listening(_)) {
+            return Ok(());
+        }
+        self.check_owner()?;
+        match &mut self.peer {
+            Peer::Listening(link) => link.finish(self.frame_limit),
+            _ => Ok(()),
         }
     }
 
     /// The created process's id on the creator's side; 0 in the created
-    /// process.
+    /// process. On a [`connect`](crate::connect)ion, the process listening
+    /// at the other end; 0 on the listening side.
     ///
     /// ```
     /// let mut channel = pprocess::start(|channel| channel.send(&channel.pid()))?;
@@ -158,6 +234,38 @@ impl Channel {
         self.send_outbox(Kind::Message)
     }
 
+    /// Sends `bytes` as one message, exactly as [`send`](Self::send) sends a
+    /// [`Bytes`](crate::Bytes), but without copying them: the frame header
+    /// and the bytes go out together in one `sendmsg`. Use it for bulk data;
+    /// the receiver may use [`receive_bytes`](Self::receive_bytes) or
+    /// `receive::<Bytes>()`.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send_bytes(&[1, 2, 3]))?;
+    /// assert_eq!(channel.receive_bytes()?, [1, 2, 3]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.check_owner()?;
+        if let Peer::Listening(_) = self.peer {
+            return self.send(serde_bytes::Bytes::new(bytes));
+        }
+        frame::begin(&mut self.outbox);
+        codec::encode_bytes_prefix(bytes.len(), &mut self.outbox)?;
+        let prefix = self.outbox.len() - frame::HEADER_LEN;
+        let length = prefix as u64 + bytes.len() as u64;
+        if length > self.frame_limit as u64 {
+            return Err(Error::FrameTooLarge {
+                length,
+                limit: self.frame_limit as u64,
+            });
+        }
+        frame::write_header(&mut self.outbox, length, Kind::Message);
+        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+        sys::send_all_vectored(socket.as_fd(), &[&self.outbox, bytes])
+            .map_err(|error| self.send_error(error))
+    }
+
     /// Reports a panic to the creator (in a created process).
     pub(crate) fn send_panic(&mut self, message: &str) -> Result<()> {
         frame::begin(&mut self.outbox);
@@ -167,17 +275,34 @@ impl Channel {
 
     fn send_outbox(&mut self, kind: Kind) -> Result<()> {
         frame::finish(&mut self.outbox, kind, self.frame_limit)?;
-        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-        let sent = sys::send_all(socket.as_fd(), &self.outbox);
+        let sent = match &mut self.peer {
+            Peer::Listening(link) => {
+                let sent = link.send(&self.outbox, self.frame_limit);
+                if self.outbox.capacity() > KEEP_OUTBOX {
+                    self.outbox = Vec::new();
+                }
+                return sent;
+            }
+            _ => {
+                let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+                sys::send_all(socket.as_fd(), &self.outbox)
+            }
+        };
         if self.outbox.capacity() > KEEP_OUTBOX {
             self.outbox = Vec::new();
         }
-        sent.map_err(|error| match error.raw_os_error() {
+        sent.map_err(|error| self.send_error(error))
+    }
+
+    /// The error for a failed send: in a created process, a creator that
+    /// is gone.
+    fn send_error(&self, error: std::io::Error) -> Error {
+        match error.raw_os_error() {
             Some(nix::libc::EPIPE) | Some(nix::libc::ECONNRESET) if self.pid == 0 => {
                 Error::Disconnected
             }
             _ => Error::io("send", error),
-        })
+        }
     }
 
     /// Receives the next message as a `T`, waiting for it.
@@ -197,6 +322,9 @@ impl Channel {
     /// ```
     pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T> {
         self.check_owner()?;
+        if let Peer::Listening(link) = &mut self.peer {
+            return link.receive(self.frame_limit, codec::decode);
+        }
         loop {
             let frame = match self.inbox.frame(self.frame_limit) {
                 Ok(frame) => frame,
@@ -212,9 +340,12 @@ impl Channel {
                         pid: self.pid,
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
+                    Kind::Ack => Err(Error::Decode(
+                        "an acknowledgement arrived where a message was expected".into(),
+                    )),
                 };
                 self.inbox.consume(frame);
-                self.taken += 1;
+                self.took_frame();
                 return result;
             }
             if self.inbox.at_end_of_file() {
@@ -222,6 +353,97 @@ impl Channel {
                 return Err(self.end_of_stream());
             }
             self.fill()?;
+        }
+    }
+
+    /// Receives the next message as bytes, when it was sent as a byte string
+    /// ([`send_bytes`](Self::send_bytes), or [`Bytes`](crate::Bytes) with
+    /// [`send`](Self::send)). The bytes are read from the socket straight
+    /// into the returned vector, with no copy in between. Errors as
+    /// [`receive`](Self::receive).
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| {
+    ///     channel.send(&pprocess::Bytes::from(vec![9u8; 100_000]))
+    /// })?;
+    /// assert_eq!(channel.receive_bytes()?, vec![9u8; 100_000]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn receive_bytes(&mut self) -> Result<Vec<u8>> {
+        self.check_owner()?;
+        if let Peer::Listening(_) = self.peer {
+            return self.receive::<crate::Bytes>().map(crate::Bytes::into_vec);
+        }
+        loop {
+            let frame = match self.inbox.header(self.frame_limit) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    self.break_off();
+                    return Err(error);
+                }
+            };
+            match frame {
+                Some(frame) if frame.kind == Kind::Message => {
+                    match codec::decode_bytes_prefix(self.inbox.partial_payload(frame)) {
+                        Ok(Some((length, prefix))) if prefix + length == frame.length => {
+                            return self.receive_bulk(frame.length, prefix);
+                        }
+                        Ok(None) if !self.inbox.at_end_of_file() => {}
+                        // Not a byte string: the general path says what it is.
+                        _ => break,
+                    }
+                }
+                // A panic report, or the end: the general path reports it.
+                Some(_) => break,
+                None if self.inbox.at_end_of_file() => break,
+                None => {}
+            }
+            self.fill()?;
+        }
+        self.receive::<crate::Bytes>().map(crate::Bytes::into_vec)
+    }
+
+    /// Takes the byte string of the frame at the front (payload of
+    /// `frame_length` bytes, of which `prefix` are its length prefix),
+    /// reading what has not arrived yet directly into the result.
+    fn receive_bulk(&mut self, frame_length: usize, prefix: usize) -> Result<Vec<u8>> {
+        let length = frame_length - prefix;
+        let mut bytes = Vec::with_capacity(length);
+        let buffered = self.inbox.partial_payload(frame::Frame {
+            kind: Kind::Message,
+            length: frame_length,
+        });
+        bytes.extend_from_slice(&buffered[prefix..]);
+        self.inbox.skip(frame::HEADER_LEN + buffered.len());
+        while bytes.len() < length {
+            let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+            match sys::read_into_spare(socket.as_fd(), &mut bytes) {
+                Ok(0) => {
+                    self.reported_end = true;
+                    let truncated = Error::TruncatedFrame {
+                        expected: (frame::HEADER_LEN + frame_length) as u64,
+                        received: (frame::HEADER_LEN + prefix + bytes.len()) as u64,
+                    };
+                    return Err(self.stream_ended(Some(truncated)));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.break_off();
+                    return Err(Error::io("receive", error));
+                }
+            }
+        }
+        self.took_frame();
+        Ok(bytes)
+    }
+
+    /// Counts a frame `receive` took, and on a connection to a persistent
+    /// channel acknowledges it. A failed acknowledgement is not an error:
+    /// the frame was received, and a peer that is gone needs none.
+    fn took_frame(&mut self) {
+        self.taken += 1;
+        if let (Peer::Connected, Some(socket)) = (&self.peer, &self.socket) {
+            let _ = sys::send_all(socket.as_fd(), &frame::ACK);
         }
     }
 
@@ -301,8 +523,17 @@ impl Channel {
             .has_partial_frame()
             .then(|| self.inbox.truncation());
         self.inbox.discard();
+        self.stream_ended(truncated)
+    }
+
+    /// The error for a stream that ended, `truncated` inside a frame or
+    /// not: on the creator's side, reaps the process and says how it ended.
+    fn stream_ended(&mut self, truncated: Option<Error>) -> Error {
         if self.pid == 0 {
             return truncated.unwrap_or(Error::Disconnected);
+        }
+        if let Peer::Connected = self.peer {
+            return truncated.unwrap_or(Error::ConnectionClosed { pid: self.pid });
         }
         match self.wait() {
             Ok(status) => match (status.signal(), truncated) {
@@ -344,6 +575,10 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn close(&mut self) {
+        if let Peer::Listening(link) = &mut self.peer {
+            // Checks its owner itself.
+            link.close();
+        }
         if let Some(socket) = self.socket.take() {
             if self.owner == std::process::id() {
                 fork::close_channel(socket);
@@ -360,7 +595,9 @@ impl Channel {
     /// Before waiting, reads everything the process still sends and keeps
     /// it for [`receive`](Channel::receive): a process blocked writing a
     /// large message can never deadlock against its creator's wait.
-    /// Fails with [`Error::NoProcess`] in the created process.
+    /// Fails at once with [`Error::NoProcess`] in the created process, and
+    /// on either side of a persistent channel: the process at the other end
+    /// of a [`connect`](crate::connect)ion is not a child of this one.
     ///
     /// ```
     /// let mut channel = pprocess::start(|_channel| std::process::exit(3))?;
@@ -368,7 +605,7 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        if self.pid == 0 {
+        if self.pid == 0 || !matches!(self.peer, Peer::Forked) {
             return Err(Error::NoProcess);
         }
         if let Some(status) = self.status {
@@ -408,7 +645,7 @@ impl Channel {
     /// process that is still running (used when nobody will read from it).
     pub(crate) fn shut_down(&mut self, kill: bool) {
         self.close();
-        if self.pid == 0 || self.owner != std::process::id() {
+        if self.pid == 0 || self.owner != std::process::id() || !matches!(self.peer, Peer::Forked) {
             return;
         }
         let kill = kill || self.broken;

@@ -29,6 +29,25 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -
         .map_err(|error| Error::Encode(error.to_string()))
 }
 
+/// Appends the prefix that starts the encoding of a byte string of
+/// `length` bytes (such as [`Bytes`](crate::Bytes)); the bytes follow it.
+pub(crate) fn encode_bytes_prefix(length: usize, out: &mut Vec<u8>) -> Result<()> {
+    encode_into(&(length as u64), out)
+}
+
+/// Reads the prefix of an encoded byte string at the start of `payload`:
+/// `Some((length, prefix size))`, or `None` if `payload` is too short to
+/// tell yet.
+pub(crate) fn decode_bytes_prefix(payload: &[u8]) -> Result<Option<(usize, usize)>> {
+    match bincode::decode_from_slice::<u64, _>(payload, config()) {
+        Ok((length, used)) => usize::try_from(length)
+            .map(|length| Some((length, used)))
+            .map_err(|_| Error::Decode(format!("a byte string of {length} bytes"))),
+        Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => Ok(None),
+        Err(error) => Err(Error::Decode(error.to_string())),
+    }
+}
+
 /// Decodes a whole payload as a `T`. Bytes left over after the value mean
 /// the payload was not a `T`, and are an error.
 pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {

@@ -5,6 +5,7 @@
 //! result it belongs to, with the process id and the cause.
 
 use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::sys;
 
@@ -128,9 +129,61 @@ pub enum Error {
     },
 
     /// The channel has no process to wait for: it is the created process's
-    /// own end.
+    /// own end, or a connection to a process that is not a child of this
+    /// one (see [`connect`](crate::connect)).
     #[error("this channel has no process to wait for")]
     NoProcess,
+
+    /// The directory in which the socket of address `path` would be made
+    /// does not exist.
+    #[error("cannot listen at {}: directory {} does not exist", path.display(), crate::address::directory_of(path).display())]
+    MissingDirectory {
+        /// The address.
+        path: PathBuf,
+    },
+
+    /// A live process is already listening at the address.
+    #[error("address {} is in use: a process is listening there", path.display())]
+    AddressInUse {
+        /// The address.
+        path: PathBuf,
+    },
+
+    /// A file that is not a socket is at the address. It was left alone.
+    #[error("{} is not a socket (left untouched)", path.display())]
+    NotASocket {
+        /// The address.
+        path: PathBuf,
+    },
+
+    /// Nothing is listening at the address: no file is there, or a socket
+    /// file whose process is gone.
+    #[error("nothing is listening at {}", path.display())]
+    NoListener {
+        /// The address.
+        path: PathBuf,
+    },
+
+    /// A system call on an address failed; `operation` says which.
+    #[error("{operation} {} failed: {source}", path.display())]
+    Address {
+        /// What was being done ("bind", "connect", "link", ...).
+        operation: &'static str,
+        /// The address (or the file) it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The process at the other end of a connection (see
+    /// [`connect`](crate::connect)) closed it without sending the message
+    /// its peer was waiting for.
+    #[error("process {pid} closed the connection without sending a result")]
+    ConnectionClosed {
+        /// The process at the other end (`-1` if the system cannot tell).
+        pid: i32,
+    },
 }
 
 impl Error {
@@ -163,8 +216,37 @@ impl Error {
             Error::Panicked { pid, .. }
             | Error::Died { pid, .. }
             | Error::NoResult { pid, .. }
-            | Error::Timeout { pid, .. } => Some(*pid),
+            | Error::Timeout { pid, .. }
+            | Error::ConnectionClosed { pid } => Some(*pid),
             _ => None,
+        }
+    }
+
+    /// The address this error is about, if any.
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// let error = pprocess::connect("/nonexistent/pprocess.socket").unwrap_err();
+    /// assert_eq!(error.path(), Some(Path::new("/nonexistent/pprocess.socket")));
+    /// ```
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::MissingDirectory { path }
+            | Error::AddressInUse { path }
+            | Error::NotASocket { path }
+            | Error::NoListener { path }
+            | Error::Address { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Builds an [`Error::Address`] for `operation` on `path`.
+    pub(crate) fn address(operation: &'static str, path: &Path, source: io::Error) -> Self {
+        Error::Address {
+            operation,
+            path: path.to_owned(),
+            source,
         }
     }
 }

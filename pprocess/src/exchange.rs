@@ -112,7 +112,8 @@ struct Slot<'env> {
     /// not yet answered, oldest first.
     worker: Option<Worker<'env>>,
     in_flight: VecDeque<InFlight>,
-    /// A failure of this process was already reported.
+    /// The process failed or cannot take more work: it is given no more
+    /// tasks (for a one-task process: its failure was already reported).
     failed: bool,
     /// When the current task times out (with a timeout set).
     deadline: Option<Instant>,
@@ -620,10 +621,10 @@ impl<'env, H> Exchange<'env, H> {
                 let slot = &mut self.slots[index];
                 if let Err(error) = slot.channel.fill() {
                     // A socket that cannot be read is as good as ended.
-                    slot.channel.close();
+                    slot.channel.shut_down(true);
                     if slot.owes() {
-                        slot.failed = true;
-                        self.failures.push_back((slot.current_task(), error));
+                        let failure = self.fail_slot(index, error);
+                        self.failures.push_back(failure);
                     }
                 }
             }
@@ -700,8 +701,12 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     /// Sends a task's arguments to the reused process in slot `index`. If
-    /// that fails the process is useless: it is killed, and the task is
-    /// reported as failed.
+    /// that fails the process is useless and gets no more work. If it still
+    /// owes earlier tasks, it most likely died in one of them: this task
+    /// never reached it and goes back to the front of the queue for another
+    /// process, and the channel stays open so the tasks it owes get their
+    /// results or the reason it ended (a closed channel could only say
+    /// `Closed`). Otherwise it is killed, and the task is reported as failed.
     fn send_task(&mut self, index: usize, task: usize, payload: Vec<u8>) {
         let slot = &mut self.slots[index];
         match slot.channel.send_encoded(&payload) {
@@ -712,9 +717,20 @@ impl<'env, H> Exchange<'env, H> {
                 slot.in_flight.push_back(InFlight { task, payload });
             }
             Err(error) => {
-                slot.channel.shut_down(true);
                 slot.failed = true;
-                self.failures.push_back((task, error));
+                match (&slot.worker, slot.in_flight.is_empty()) {
+                    (Some(worker), false) => {
+                        let worker = Rc::clone(worker);
+                        self.waiting.push_front(Waiting {
+                            task,
+                            work: Work::Message { payload, worker },
+                        });
+                    }
+                    _ => {
+                        slot.channel.shut_down(true);
+                        self.failures.push_back((task, error));
+                    }
+                }
             }
         }
     }

@@ -9,15 +9,18 @@
 //!
 //! In the child, right after `fork` and before any user code runs, this
 //! module closes every channel descriptor inherited from the creator (its
-//! siblings' ends and the creator's end of its own pair), forgets its
-//! creator's children, and on Linux arranges to die with its creator.
+//! siblings' ends and the creator's end of its own pair, except a listening
+//! socket handed to a background process), forgets its creator's children,
+//! and on Linux arranges to die with its creator. Descriptors made outside
+//! a `fork` (listening and connected sockets of persistent channels) are
+//! recorded with [`open_tracked`], so created processes close them too.
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::{reap, sys};
+use crate::{panic_report, reap, sys};
 
 /// Descriptors of every channel end open in this process.
 static OPEN_CHANNELS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
@@ -50,10 +53,34 @@ pub(crate) enum Side {
 pub(crate) struct ChildSetup {
     /// Die when the creator's forking thread ends (Linux).
     pub(crate) die_with_creator: bool,
+    /// A tracked descriptor the created process keeps open (and tracked)
+    /// instead of closing it with the others: the listening socket handed
+    /// to a background process.
+    pub(crate) keep: Option<RawFd>,
+}
+
+impl ChildSetup {
+    /// The set-up of an ordinary created process: it dies with its creator
+    /// and keeps none of its creator's channel descriptors.
+    pub(crate) const CREATED: ChildSetup = ChildSetup {
+        die_with_creator: true,
+        keep: None,
+    };
+}
+
+/// Makes a descriptor with `open` and records it as a channel end, under
+/// the lock, so that a `fork` in another thread either happens before it
+/// exists or copies it already recorded (and the child closes it).
+pub(crate) fn open_tracked(open: impl FnOnce() -> io::Result<OwnedFd>) -> io::Result<OwnedFd> {
+    let mut open_fds = open_channels();
+    let fd = open()?;
+    open_fds.push(fd.as_raw_fd());
+    Ok(fd)
 }
 
 /// Makes a socketpair and forks; see the module documentation.
 pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
+    panic_report::install();
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
     // Flush through the locks we hold so nothing buffered is printed twice.
@@ -77,9 +104,13 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
         }
         sys::Forked::Child => {
             drop(creator_end);
+            panic_report::mark_created();
             for fd in open.drain(..) {
-                sys::close_inherited(fd);
+                if Some(fd) != setup.keep {
+                    sys::close_inherited(fd);
+                }
             }
+            open.extend(setup.keep);
             open.push(created_end.as_raw_fd());
             children.clear();
             let creator_gone =

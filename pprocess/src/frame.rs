@@ -1,7 +1,9 @@
 //! The wire format of a channel: length-prefixed frames.
 //!
 //! A frame is a 9-byte header, the payload length as a little-endian `u64`
-//! and one byte of [`Kind`], followed by the payload. A sender builds the
+//! and one byte of [`Kind`] (a message, a panic report, or the
+//! acknowledgement a persistent channel's peer sends for each frame it
+//! took), followed by the payload. A sender builds the
 //! whole frame in one buffer so it goes out in one `send`; a receiver keeps
 //! what it has read in an [`Inbox`] until a whole frame is there.
 //!
@@ -35,6 +37,9 @@ pub(crate) enum Kind {
     Message = 0,
     /// The panic message of a created process, as UTF-8 text.
     Panic = 1,
+    /// An empty frame sent by a process connected to a persistent channel
+    /// for each frame it has taken: the sender may forget that frame.
+    Ack = 2,
 }
 
 impl Kind {
@@ -42,10 +47,15 @@ impl Kind {
         match byte {
             0 => Ok(Kind::Message),
             1 => Ok(Kind::Panic),
+            2 => Ok(Kind::Ack),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }
 }
+
+/// A whole acknowledgement frame: a header of kind [`Kind::Ack`] and an
+/// empty payload.
+pub(crate) const ACK: [u8; HEADER_LEN] = [0, 0, 0, 0, 0, 0, 0, 0, Kind::Ack as u8];
 
 /// Clears `out` and leaves room for a header; the payload is then appended.
 pub(crate) fn begin(out: &mut Vec<u8>) {
@@ -62,9 +72,15 @@ pub(crate) fn finish(out: &mut [u8], kind: Kind, limit: usize) -> Result<()> {
             limit: limit as u64,
         });
     }
+    write_header(out, length, kind);
+    Ok(())
+}
+
+/// Writes a header announcing `length` payload bytes of `kind` at the
+/// start of `out` (which [`begin`] made room in).
+pub(crate) fn write_header(out: &mut [u8], length: u64, kind: Kind) {
     out[..8].copy_from_slice(&length.to_le_bytes());
     out[8] = kind as u8;
-    Ok(())
 }
 
 /// A whole frame at the front of an inbox.
@@ -89,7 +105,7 @@ impl Inbox {
 
     /// The header at the front, if a whole header is there: an error if it
     /// is not a valid header under `limit`.
-    fn header(&self, limit: usize) -> Result<Option<Frame>> {
+    pub(crate) fn header(&self, limit: usize) -> Result<Option<Frame>> {
         let Some(header) = self.available().get(..HEADER_LEN) else {
             return Ok(None);
         };
@@ -117,6 +133,23 @@ impl Inbox {
     /// The payload of `frame`, which [`Inbox::frame`] returned.
     pub(crate) fn payload(&self, frame: Frame) -> &[u8] {
         &self.available()[HEADER_LEN..HEADER_LEN + frame.length]
+    }
+
+    /// The part of `frame`'s payload that has arrived (the frame whose
+    /// header [`Inbox::header`] returned).
+    pub(crate) fn partial_payload(&self, frame: Frame) -> &[u8] {
+        let available = &self.available()[HEADER_LEN..];
+        &available[..available.len().min(frame.length)]
+    }
+
+    /// Drops `count` bytes from the front, even in the middle of a frame
+    /// (whose rest the caller then reads from the socket itself).
+    pub(crate) fn skip(&mut self, count: usize) {
+        self.start += count;
+        if self.start == self.buffer.len() {
+            self.start = 0;
+            self.buffer.clear();
+        }
     }
 
     /// Drops `frame` from the front.
@@ -176,7 +209,14 @@ impl Inbox {
         }
         self.buffer
             .reserve(missing.clamp(MIN_READ, MAX_READ_AHEAD.max(MIN_READ)));
-        let read = sys::read_into_spare(fd, &mut self.buffer)?;
+        let read = match sys::read_into_spare(fd, &mut self.buffer) {
+            // The peer closed its end while bytes we sent were still unread
+            // in it. Linux then reports ECONNRESET instead of end of file,
+            // once everything the peer sent has been read: for us it is the
+            // end of the stream like any other.
+            Err(error) if error.raw_os_error() == Some(nix::libc::ECONNRESET) => 0,
+            read => read?,
+        };
         if read == 0 {
             self.end_of_file = true;
         }
@@ -218,6 +258,13 @@ mod tests {
             inbox.frame(1024),
             Err(Error::FrameTooLarge { length, limit: 1024 }) if length == 1 << 60
         ));
+    }
+
+    #[test]
+    fn an_acknowledgement_is_a_whole_empty_frame_of_kind_ack() {
+        let inbox = inbox_with(&ACK);
+        let frame = inbox.frame(0).unwrap().unwrap();
+        assert_eq!((frame.kind, frame.length), (Kind::Ack, 0));
     }
 
     #[test]

@@ -46,6 +46,13 @@
 //! - [`#[parallel]`](macro@parallel) and [`#[reusable]`](macro@reusable)
 //!   write those wrappers for a plain `fn`, with `pmap` helpers:
 //!   `calculate::parallel()`, `calculate::pmap(inputs)`.
+//! - Persistent and background processes outlive their creator and are
+//!   reached at an address (a Unix socket path), by the same program or a
+//!   later run of it: a [`PersistentChannel`] listens there and keeps what
+//!   it sent until a peer made by [`connect`] acknowledges it;
+//!   [`BackgroundCallable`] runs a callable in such a process;
+//!   [`PersistentExchange`], [`PersistentQueue`] and [`BackgroundQueue`]
+//!   start them and collect what they send.
 //! - [`waitall`] and [`get_number_of_cores`] complete the toolbox.
 //!
 //! # What a created process may do
@@ -60,6 +67,8 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod address;
+mod background;
 mod callable;
 mod channel;
 mod codec;
@@ -70,6 +79,10 @@ mod fork;
 mod frame;
 mod managed;
 mod map;
+mod panic_report;
+mod persistent;
+mod persistent_exchange;
+mod persistent_queue;
 mod process;
 mod queue;
 mod reap;
@@ -93,6 +106,7 @@ pub mod __private;
 /// ```
 pub use serde_bytes::ByteBuf as Bytes;
 
+pub use background::BackgroundCallable;
 pub use callable::{Callable, MakeParallel, MakeReusable};
 pub use channel::Channel;
 pub use codec::MAX_FRAME_LIMIT;
@@ -101,6 +115,9 @@ pub use error::{Error, Result};
 pub use exchange::{Exchange, Handler};
 pub use managed::Managed;
 pub use map::{Map, MapResults, pmap, pmap_limit};
+pub use persistent::{PersistentChannel, connect};
+pub use persistent_exchange::{PersistentExchange, PersistentManaged};
+pub use persistent_queue::{BackgroundQueue, PersistentQueue};
 pub use process::{Fork, create, exit, start};
 pub use queue::{Queue, QueueResults};
 pub use reap::waitall;

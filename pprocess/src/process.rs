@@ -67,9 +67,7 @@ pub enum Fork {
 /// # Ok::<(), pprocess::Error>(())
 /// ```
 pub fn create() -> Result<Fork> {
-    create_with(ChildSetup {
-        die_with_creator: true,
-    })
+    create_with(ChildSetup::CREATED)
 }
 
 pub(crate) fn create_with(setup: ChildSetup) -> Result<Fork> {
@@ -104,12 +102,7 @@ where
     F: FnOnce(&mut Channel) -> R,
     R: Termination,
 {
-    start_with(
-        ChildSetup {
-            die_with_creator: true,
-        },
-        f,
-    )
+    start_with(ChildSetup::CREATED, f)
 }
 
 pub(crate) fn start_with<F, R>(setup: ChildSetup, f: F) -> Result<Channel>
@@ -123,16 +116,25 @@ where
     }
 }
 
-/// Runs `f` in the created process and ends it; never returns.
-fn run_created<F, R>(mut channel: Channel, f: F) -> !
+/// The number an [`ExitCode`] stands for (std exposes no conversion on
+/// stable Rust): `ExitCode::from(3)` gives 3, `FAILURE` 1.
+fn exit_code_number(code: ExitCode) -> i32 {
+    (0..=u8::MAX)
+        .find(|&number| ExitCode::from(number) == code)
+        .map_or(1, i32::from)
+}
+
+/// Runs `f` in the created process and ends it; never returns. On the
+/// listening side of a persistent channel, the process first waits until
+/// everything it sent has been acknowledged.
+pub(crate) fn run_created<F, R>(mut channel: Channel, f: F) -> !
 where
     F: FnOnce(&mut Channel) -> R,
     R: Termination,
 {
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut channel).report()));
     let code = match outcome {
-        Ok(code) if code == ExitCode::SUCCESS => 0,
-        Ok(_) => 1,
+        Ok(code) => exit_code_number(code),
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
@@ -145,12 +147,21 @@ where
             101
         }
     };
+    let code = match channel.finish_sending() {
+        Err(_) if code == 0 => 1,
+        _ => code,
+    };
     end_created(code)
 }
 
 /// Ends a created process cleanly: flushes standard output and standard
 /// error, then leaves with `_exit(0)`, so no destructor or `atexit` handler
 /// of the creator's runs in it. Everything sent on the channel is delivered.
+///
+/// Given a [`PersistentChannel`](crate::PersistentChannel) (the background
+/// process of [`PersistentExchange::create`](crate::PersistentExchange::create)),
+/// it first waits until every message sent has been acknowledged by a
+/// peer, then removes the socket file; the exit code is 1 if that fails.
 ///
 /// ```
 /// use pprocess::Fork;
@@ -161,9 +172,14 @@ where
 /// }
 /// # Ok::<(), pprocess::Error>(())
 /// ```
-pub fn exit(channel: Channel) -> ! {
+pub fn exit(channel: impl Into<Channel>) -> ! {
+    let mut channel = channel.into();
+    let code = match channel.finish_sending() {
+        Ok(()) => 0,
+        Err(_) => 1,
+    };
     drop(channel);
-    end_created(0)
+    end_created(code)
 }
 
 fn end_created(code: i32) -> ! {

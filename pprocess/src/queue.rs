@@ -144,6 +144,12 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The queue's exchange (for persistent queues, which add connections
+    /// to it).
+    pub(crate) fn exchange_mut(&mut self) -> &mut Exchange<'env, QueueResults<T>> {
+        &mut self.exchange
+    }
 }
 
 impl<T: DeserializeOwned> Default for Queue<'_, T> {

@@ -61,6 +61,11 @@ pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
 /// Their channels still report how they ended. Processes started by other
 /// means (for example [`std::process::Command`]) are left alone.
 ///
+/// `waitall` does not read channels: a process blocked sending a message
+/// larger than the socket buffer never ends while nobody reads it, and
+/// `waitall` then waits forever. Receive what processes send first, or use
+/// [`Channel::wait`](crate::Channel::wait), which reads before it waits.
+///
 /// ```
 /// let mut channel = pprocess::start(|channel| channel.send(&1u8))?;
 /// pprocess::waitall();

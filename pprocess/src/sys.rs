@@ -8,6 +8,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,24 @@ pub(crate) fn send_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
             Ok(written) => bytes = &bytes[written..],
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `parts`, in order, to a socket with as few `sendmsg`
+/// calls as the kernel allows (one, usually), without copying them into one
+/// buffer first. Retries `EINTR` and short writes; never raises `SIGPIPE`.
+pub(crate) fn send_all_vectored(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> =
+        parts.iter().map(|part| io::IoSlice::new(part)).collect();
+    let mut remaining = &mut slices[..];
+    io::IoSlice::advance_slices(&mut remaining, 0);
+    while !remaining.is_empty() {
+        match socket::sendmsg::<()>(fd.as_raw_fd(), remaining, &[], MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(written) => io::IoSlice::advance_slices(&mut remaining, written),
             Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno.into()),
         }
@@ -194,4 +213,179 @@ pub(crate) fn signal_name(signal: i32) -> String {
 /// keep (a channel end that belongs to its creator or a sibling).
 pub(crate) fn close_inherited(fd: RawFd) {
     let _ = nix::unistd::close(fd);
+}
+
+/// Creates an unbound Unix stream socket, close-on-exec; non-blocking if
+/// asked (to probe an address without waiting for room in its backlog).
+pub(crate) fn unix_socket(nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    socket::socket(AddressFamily::Unix, SockType::Stream, flags, None).map_err(io::Error::from)
+}
+
+/// Binds `socket` to the file system path `path` (which must not exist)
+/// and listens on it.
+pub(crate) fn bind_and_listen(socket: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let address = socket::UnixAddr::new(path).map_err(io::Error::from)?;
+    socket::bind(socket.as_raw_fd(), &address).map_err(io::Error::from)?;
+    listen(socket)
+}
+
+/// Listens on a bound socket; called again on a listening socket, makes
+/// the calling process the one connecting peers see (`SO_PEERCRED`).
+pub(crate) fn listen(socket: BorrowedFd<'_>) -> io::Result<()> {
+    socket::listen(&socket, socket::Backlog::MAXCONN).map_err(io::Error::from)
+}
+
+/// Connects `socket` to the listener at `path`. A blocking socket waits
+/// only while the listener's backlog is full; with nobody listening the
+/// call fails at once (`ECONNREFUSED`, or `ENOENT` for a missing path).
+/// An interrupted connection is waited for, not restarted.
+pub(crate) fn connect_unix(socket: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let address = socket::UnixAddr::new(path).map_err(io::Error::from)?;
+    match socket::connect(socket.as_raw_fd(), &address) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINTR) => loop {
+            // The connection goes on in the background: wait for it, then
+            // ask how it went.
+            let ready = poll_one(socket, true, None)?;
+            if ready.writable || ready.readable {
+                let error = socket::getsockopt(&socket, socket::sockopt::SocketError)
+                    .map_err(io::Error::from)?;
+                return match error {
+                    0 => Ok(()),
+                    errno => Err(io::Error::from_raw_os_error(errno)),
+                };
+            }
+        },
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Accepts the next connection on a listening socket, close-on-exec,
+/// waiting for one. Retries `EINTR`.
+pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    loop {
+        match socket::accept4(listener, SockFlag::SOCK_CLOEXEC) {
+            Ok(socket) => return Ok(socket),
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// The id of the process at the other end of a connected Unix socket: the
+/// one that last listened on the socket it connected to (`SO_PEERCRED`;
+/// `-1` where the system cannot tell).
+pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        socket::getsockopt(&socket, socket::sockopt::PeerCredentials)
+            .map(|credentials| credentials.pid())
+            .map_err(io::Error::from)
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        socket::getsockopt(&socket, socket::sockopt::LocalPeerPid).map_err(io::Error::from)
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios"
+    )))]
+    {
+        let _ = socket;
+        Ok(-1)
+    }
+}
+
+/// Writes what the socket takes now of `bytes`, without waiting. Returns
+/// the number of bytes written; `WouldBlock` if none fit. Never raises
+/// `SIGPIPE`: a closed peer is `EPIPE`. Retries `EINTR`.
+pub(crate) fn send_nonblocking(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    loop {
+        match socket::send(
+            fd.as_raw_fd(),
+            bytes,
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(written) => return Ok(written),
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// What [`poll_one`] found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Readiness {
+    /// Readable, hung up or in error: a read will not block.
+    pub(crate) readable: bool,
+    /// Writable (only asked for with `write`).
+    pub(crate) writable: bool,
+}
+
+/// Waits until `fd` is readable (or hung up, or in error), or also
+/// writable with `write`, or until `timeout` passes (`None`: no limit).
+/// Retries `EINTR` with the time that is left.
+pub(crate) fn poll_one(
+    fd: BorrowedFd<'_>,
+    write: bool,
+    timeout: Option<Duration>,
+) -> io::Result<Readiness> {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let mut events = PollFlags::POLLIN;
+    if write {
+        events |= PollFlags::POLLOUT;
+    }
+    let mut poll_fds = [PollFd::new(fd, events)];
+    loop {
+        let wait = match deadline {
+            None => PollTimeout::NONE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let millis = left.as_nanos().div_ceil(1_000_000);
+                PollTimeout::try_from(millis.min(i32::MAX as u128) as u32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match nix::poll::poll(&mut poll_fds, wait) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    let revents = poll_fds[0].revents().unwrap_or(PollFlags::empty());
+    Ok(Readiness {
+        readable: revents.intersects(
+            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL,
+        ),
+        writable: revents.contains(PollFlags::POLLOUT),
+    })
+}
+
+/// Makes the calling process the leader of a new session, without a
+/// controlling terminal (`setsid`): a background process no longer gets
+/// its creator's terminal signals.
+pub(crate) fn new_session() -> io::Result<()> {
+    nix::unistd::setsid().map(drop).map_err(io::Error::from)
+}
+
+/// Points standard input, output and error at `/dev/null`, so that a
+/// background process neither reads nor writes its creator's terminal or
+/// pipes. Descriptors 0 to 2 stay open (on `/dev/null`): a socket opened
+/// later can never take their numbers, so a stray print never reaches a
+/// channel.
+pub(crate) fn detach_standard_streams() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null).map_err(io::Error::from)?;
+    nix::unistd::dup2_stdout(&null).map_err(io::Error::from)?;
+    nix::unistd::dup2_stderr(&null).map_err(io::Error::from)?;
+    Ok(())
 }

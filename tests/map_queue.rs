@@ -1,0 +1,920 @@
+//! `Map`, `Queue`, `pmap`, reuse and continuous processes: the behaviour the
+//! high-level layer promises (issue 3).
+//!
+//! Rules these tests keep:
+//!
+//! - Nothing synchronises on sleeps. Where a test needs a created process to
+//!   wait for the test, the process blocks on a [`Gate`] (a socket the test
+//!   writes to); where the test needs to know which processes exist, they
+//!   report their pids on a [`PidReports`] socket, or in their results.
+//! - The test harness runs tests as threads of one process, so no test
+//!   counts the children of the process: each checks the pids it was told
+//!   about.
+//! - Every blocking read on a test socket has a generous receive timeout
+//!   ([`HANG_GUARD`]). It is never what makes a test pass: it only turns a
+//!   library that would hang into a failing assertion with a message.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{Signal, raise};
+use pprocess::{
+    Channel, Error, Exchange, MakeParallel, MakeReusable, Map, Queue, Result, pmap, pmap_limit,
+};
+
+/// How long a blocked read may wait before the test gives up (a hang guard,
+/// never a synchronisation: correct runs never get near it).
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+const SIGKILL: i32 = Signal::SIGKILL as i32;
+const SIGABRT: i32 = Signal::SIGABRT as i32;
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// A gate created processes wait at until the test opens it, one byte per
+/// process let through.
+struct Gate {
+    open_end: UnixStream,
+    wait_end: UnixStream,
+}
+
+impl Gate {
+    fn new() -> Self {
+        let (open_end, wait_end) = UnixStream::pair().expect("a socketpair for a gate");
+        wait_end
+            .set_read_timeout(Some(HANG_GUARD))
+            .expect("a receive timeout on the gate");
+        Gate { open_end, wait_end }
+    }
+
+    /// In a created process: waits until the test lets one process through.
+    /// `true` if it was let through, `false` if the hang guard expired (the
+    /// test never opened the gate).
+    fn wait(&self) -> bool {
+        let mut byte = [0u8];
+        (&self.wait_end).read_exact(&mut byte).is_ok()
+    }
+
+    /// In the test: lets `processes` processes through.
+    fn open(&self, processes: usize) {
+        (&self.open_end)
+            .write_all(&vec![1u8; processes])
+            .expect("opening the gate");
+    }
+}
+
+/// Created processes report their pids here; the test collects them.
+struct PidReports {
+    test_end: UnixDatagram,
+    task_end: UnixDatagram,
+}
+
+impl PidReports {
+    fn new() -> Self {
+        let (test_end, task_end) = UnixDatagram::pair().expect("a socketpair for pid reports");
+        test_end
+            .set_read_timeout(Some(HANG_GUARD))
+            .expect("a receive timeout on pid reports");
+        PidReports { test_end, task_end }
+    }
+
+    /// In a created process: reports its pid (one datagram, never split).
+    fn report(&self) {
+        self.task_end
+            .send(&std::process::id().to_le_bytes())
+            .expect("reporting a pid");
+    }
+
+    /// In the test: waits for `count` reports and returns the pids.
+    fn collect(&self, count: usize) -> Vec<i32> {
+        (0..count)
+            .map(|received| {
+                let mut pid = [0u8; 4];
+                match self.test_end.recv(&mut pid) {
+                    Ok(4) => i32::from_le_bytes(pid),
+                    other => panic!(
+                        "expected {count} pid reports, got {received}, then {other:?} \
+                         (the tasks did not start, or the test waited {HANG_GUARD:?})"
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// In the test: whether no report is waiting to be read.
+    fn nothing_waiting(&self) -> bool {
+        self.test_end
+            .set_nonblocking(true)
+            .expect("a non-blocking pid socket");
+        let mut pid = [0u8; 4];
+        let outcome = self.test_end.recv(&mut pid);
+        self.test_end
+            .set_nonblocking(false)
+            .expect("a blocking pid socket");
+        matches!(outcome, Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Blocks the calling (created) process until it is killed.
+fn block_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Kills the calling (created) process with `SIGKILL`.
+fn die_by_sigkill() -> ! {
+    raise(Signal::SIGKILL).expect("raising SIGKILL");
+    unreachable!("SIGKILL cannot be caught");
+}
+
+/// Aborts the calling (created) process, without writing a core file.
+fn die_by_abort() -> ! {
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    std::process::abort()
+}
+
+/// Ends the calling (created) process with `code` without sending anything
+/// (`_exit`: no destructor or `atexit` handler of the test harness runs).
+fn exit_without_result(code: i32) -> ! {
+    // SAFETY: `_exit` takes no pointers and ends the process at once.
+    unsafe { nix::libc::_exit(code) }
+}
+
+/// The pid of the calling process, as the library reports pids.
+fn own_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Asserts that none of `pids` exists any more: neither running nor a
+/// zombie waiting to be reaped (`/proc/<pid>` is gone once a process is
+/// reaped).
+fn assert_all_gone(pids: &[i32]) {
+    assert!(!pids.is_empty(), "no pid to check");
+    for &pid in pids {
+        assert!(pid > 0, "not a process id: {pid}");
+        assert_ne!(pid, own_pid(), "a task ran in the test process itself");
+        let proc_dir = format!("/proc/{pid}");
+        if Path::new(&proc_dir).exists() {
+            let stat = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
+            panic!("process {pid} still exists after the drop (zombie or running): {stat}");
+        }
+    }
+}
+
+/// A pseudo-random delay of 0 to 16 ms chosen from a task's index.
+fn shuffling_delay(index: u64) -> Duration {
+    Duration::from_millis((index * 7919 + 13) % 17)
+}
+
+/// Distinct pids, sorted.
+fn distinct(pids: impl IntoIterator<Item = i32>) -> Vec<i32> {
+    pids.into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Map: order, incremental iteration, get
+// ---------------------------------------------------------------------------
+
+#[test]
+fn map_keeps_input_order_when_tasks_finish_in_random_order() {
+    let mut map = Map::new().limit(8);
+    for index in 0..40u64 {
+        let task = map.start(move |channel| {
+            // Sleeping inside the created process only shuffles the order in
+            // which tasks finish; the test never waits on it.
+            std::thread::sleep(shuffling_delay(index));
+            channel.send(&(index, index * index))
+        });
+        assert_eq!(task, index as usize, "start returns the task number");
+    }
+    assert_eq!(map.len(), 40);
+    let results: Vec<(u64, u64)> = map.collect::<Result<_>>().expect("every task succeeds");
+    let expected: Vec<(u64, u64)> = (0..40).map(|index| (index, index * index)).collect();
+    assert_eq!(results, expected);
+}
+
+#[test]
+fn pmap_keeps_input_order_when_tasks_finish_in_random_order() {
+    let results: Vec<u64> = pmap_limit(
+        |index: u64| {
+            std::thread::sleep(shuffling_delay(index));
+            index * 3 + 1
+        },
+        0..40,
+        8,
+    )
+    .collect::<Result<_>>()
+    .expect("every task succeeds");
+    assert_eq!(
+        results,
+        (0..40).map(|index| index * 3 + 1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn map_keeps_input_order_when_tasks_finish_in_reverse_order() {
+    // Task i may only finish after task i + 1 has sent its result: the tasks
+    // finish strictly last to first, whatever the scheduling.
+    const TASKS: usize = 10;
+    let gates: Vec<Gate> = (0..TASKS).map(|_| Gate::new()).collect();
+    let gates = &gates;
+    let mut map = Map::new().limit(TASKS);
+    for index in 0..TASKS {
+        map.start(move |channel| {
+            let released = index == TASKS - 1 || gates[index].wait();
+            channel.send(&(index, released))?;
+            if index > 0 {
+                gates[index - 1].open(1);
+            }
+            Ok::<(), Error>(())
+        });
+    }
+    let results: Vec<(usize, bool)> = map.collect::<Result<_>>().expect("every task succeeds");
+    let expected: Vec<(usize, bool)> = (0..TASKS).map(|index| (index, true)).collect();
+    assert_eq!(results, expected);
+}
+
+#[test]
+fn map_iteration_yields_the_first_result_while_later_tasks_are_still_running() {
+    let gate = Gate::new();
+    let gate = &gate;
+    let mut map = Map::new().limit(4);
+    map.start(|channel| channel.send(&(0u32, true)));
+    for index in 1..4u32 {
+        // Each later task blocks until the test lets it through, which the
+        // test does only after it has the first item.
+        map.start(move |channel| {
+            let released = gate.wait();
+            channel.send(&(index, released))
+        });
+    }
+    let first = map.next().expect("a first item").expect("task 0 succeeds");
+    assert_eq!(first, (0, true));
+    // Tasks 1 to 3 cannot have finished: they are all waiting at the gate.
+    gate.open(3);
+    let rest: Vec<(u32, bool)> = map.collect::<Result<_>>().expect("every task succeeds");
+    assert_eq!(
+        rest,
+        [(1, true), (2, true), (3, true)],
+        "a `false` means the task was never let through: iteration waited for \
+         every task before yielding the first result"
+    );
+}
+
+#[test]
+fn map_get_waits_for_one_index_only_and_is_none_out_of_range() {
+    let gate = Gate::new();
+    let gate = &gate;
+    let mut map = Map::new().limit(3);
+    map.start(move |channel| {
+        let released = gate.wait();
+        channel.send(&(0u32, released))
+    });
+    map.start(|channel| channel.send(&(1u32, true)));
+    map.start(|channel| channel.send(&(2u32, true)));
+
+    // Index 2 is there while task 0 still waits at the gate.
+    assert_eq!(map.get(2).expect("index 2 exists").ok(), Some(&(2, true)));
+    gate.open(1);
+    assert_eq!(
+        map.get(0).expect("index 0 exists").ok(),
+        Some(&(0, true)),
+        "task 0 must be let through by the test, after get(2) returned"
+    );
+    assert_eq!(map.get(1).expect("index 1 exists").ok(), Some(&(1, true)));
+    // Asking again gives the same result.
+    assert_eq!(map.get(2).expect("index 2 exists").ok(), Some(&(2, true)));
+
+    assert!(map.get(3).is_none(), "no task has index 3");
+    assert!(
+        map.get(usize::MAX).is_none(),
+        "no task has index usize::MAX"
+    );
+
+    // Iteration takes results; what it took is no longer there for get.
+    assert_eq!(map.next().expect("item 0").expect("task 0"), (0, true));
+    assert!(map.get(0).is_none(), "iteration took index 0");
+    assert_eq!(map.get(1).expect("index 1 exists").ok(), Some(&(1, true)));
+    let rest: Vec<(u32, bool)> = map.collect::<Result<_>>().expect("tasks 1 and 2");
+    assert_eq!(rest, [(1, true), (2, true)]);
+}
+
+#[test]
+fn pmap_borrows_local_data_without_serializing_it() {
+    // Neither `Send` nor `Serialize`: the created processes can only have
+    // this data because they are copies of the test process.
+    let cells: Vec<std::rc::Rc<std::cell::Cell<u64>>> = (0..12u64)
+        .map(|value| std::rc::Rc::new(std::cell::Cell::new(value * 100)))
+        .collect();
+    let words = vec!["a".to_string(), "bb".to_string(), "ccc".to_string()];
+    let function = |index: usize| {
+        let value = cells[index].get() + words[index % words.len()].len() as u64;
+        // A change made in a created process stays in that process.
+        cells[index].set(u64::MAX);
+        value
+    };
+    let results: Vec<u64> = pmap_limit(function, 0..cells.len(), 4)
+        .collect::<Result<_>>()
+        .expect("every task succeeds");
+    let expected: Vec<u64> = (0..12u64)
+        .map(|index| index * 100 + index % 3 + 1)
+        .collect();
+    assert_eq!(results, expected);
+    // Still the test's data, unchanged by the created processes.
+    assert_eq!(
+        cells.iter().map(|cell| cell.get()).collect::<Vec<_>>(),
+        (0..12u64).map(|value| value * 100).collect::<Vec<_>>()
+    );
+    assert_eq!(words, ["a", "bb", "ccc"]);
+}
+
+#[test]
+fn pmap_limit_one_runs_every_task_and_keeps_order() {
+    let results: Vec<(u32, i32)> = pmap_limit(|index: u32| (index * 2, own_pid()), 0..20, 1)
+        .collect::<Result<_>>()
+        .expect("every task succeeds");
+    assert_eq!(
+        results.iter().map(|result| result.0).collect::<Vec<_>>(),
+        (0..20).map(|index| index * 2).collect::<Vec<_>>()
+    );
+    // Without reuse, each input ran in a process of its own.
+    let pids = distinct(results.iter().map(|result| result.1));
+    assert_eq!(pids.len(), 20, "one process per input: {pids:?}");
+    assert_all_gone(&pids);
+}
+
+// ---------------------------------------------------------------------------
+// Reuse
+// ---------------------------------------------------------------------------
+
+#[test]
+fn map_with_reuse_and_limit_three_runs_200_tasks_in_exactly_three_processes() {
+    let mut map = Map::new().limit(3).reuse(true);
+    {
+        let mut triple = map.manage(MakeReusable::new(|input: u32| {
+            (input, input * 3, std::process::id())
+        }));
+        for input in 0..200u32 {
+            assert_eq!(
+                triple.call(input),
+                input as usize,
+                "call returns the task number"
+            );
+        }
+    }
+    let results: Vec<(u32, u32, u32)> = map.collect::<Result<_>>().expect("every task succeeds");
+    assert_eq!(results.len(), 200);
+    for (index, &(input, tripled, _)) in results.iter().enumerate() {
+        assert_eq!(
+            (input, tripled),
+            (index as u32, index as u32 * 3),
+            "result at index {index}"
+        );
+    }
+    let pids = distinct(results.iter().map(|result| result.2 as i32));
+    assert_eq!(pids.len(), 3, "exactly three processes answered: {pids:?}");
+    // The map is consumed and dropped: every process was told to quit and
+    // reaped (or killed and reaped).
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn reused_process_that_panics_fails_only_its_task() {
+    let mut map = Map::new().limit(3).reuse(true);
+    {
+        let mut call = map.manage(MakeReusable::new(|input: u32| {
+            if input == 10 {
+                panic!("reused task {input} refuses");
+            }
+            (input, own_pid())
+        }));
+        for input in 0..40u32 {
+            call.call(input);
+        }
+    }
+    let results: Vec<Result<(u32, i32)>> = map.collect();
+    assert_eq!(results.len(), 40, "iteration does not stop at the failure");
+    let failed_pid = match &results[10] {
+        Err(Error::Panicked { pid, message }) => {
+            assert_eq!(message, "reused task 10 refuses");
+            *pid
+        }
+        other => panic!("expected Panicked at index 10, got {other:?}"),
+    };
+    check_reuse_survivors(&results, 10, failed_pid);
+}
+
+#[test]
+fn reused_process_killed_by_sigkill_fails_only_its_task() {
+    let mut map = Map::new().limit(3).reuse(true);
+    {
+        let mut call = map.manage(MakeReusable::new(|input: u32| {
+            if input == 10 {
+                die_by_sigkill();
+            }
+            (input, own_pid())
+        }));
+        for input in 0..40u32 {
+            call.call(input);
+        }
+    }
+    let results: Vec<Result<(u32, i32)>> = map.collect();
+    assert_eq!(results.len(), 40, "iteration does not stop at the failure");
+    let failed_pid = match &results[10] {
+        Err(Error::Died { pid, signal }) => {
+            assert_eq!(*signal, SIGKILL);
+            *pid
+        }
+        other => panic!("expected Died at index 10, got {other:?}"),
+    };
+    check_reuse_survivors(&results, 10, failed_pid);
+}
+
+/// Every task but `failed` succeeded at its own index; the tasks after the
+/// failed one ran in other processes; at most one process replaced the
+/// failed one; every process is gone.
+fn check_reuse_survivors(results: &[Result<(u32, i32)>], failed: usize, failed_pid: i32) {
+    let mut pids = vec![failed_pid];
+    for (index, result) in results.iter().enumerate() {
+        if index == failed {
+            continue;
+        }
+        match result {
+            Ok((input, pid)) => {
+                assert_eq!(*input, index as u32, "result at index {index}");
+                if index > failed {
+                    assert_ne!(*pid, failed_pid, "task {index} ran in the failed process");
+                }
+                pids.push(*pid);
+            }
+            Err(error) => panic!("task {index} failed: {error:?}"),
+        }
+    }
+    let pids = distinct(pids);
+    assert!(
+        pids.len() <= 4,
+        "three processes and at most one replacement: {pids:?}"
+    );
+    assert_all_gone(&pids);
+}
+
+// ---------------------------------------------------------------------------
+// Continuous processes
+// ---------------------------------------------------------------------------
+
+/// A message of a continuous process: its number, the message number, and
+/// a payload of varying length (so frames straddle reads).
+type Message = (u32, u32, Vec<u8>);
+
+fn message(process: u32, sequence: u32) -> Message {
+    let length = ((process * 7 + sequence * 13) % 300) as usize;
+    (process, sequence, vec![(process + sequence) as u8; length])
+}
+
+const PROCESSES: u32 = 5;
+const MESSAGES: u32 = 200;
+
+/// Checks that every message of every process arrived exactly once, and in
+/// the order each process sent them.
+fn check_every_message_once(received: &[Message]) {
+    assert_eq!(received.len(), (PROCESSES * MESSAGES) as usize);
+    let mut by_process: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (process, sequence, payload) in received {
+        assert_eq!(
+            (*process, *sequence, payload.clone()),
+            message(*process, *sequence),
+            "payload of message {sequence} of process {process}"
+        );
+        by_process.entry(*process).or_default().push(*sequence);
+    }
+    assert_eq!(by_process.len(), PROCESSES as usize);
+    for (process, sequences) in by_process {
+        assert_eq!(
+            sequences,
+            (0..MESSAGES).collect::<Vec<_>>(),
+            "messages of process {process}"
+        );
+    }
+}
+
+#[test]
+fn continuous_queue_delivers_every_message_once_when_processes_exit_after_last_send() {
+    let mut queue = Queue::new().limit(3).continuous(true);
+    for process in 0..PROCESSES {
+        queue.start(move |channel| {
+            for sequence in 0..MESSAGES {
+                channel.send(&message(process, sequence))?;
+            }
+            // The process ends right after its last send.
+            Ok::<(), Error>(())
+        });
+    }
+    let received: Vec<Message> = queue.collect::<Result<_>>().expect("every message arrives");
+    check_every_message_once(&received);
+}
+
+#[test]
+fn continuous_exchange_hands_every_message_once_to_its_handler() {
+    let mut received: Vec<(usize, Message)> = Vec::new();
+    let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
+        received.push((task, channel.receive()?));
+        Ok(())
+    })
+    .limit(3)
+    .continuous(true);
+    for process in 0..PROCESSES {
+        let task = exchange.start(move |channel| {
+            for sequence in 0..MESSAGES {
+                channel.send(&message(process, sequence))?;
+            }
+            Ok::<(), Error>(())
+        });
+        assert_eq!(task, process as usize);
+    }
+    exchange.finish().expect("finish stores every message");
+    drop(exchange);
+    for (task, (process, _, _)) in &received {
+        assert_eq!(
+            *task, *process as usize,
+            "a message handed over with the wrong task"
+        );
+    }
+    let messages: Vec<Message> = received.into_iter().map(|(_, message)| message).collect();
+    check_every_message_once(&messages);
+}
+
+// ---------------------------------------------------------------------------
+// Failed tasks
+// ---------------------------------------------------------------------------
+
+/// Checks 100 results: `Ok(index * 3)` everywhere but at `failed`, where
+/// `check_failure` judges the error. Returns the failed process's pid.
+fn check_one_failure(
+    results: &[Result<u64>],
+    failed: usize,
+    check_failure: impl Fn(&Error) -> i32,
+) -> i32 {
+    assert_eq!(results.len(), 100, "iteration does not stop at the failure");
+    let mut pid = None;
+    for (index, result) in results.iter().enumerate() {
+        match result {
+            Err(error) if index == failed => pid = Some(check_failure(error)),
+            Ok(value) if index != failed => assert_eq!(*value, index as u64 * 3),
+            other => panic!("unexpected result at index {index}: {other:?}"),
+        }
+    }
+    pid.expect("the failure was checked")
+}
+
+fn panicked_with(expected: &str) -> impl Fn(&Error) -> i32 + '_ {
+    move |error| match error {
+        Error::Panicked { pid, message } => {
+            assert_eq!(message, expected);
+            *pid
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+}
+
+fn died_by(expected_signal: i32) -> impl Fn(&Error) -> i32 {
+    move |error| match error {
+        Error::Died { pid, signal } => {
+            assert_eq!(*signal, expected_signal);
+            *pid
+        }
+        other => panic!("expected Died, got {other:?}"),
+    }
+}
+
+fn no_result_with(expected_code: i32) -> impl Fn(&Error) -> i32 {
+    move |error| match error {
+        Error::NoResult { pid, code } => {
+            assert_eq!(*code, expected_code);
+            *pid
+        }
+        other => panic!("expected NoResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn pmap_one_panicking_task_among_100_is_an_err_at_its_index() {
+    let results: Vec<Result<u64>> = pmap(
+        |index: u64| {
+            if index == 37 {
+                panic!("task {index} refuses");
+            }
+            index * 3
+        },
+        0..100,
+    )
+    .collect();
+    let pid = check_one_failure(&results, 37, panicked_with("task 37 refuses"));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn map_manage_one_panicking_task_among_100_is_an_err_at_its_index() {
+    let mut map = Map::new().limit(6);
+    {
+        let mut call = map.manage(MakeParallel::new(|index: u64| {
+            if index == 0 {
+                panic!("the very first task refuses");
+            }
+            index * 3
+        }));
+        for index in 0..100u64 {
+            assert_eq!(call.call(index), index as usize);
+        }
+    }
+    let results: Vec<Result<u64>> = map.collect();
+    let pid = check_one_failure(&results, 0, panicked_with("the very first task refuses"));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn pmap_task_killed_by_sigkill_is_died_at_its_index() {
+    let results: Vec<Result<u64>> = pmap(
+        |index: u64| {
+            if index == 63 {
+                die_by_sigkill();
+            }
+            index * 3
+        },
+        0..100,
+    )
+    .collect();
+    let pid = check_one_failure(&results, 63, died_by(SIGKILL));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn map_manage_task_that_aborts_is_died_at_its_index() {
+    let mut map = Map::new().limit(6);
+    {
+        let mut call = map.manage(MakeParallel::new(|index: u64| {
+            if index == 99 {
+                die_by_abort();
+            }
+            index * 3
+        }));
+        for index in 0..100u64 {
+            call.call(index);
+        }
+    }
+    let results: Vec<Result<u64>> = map.collect();
+    let pid = check_one_failure(&results, 99, died_by(SIGABRT));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn map_task_that_exits_without_sending_is_no_result_at_its_index() {
+    let mut map = Map::new().limit(6);
+    for index in 0..100u64 {
+        map.start(move |channel| {
+            if index == 50 {
+                exit_without_result(3);
+            }
+            channel.send(&(index * 3))
+        });
+    }
+    let results: Vec<Result<u64>> = map.collect();
+    let pid = check_one_failure(&results, 50, no_result_with(3));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn pmap_task_that_exits_without_sending_is_no_result_at_its_index() {
+    let results: Vec<Result<u64>> = pmap(
+        |index: u64| {
+            if index == 5 {
+                exit_without_result(7);
+            }
+            index * 3
+        },
+        0..100,
+    )
+    .collect();
+    let pid = check_one_failure(&results, 5, no_result_with(7));
+    assert_all_gone(&[pid]);
+}
+
+#[test]
+fn queue_yields_an_err_item_for_each_failed_task_and_every_other_result() {
+    let mut queue = Queue::<u32>::new().limit(4);
+    {
+        let mut call = queue.manage(MakeParallel::new(|input: u32| match input {
+            3 => panic!("queued task 3 refuses"),
+            7 => die_by_sigkill(),
+            9 => exit_without_result(4),
+            _ => input * 10,
+        }));
+        for input in 0..12u32 {
+            assert_eq!(call.call(input), input as usize);
+        }
+    }
+    let mut values = Vec::new();
+    let mut panicked = Vec::new();
+    let mut died = Vec::new();
+    let mut no_result = Vec::new();
+    for item in queue {
+        match item {
+            Ok(value) => values.push(value),
+            Err(Error::Panicked { message, pid }) => panicked.push((message, pid)),
+            Err(Error::Died { signal, pid }) => died.push((signal, pid)),
+            Err(Error::NoResult { code, pid }) => no_result.push((code, pid)),
+            Err(other) => panic!("unexpected error item: {other:?}"),
+        }
+    }
+    values.sort();
+    assert_eq!(values, [0, 10, 20, 40, 50, 60, 80, 100, 110]);
+    assert_eq!(
+        panicked.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+        ["queued task 3 refuses"]
+    );
+    assert_eq!(died.iter().map(|d| d.0).collect::<Vec<_>>(), [SIGKILL]);
+    assert_eq!(no_result.iter().map(|n| n.0).collect::<Vec<_>>(), [4]);
+    assert_all_gone(&[panicked[0].1, died[0].1, no_result[0].1]);
+}
+
+#[test]
+fn queue_len_counts_results_received_and_not_yet_taken() {
+    let sent = PidReports::new();
+    let sent = &sent;
+    let mut queue = Queue::<u32>::new().limit(3);
+    assert_eq!(queue.len(), 0);
+    assert!(queue.is_empty());
+    for input in 0..3u32 {
+        queue.start(move |channel| {
+            channel.send(&input)?;
+            // Tells the test the result is in the socket.
+            sent.report();
+            Ok::<(), Error>(())
+        });
+    }
+    // Every result is in its channel before the queue looks.
+    sent.collect(3);
+    assert_eq!(
+        queue.len(),
+        0,
+        "nothing is received before the queue is read"
+    );
+    let mut taken = vec![queue.next().expect("an item").expect("a result")];
+    assert_eq!(
+        queue.len(),
+        2,
+        "the two other results were waiting and received with the first"
+    );
+    assert!(!queue.is_empty());
+    taken.push(queue.next().expect("an item").expect("a result"));
+    assert_eq!(queue.len(), 1);
+    taken.push(queue.next().expect("an item").expect("a result"));
+    assert_eq!(queue.len(), 0);
+    assert!(queue.is_empty());
+    assert!(queue.next().is_none(), "every task is accounted for");
+    taken.sort();
+    assert_eq!(taken, [0, 1, 2]);
+}
+
+// ---------------------------------------------------------------------------
+// Dropping before every result is read
+// ---------------------------------------------------------------------------
+
+#[test]
+fn dropping_a_map_with_running_tasks_leaves_no_process() {
+    let reports = PidReports::new();
+    let reports = &reports;
+    let mut map = Map::<u32>::new().limit(6);
+    for _ in 0..6 {
+        map.start(move |_channel| {
+            reports.report();
+            block_forever()
+        });
+    }
+    let pids = reports.collect(6);
+    drop(map);
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn dropping_a_map_after_reading_some_results_by_index_leaves_no_zombie() {
+    let reports = PidReports::new();
+    let reports = &reports;
+    let mut map = Map::<u32>::new().limit(6);
+    for index in 0..6u32 {
+        map.start(move |channel| {
+            reports.report();
+            if index >= 3 {
+                block_forever();
+            }
+            channel.send(&index)
+        });
+    }
+    let pids = reports.collect(6);
+    assert_eq!(map.get(1).expect("index 1 exists").ok(), Some(&1));
+    // Tasks 0 and 2 have finished or are finishing, unread; 3 to 5 run.
+    drop(map);
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn dropping_a_map_after_iterating_some_results_leaves_no_zombie() {
+    let reports = PidReports::new();
+    let reports = &reports;
+    let mut map = Map::<u32>::new().limit(6);
+    for index in 0..6u32 {
+        map.start(move |channel| {
+            reports.report();
+            if index == 5 {
+                block_forever();
+            }
+            channel.send(&index)
+        });
+    }
+    let pids = reports.collect(6);
+    assert_eq!(map.next().expect("item 0").expect("task 0"), 0);
+    assert_eq!(map.next().expect("item 1").expect("task 1"), 1);
+    drop(map);
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn dropping_a_map_with_queued_tasks_never_starts_them_and_leaves_no_process() {
+    let reports = PidReports::new();
+    let reports = &reports;
+    let mut map = Map::<u32>::new().limit(2);
+    for _ in 0..5 {
+        map.start(move |_channel| {
+            reports.report();
+            block_forever()
+        });
+    }
+    // Two run; three wait for room that never comes.
+    let pids = reports.collect(2);
+    drop(map);
+    assert_all_gone(&pids);
+    assert!(reports.nothing_waiting(), "a queued task was started");
+}
+
+#[test]
+fn dropping_a_queue_after_taking_some_results_leaves_no_process() {
+    let reports = PidReports::new();
+    let reports = &reports;
+    let mut queue = Queue::<u32>::new().limit(6);
+    for index in 0..6u32 {
+        queue.start(move |channel| {
+            reports.report();
+            if index >= 3 {
+                block_forever();
+            }
+            channel.send(&index)
+        });
+    }
+    let pids = reports.collect(6);
+    let first = queue.next().expect("an item").expect("a result");
+    assert!(first < 3, "only tasks 0 to 2 send: got {first}");
+    drop(queue);
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn dropping_a_reusing_map_mid_run_leaves_no_process() {
+    let mut map = Map::<(u32, i32)>::new().limit(2).reuse(true);
+    {
+        let mut call = map.manage(MakeReusable::new(|input: u32| {
+            if input == 5 {
+                block_forever();
+            }
+            (input, own_pid())
+        }));
+        for input in 0..10u32 {
+            call.call(input);
+        }
+    }
+    let mut pids = Vec::new();
+    for index in (0..5).rev() {
+        match map.get(index) {
+            Some(Ok(&(input, pid))) => {
+                assert_eq!(input, index as u32);
+                pids.push(pid);
+            }
+            other => panic!("unexpected result at index {index}: {other:?}"),
+        }
+    }
+    // Tasks 0 and 1 went to the two processes created first: both answered.
+    let pids = distinct(pids);
+    assert_eq!(pids.len(), 2, "the two processes of the map: {pids:?}");
+    // One process is stuck in task 5; the other may be serving, waiting for
+    // work, or done and unreaped.
+    drop(map);
+    assert_all_gone(&pids);
+}
