@@ -1,10 +1,11 @@
 //! The simple grid computed in parallel with a managed callable on a
-//! [`Queue`], as in the original `simple_managed_queue`: [`MakeParallel`]
-//! turns a plain function returning `(i, j, value)` into one that sends its
-//! result, and [`Queue::manage`] binds it to the queue, so each `call`
-//! starts it in a new process (queued while 10 are running). The queue
-//! yields the results in the order they arrive; each is stored at its place
-//! in the grid.
+//! [`Queue`], as in the original `simple_managed_queue`: the
+//! `#[pprocess::parallel]` attribute on `cell`, a plain function returning
+//! `(i, j, value)`, generates `cell::parallel()`, its `MakeParallel`
+//! wrapper, which runs `cell` and sends its result, and [`Queue::manage`]
+//! binds it to the queue, so each `call` starts it in a new process (queued
+//! while 10 are running). The queue yields the results in the order they
+//! arrive; each is stored at its place in the grid.
 //!
 //! Prints the same as `simple` (10 rows of 10 numbers, then
 //! `Time taken: <seconds>`), about 10 times faster.
@@ -14,17 +15,21 @@
 //! PPROCESS_DELAY=0.1 cargo run --example simple_managed_queue    # a fast run
 //! ```
 
-use pprocess::{MakeParallel, Queue};
+use pprocess::Queue;
 use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+
+/// Cell `(i, j)` with its coordinates, computed in a created process.
+#[pprocess::parallel]
+fn cell(i: usize, j: usize) -> (usize, usize, usize) {
+    (i, j, calculate(i, j))
+}
 
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut queue: Queue<(usize, usize, usize)> = Queue::new().limit(10);
-    let mut calc = queue.manage(MakeParallel::new(|(i, j): (usize, usize)| {
-        (i, j, calculate(i, j))
-    }));
-    for cell in cells() {
-        calc.call(cell);
+    let mut calc = queue.manage(cell::parallel());
+    for input in cells() {
+        calc.call(input);
     }
     let mut grid = vec![0; N * N];
     for result in queue {

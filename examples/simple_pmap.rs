@@ -1,7 +1,8 @@
 //! The simplest parallel program, the original `simple_pmap`: `simple_map`
-//! with [`pprocess::pmap_limit`] in place of `map`. Each `(i, j)` cell is
-//! computed in its own process, at most 10 at once, and the results come
-//! back in input order.
+//! with a parallel map in place of `map`. The `#[pprocess::parallel]`
+//! attribute on `cell` generates `cell::pmap_limit` ([`pprocess::pmap_limit`]
+//! with `cell` filled in): each `(i, j)` cell is computed in its own
+//! process, at most 10 at once, and the results come back in input order.
 //!
 //! Prints the same as `simple` (10 rows of 10 numbers, then
 //! `Time taken: <seconds>`), about 10 times faster.
@@ -13,10 +14,15 @@
 
 use pprocess_examples::{calculate, cells, print_grid, print_time_taken};
 
+/// The value of cell `(i, j)`, computed in a created process.
+#[pprocess::parallel]
+fn cell(i: usize, j: usize) -> usize {
+    calculate(i, j)
+}
+
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let grid: Vec<usize> = pprocess::pmap_limit(|(i, j)| calculate(i, j), cells(), 10)
-        .collect::<pprocess::Result<_>>()?;
+    let grid: Vec<usize> = cell::pmap_limit(cells(), 10).collect::<pprocess::Result<_>>()?;
     print_grid(&grid);
     print_time_taken(start);
     Ok(())

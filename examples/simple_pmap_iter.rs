@@ -1,9 +1,10 @@
 //! `simple_pmap`, consuming the results as they come, as in the original
-//! `simple_pmap_iter`: the [`Map`](pprocess::Map) that
-//! [`pprocess::pmap_limit`] returns is an iterator that yields each result
-//! as soon as it and all before it have arrived, so each row of the grid is
-//! printed as soon as its 10 cells are done, while later rows are still
-//! being computed.
+//! `simple_pmap_iter`. As there, `#[pprocess::parallel]` on `cell`
+//! generates `cell::pmap_limit` ([`pprocess::pmap_limit`] with `cell`
+//! filled in). The [`Map`](pprocess::Map) it returns is an iterator that
+//! yields each result as soon as it and all before it have arrived, so each
+//! row of the grid is printed as soon as its 10 cells are done, while later
+//! rows are still being computed.
 //!
 //! Prints the same as `simple` (10 rows of 10 numbers, then
 //! `Time taken: <seconds>`), about 10 times faster.
@@ -15,9 +16,15 @@
 
 use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
 
+/// The value of cell `(i, j)`, computed in a created process.
+#[pprocess::parallel]
+fn cell(i: usize, j: usize) -> usize {
+    calculate(i, j)
+}
+
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let results = pprocess::pmap_limit(|(i, j)| calculate(i, j), cells(), 10);
+    let results = cell::pmap_limit(cells(), 10);
     let mut row = Vec::with_capacity(N);
     for result in results {
         row.push(result?);
