@@ -77,10 +77,19 @@ fn main() {
         .collect();
     let shapes: Vec<(&str, Box<dyn erased::Message>)> = vec![
         ("reuse arguments Some(u64)", Box::new(Some(123_456u64))),
-        ("grid cell (usize, usize, usize)", Box::new((7usize, 3usize, 73usize))),
-        ("raytracer row (u32, Bytes of 900)", Box::new((17u32, Bytes::from(vec![200u8; 900])))),
+        (
+            "grid cell (usize, usize, usize)",
+            Box::new((7usize, 3usize, 73usize)),
+        ),
+        (
+            "raytracer row (u32, Bytes of 900)",
+            Box::new((17u32, Bytes::from(vec![200u8; 900]))),
+        ),
         ("indexer pairs Vec<(String, String)> x100", Box::new(words)),
-        ("bulk Bytes of 1 MiB", Box::new(Bytes::from(vec![1u8; 1 << 20]))),
+        (
+            "bulk Bytes of 1 MiB",
+            Box::new(Bytes::from(vec![1u8; 1 << 20])),
+        ),
     ];
     let codecs = [
         Codec {
