@@ -9,6 +9,7 @@ use std::time::Duration;
 struct ReadmeDoctests;
 
 pub mod bottles;
+pub mod indexer;
 
 /// The side of the grid the simple examples compute.
 pub const N: usize = 10;

@@ -1,0 +1,356 @@
+//! Runs the `start_indexer` example on a directory the test creates, asks
+//! it prefix queries on standard input, and checks the printed words and
+//! files exactly; and checks its usage text and exit code without
+//! arguments.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/`
+//! before it runs the integration tests; this test finds the binary there,
+//! from its own path (`target/<profile>/deps/`). `cargo test --test indexer`
+//! alone does not build it: run `cargo build --examples` first.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the example may run before it counts as hung.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The path of the example binary, checked to exist and to be newer than
+/// its own sources.
+fn example_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("start_indexer{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .unwrap_or_else(|error| {
+            panic!(
+                "example binary {} is missing ({error}): run `cargo test` (which builds the \
+                 examples; `cargo test --test indexer` alone does not) or `cargo build --examples`",
+                path.display()
+            )
+        });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in ["examples/start_indexer.rs", "src/indexer.rs"] {
+        let changed = std::fs::metadata(root.join(source)).and_then(|m| m.modified());
+        assert!(
+            changed.is_ok_and(|changed| changed <= built),
+            "example binary {} is older than {source}: run `cargo build --examples`",
+            path.display()
+        );
+    }
+    path
+}
+
+/// What a run of the example did.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the example with `args`, feeding it `input`, within [`TIMEOUT`].
+fn run(args: &[&std::ffi::OsStr], input: &str) -> Run {
+    let mut child = Command::new(example_path())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the example");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    // A program that exits without reading its input is no error here.
+    let writer = thread::spawn(move || drop(stdin.write_all(input.as_bytes())));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).map(|_| text)
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the example") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("start_indexer did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    writer.join().unwrap();
+    Run {
+        status,
+        stdout: stdout
+            .join()
+            .unwrap()
+            .expect("the example's output is UTF-8"),
+        stderr: stderr
+            .join()
+            .unwrap()
+            .expect("the example's errors are UTF-8"),
+    }
+}
+
+/// A directory in the system temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pprocess-indexer-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&path).expect("creating the test directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The test directory: text files, a file that is not UTF-8, an empty
+/// file, a subdirectory (not indexed), and a symbolic link to a missing
+/// file (unreadable).
+fn make_corpus() -> TempDir {
+    let dir = TempDir::new();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.0.join(name), bytes).unwrap();
+    write(
+        "alpha.txt",
+        "Hello, world! hello again;\n(world) café--au-lait 42nd\t'quoted' ... --\n".as_bytes(),
+    );
+    write("beta.txt", b"world wide web\nhello-there web2.0 x\n");
+    // Latin-1 bytes: \xe9 and \xff are not UTF-8 and end the words they
+    // are in; "naïve" is valid UTF-8 and is kept whole.
+    write(
+        "gamma.bin",
+        b"caf\xe9 bar\xffbaz na\xc3\xafve wor\x80ld\r\n",
+    );
+    write("empty.txt", b"");
+    std::fs::create_dir(dir.0.join("subdir")).unwrap();
+    std::fs::write(dir.0.join("subdir/inner.txt"), b"secret hello").unwrap();
+    std::os::unix::fs::symlink(dir.0.join("missing.txt"), dir.0.join("broken.txt")).unwrap();
+    dir
+}
+
+/// Every word of the corpus with its files, written out by hand.
+const INDEX: &[(&str, &[&str])] = &[
+    ("42nd", &["alpha.txt"]),
+    ("Hello", &["alpha.txt"]),
+    ("again", &["alpha.txt"]),
+    ("bar", &["gamma.bin"]),
+    ("caf", &["gamma.bin"]),
+    ("café", &["alpha.txt"]),
+    ("hello", &["alpha.txt", "beta.txt"]),
+    ("naïve", &["gamma.bin"]),
+    ("quoted", &["alpha.txt"]),
+    ("web", &["beta.txt"]),
+    ("web2", &["beta.txt"]),
+    ("wide", &["beta.txt"]),
+    ("wor", &["gamma.bin"]),
+    ("world", &["alpha.txt", "beta.txt"]),
+    ("x", &["beta.txt"]),
+];
+
+/// The summary line's beginning for the corpus: the words above, from the
+/// four readable files.
+const SUMMARY: &str = "Indexed 15 distinct words from 4 files in ";
+
+/// The lines a query should print: the words of [`INDEX`] that begin with
+/// `prefix`, with their files.
+fn expected(prefix: &str) -> Vec<String> {
+    INDEX
+        .iter()
+        .filter(|(word, _)| word.starts_with(prefix))
+        .map(|(word, files)| format!("{word}: {}", files.join(" ")))
+        .collect()
+}
+
+/// Splits the output of a run into the summary line and the lines printed
+/// for each query, checking the prompts and the final newline.
+fn answers(stdout: &str, queries: usize) -> (String, Vec<Vec<String>>) {
+    let (summary, rest) = stdout
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("no summary line in {stdout:?}"));
+    let chunks: Vec<&str> = rest.split("Pattern: ").collect();
+    assert_eq!(
+        chunks.len(),
+        queries + 2,
+        "expected {} prompts in {rest:?}",
+        queries + 1
+    );
+    assert_eq!(chunks[0], "", "output before the first prompt: {rest:?}");
+    assert_eq!(
+        chunks[queries + 1],
+        "\n",
+        "the end of the input prints a newline"
+    );
+    let answers = chunks[1..=queries]
+        .iter()
+        .map(|chunk| {
+            assert!(chunk.is_empty() || chunk.ends_with('\n'), "{chunk:?}");
+            chunk.lines().map(str::to_owned).collect()
+        })
+        .collect();
+    (summary.to_owned(), answers)
+}
+
+/// Checks that the only error reported is the unreadable symbolic link.
+fn check_errors(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "standard error: {stderr:?}");
+    assert!(
+        lines[0].starts_with("start_indexer: skipping broken.txt: "),
+        "standard error: {stderr:?}"
+    );
+}
+
+#[test]
+fn queries_print_the_matching_words_and_their_files() {
+    let dir = make_corpus();
+    let queries = [
+        "wor", "hel", "caf", "zzz", "  we  ", "Hel", "secret", "", "web2", "é",
+    ];
+    let input: String = queries.iter().map(|query| format!("{query}\n")).collect();
+    let run = run(
+        &[
+            dir.0.as_os_str(),
+            "2".as_ref(),
+            "2".as_ref(),
+            "0.01".as_ref(),
+        ],
+        &input,
+    );
+    assert!(
+        run.status.success(),
+        "{:?}, stderr: {}",
+        run.status,
+        run.stderr
+    );
+    check_errors(&run.stderr);
+    let (summary, answers) = answers(&run.stdout, queries.len());
+    assert!(summary.starts_with(SUMMARY), "summary: {summary:?}");
+    assert!(summary.ends_with(" seconds."), "summary: {summary:?}");
+
+    // A few written out, to pin down the format itself.
+    assert_eq!(answers[0], ["wor: gamma.bin", "world: alpha.txt beta.txt"]);
+    assert_eq!(answers[1], ["hello: alpha.txt beta.txt"]);
+    assert_eq!(answers[2], ["caf: gamma.bin", "café: alpha.txt"]);
+    assert!(answers[3].is_empty());
+    assert_eq!(answers[4], ["web: beta.txt", "web2: beta.txt"]);
+    assert_eq!(answers[5], ["Hello: alpha.txt"]);
+    assert!(answers[6].is_empty(), "subdirectories are not indexed");
+    assert_eq!(answers[7].len(), INDEX.len());
+    for (query, answer) in queries.iter().zip(&answers) {
+        assert_eq!(*answer, expected(query.trim()), "query {query:?}");
+    }
+}
+
+#[test]
+fn every_window_and_slice_gives_the_same_index() {
+    let dir = make_corpus();
+    for (window, slice) in [("1", "1"), ("3", "1"), ("1", "100"), ("4", "3")] {
+        let run = run(&[dir.0.as_os_str(), window.as_ref(), slice.as_ref()], "\n");
+        assert!(
+            run.status.success(),
+            "{:?}, stderr: {}",
+            run.status,
+            run.stderr
+        );
+        check_errors(&run.stderr);
+        let (summary, answers) = answers(&run.stdout, 1);
+        assert!(summary.starts_with(SUMMARY), "summary: {summary:?}");
+        assert_eq!(answers[0], expected(""), "window {window}, slice {slice}");
+    }
+}
+
+#[test]
+fn noprompt_prints_only_the_summary() {
+    let dir = make_corpus();
+    let run = run(&[dir.0.as_os_str(), "--noprompt".as_ref()], "wor\n");
+    assert!(
+        run.status.success(),
+        "{:?}, stderr: {}",
+        run.status,
+        run.stderr
+    );
+    check_errors(&run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout: {:?}", run.stdout);
+    assert!(lines[0].starts_with(SUMMARY), "stdout: {:?}", run.stdout);
+}
+
+#[test]
+fn an_empty_directory_gives_an_empty_index() {
+    let dir = TempDir::new();
+    let run = run(&[dir.0.as_os_str()], "\na\n");
+    assert!(
+        run.status.success(),
+        "{:?}, stderr: {}",
+        run.status,
+        run.stderr
+    );
+    assert_eq!(run.stderr, "");
+    let (summary, answers) = answers(&run.stdout, 2);
+    assert!(summary.starts_with("Indexed 0 distinct words from 0 files in "));
+    assert!(answers.iter().all(Vec::is_empty));
+}
+
+#[test]
+fn a_missing_directory_is_an_error() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("missing");
+    let run = run(&[missing.as_os_str()], "");
+    assert_eq!(run.status.code(), Some(1), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.starts_with("start_indexer: cannot list "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_arguments_print_the_usage_and_exit_with_1() {
+    let run = run(&[], "");
+    assert_eq!(run.status.code(), Some(1), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "");
+    let usage = &run.stderr;
+    assert!(
+        usage.contains("Usage: start_indexer DIR [WINDOW] [SLICE] [DELAY] [--noprompt]"),
+        "usage: {usage}"
+    );
+    for explained in [
+        "The directory whose regular files are indexed",
+        "The most processes to run at once",
+        "[default: 4]",
+        "The number of files each process indexes",
+        "[default: 5]",
+        "Seconds of simulated work per file",
+        "[default: 0]",
+        "--noprompt",
+        "Pattern: ",
+    ] {
+        assert!(
+            usage.contains(explained),
+            "{explained:?} not in the usage: {usage}"
+        );
+    }
+}
