@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use pprocess_examples::bottles::PATTERN;
 
+mod support;
+
 /// How long anything may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -62,18 +64,7 @@ struct Running {
 
 impl Running {
     fn start(name: &str, args: &[&Path]) -> Self {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let path = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("the test binary lives in target/<profile>/deps")
-            .join("examples")
-            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            path.exists(),
-            "example binary {} is missing: run `cargo test` or `cargo build --examples`",
-            path.display()
-        );
+        let path = support::example_path(name);
         let mut child = Command::new(path)
             .args(args)
             .stdin(Stdio::null())

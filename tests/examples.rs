@@ -1,64 +1,19 @@
 //! Runs each example program with `PPROCESS_DELAY=0` and checks its output
 //! exactly.
-//!
-//! `cargo test` builds the examples into `target/<profile>/examples/` before
-//! it runs the integration tests; this test finds them next to its own
-//! binary (`target/<profile>/deps/`). `cargo test --test examples` alone
-//! does not build them: run `cargo build --examples` first. A missing
-//! binary, or one older than its sources, fails with a message saying so,
-//! rather than testing an old build.
+//! The binaries are found as `support::example_path` says.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use pprocess_examples::N;
+use support::example_path;
+
+mod support;
 
 /// How long an example may run before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The command that builds the example binaries.
-const BUILD_HINT: &str = "run `cargo test` (which builds the examples; \
-    `cargo test --test examples` alone does not) or `cargo build --examples`";
-
-/// The path of the example binary `name`, checked to exist and to be newer
-/// than its sources (the example, the shared helpers and the runtime crate).
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
-        .and_then(|metadata| metadata.modified())
-        .unwrap_or_else(|error| {
-            panic!(
-                "example binary {} is missing ({error}): {BUILD_HINT}",
-                path.display()
-            )
-        });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
-    for dir in [root.join("src"), root.join("pprocess/src")] {
-        let entries = std::fs::read_dir(&dir).expect("listing the sources");
-        sources.extend(entries.map(|entry| entry.expect("listing the sources").path()));
-    }
-    for source in sources {
-        let changed = std::fs::metadata(&source).and_then(|metadata| metadata.modified());
-        assert!(
-            changed.is_ok_and(|changed| changed <= built),
-            "example binary {} is older than {}: {BUILD_HINT}",
-            path.display(),
-            source.display()
-        );
-    }
-    path
-}
 
 /// Runs example `name` with `PPROCESS_DELAY=0`, checks that it succeeds
 /// without writing to standard error within [`TIMEOUT`], and returns its

@@ -9,46 +9,18 @@
 //! alone does not build it: run `cargo build --examples` first.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::example_path;
+
+mod support;
+
 /// How long the example may run before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The path of the example binary, checked to exist and to be newer than
-/// its own sources.
-fn example_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("start_indexer{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
-        .and_then(|metadata| metadata.modified())
-        .unwrap_or_else(|error| {
-            panic!(
-                "example binary {} is missing ({error}): run `cargo test` (which builds the \
-                 examples; `cargo test --test indexer` alone does not) or `cargo build --examples`",
-                path.display()
-            )
-        });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for source in ["examples/start_indexer.rs", "src/indexer.rs"] {
-        let changed = std::fs::metadata(root.join(source)).and_then(|m| m.modified());
-        assert!(
-            changed.is_ok_and(|changed| changed <= built),
-            "example binary {} is older than {source}: run `cargo build --examples`",
-            path.display()
-        );
-    }
-    path
-}
 
 /// What a run of the example did.
 struct Run {
@@ -59,7 +31,7 @@ struct Run {
 
 /// Runs the example with `args`, feeding it `input`, within [`TIMEOUT`].
 fn run(args: &[&std::ffi::OsStr], input: &str) -> Run {
-    let mut child = Command::new(example_path())
+    let mut child = Command::new(example_path("start_indexer"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

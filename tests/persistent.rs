@@ -24,6 +24,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
+
+use support::example_path;
+
+mod support;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Pid;
 use pprocess::{
@@ -132,24 +136,6 @@ fn processes_with(needle: &str) -> Vec<i32> {
         }
     }
     pids
-}
-
-/// The path of example binary `name`, next to this test binary.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "example binary {} is missing: run `cargo test` (which builds the examples) \
-         or `cargo build --examples`",
-        path.display()
-    );
-    path
 }
 
 /// Runs example `name` with `args` and `PPROCESS_DELAY=0.01` to its end

@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests that run the example programs.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/`
+//! before it runs the integration tests; the tests find them next to their
+//! own binary (`target/<profile>/deps/`). `cargo test --test NAME` alone
+//! does not build them: a missing binary, or one older than its sources,
+//! fails with a message saying so, rather than testing an old build.
+
+use std::path::{Path, PathBuf};
+
+/// The command that builds the example binaries.
+const BUILD_HINT: &str = "run `cargo test` (which builds the examples; \
+    `cargo test --test NAME` alone does not) or `cargo build --examples`";
+
+/// The path of the example binary `name`, checked to exist and to be newer
+/// than its sources: the example, the examples' shared library and the
+/// runtime crate.
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .unwrap_or_else(|error| {
+            panic!(
+                "example binary {} is missing ({error}): {BUILD_HINT}",
+                path.display()
+            )
+        });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+    collect_files(&root.join("src"), &mut sources);
+    collect_files(&root.join("pprocess/src"), &mut sources);
+    for source in sources {
+        let changed = std::fs::metadata(&source).and_then(|metadata| metadata.modified());
+        assert!(
+            changed.is_ok_and(|changed| changed <= built),
+            "example binary {} is older than {}: {BUILD_HINT}",
+            path.display(),
+            source.display()
+        );
+    }
+    path
+}
+
+/// Adds every file below `dir` to `files`.
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("listing the sources") {
+        let path = entry.expect("listing the sources").path();
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
