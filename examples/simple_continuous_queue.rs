@@ -15,7 +15,7 @@
 //! ```
 
 use pprocess::{Channel, Queue};
-use pprocess_examples::{N, calculate, print_grid, print_time_taken};
+use pprocess_examples::{Grid, N, calculate, print_time_taken};
 
 /// Computes row `i`, sending each cell with its coordinates as it is done.
 fn calculate_row(channel: &mut Channel, i: usize) -> pprocess::Result<()> {
@@ -31,12 +31,7 @@ fn main() -> pprocess::Result<()> {
     for i in 0..N {
         queue.start(move |channel| calculate_row(channel, i));
     }
-    let mut grid = vec![0; N * N];
-    for result in queue {
-        let (i, j, value) = result?;
-        grid[i * N + j] = value;
-    }
-    print_grid(&grid);
+    Grid::collect(queue)?.print();
     print_time_taken(start);
     Ok(())
 }

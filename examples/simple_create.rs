@@ -3,7 +3,7 @@
 //! while 10 are running). In the created process it returns the channel:
 //! the process computes its cell, sends `(i, j, value)` and ends with
 //! [`pprocess::exit`]. In the creator it returns `None` and the loop goes on.
-//! A [`Handler`] stores each result in the grid as it arrives.
+//! A [`Handler`](pprocess::Handler) (the shared [`Grid`]) stores each result in the grid as it arrives.
 //!
 //! Prints the same as `simple` (10 rows of 10 numbers, then
 //! `Time taken: <seconds>`), about 10 times faster.
@@ -13,23 +13,12 @@
 //! PPROCESS_DELAY=0.1 cargo run --example simple_create    # a fast run
 //! ```
 
-use pprocess::{Channel, Exchange, Handler};
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
-
-/// Stores each `(i, j, value)` that arrives into the grid.
-struct Grid(Vec<usize>);
-
-impl Handler for Grid {
-    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-        let (i, j, value): (usize, usize, usize) = channel.receive()?;
-        self.0[i * N + j] = value;
-        Ok(())
-    }
-}
+use pprocess::Exchange;
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let mut exchange = Exchange::with_handler(Grid(vec![0; N * N])).limit(10);
+    let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
     for (i, j) in cells() {
         if let Some(mut channel) = exchange.create()? {
             // In the created process: compute one cell, send it, end here.
@@ -38,7 +27,7 @@ fn main() -> pprocess::Result<()> {
         }
     }
     exchange.finish()?;
-    print_grid(&exchange.into_handler().0);
+    exchange.into_handler().print();
     print_time_taken(start);
     Ok(())
 }

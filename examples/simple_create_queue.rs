@@ -20,7 +20,7 @@
 //! [`Exchange::create`]: pprocess::Exchange::create
 
 use pprocess::Queue;
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
@@ -29,12 +29,7 @@ fn main() -> pprocess::Result<()> {
         // Runs in the created process: compute one cell and send it.
         queue.start(move |channel| channel.send(&(i, j, calculate(i, j))));
     }
-    let mut grid = vec![0; N * N];
-    for result in queue {
-        let (i, j, value) = result?;
-        grid[i * N + j] = value;
-    }
-    print_grid(&grid);
+    Grid::collect(queue)?.print();
     print_time_taken(start);
     Ok(())
 }

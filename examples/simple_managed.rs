@@ -19,23 +19,12 @@
 //! PPROCESS_DELAY=0.1 cargo run --example simple_managed    # a fast run
 //! ```
 
-use pprocess::{Channel, Exchange, Handler, MakeParallel};
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
-
-/// Stores each `(i, j, value)` that arrives into the grid.
-struct Grid(Vec<usize>);
-
-impl Handler for Grid {
-    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-        let (i, j, value): (usize, usize, usize) = channel.receive()?;
-        self.0[i * N + j] = value;
-        Ok(())
-    }
-}
+use pprocess::{Exchange, MakeParallel};
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let mut exchange = Exchange::with_handler(Grid(vec![0; N * N])).limit(10);
+    let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
     let mut calc = exchange.manage(MakeParallel::new(|(i, j): (usize, usize)| {
         (i, j, calculate(i, j))
     }));
@@ -43,7 +32,7 @@ fn main() -> pprocess::Result<()> {
         calc.call(cell);
     }
     exchange.finish()?;
-    print_grid(&exchange.into_handler().0);
+    exchange.into_handler().print();
     print_time_taken(start);
     Ok(())
 }

@@ -16,7 +16,7 @@
 //! ```
 
 use pprocess::Queue;
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 /// Cell `(i, j)` with its coordinates, computed in a created process.
 #[pprocess::parallel]
@@ -31,12 +31,7 @@ fn main() -> pprocess::Result<()> {
     for input in cells() {
         calc.call(input);
     }
-    let mut grid = vec![0; N * N];
-    for result in queue {
-        let (i, j, value) = result?;
-        grid[i * N + j] = value;
-    }
-    print_grid(&grid);
+    Grid::collect(queue)?.print();
     print_time_taken(start);
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! exchange: [`Exchange::start`] runs a closure in a new process (queuing it
 //! while 10 are running). The closure calls a "parallel-aware" calculation
 //! function, which gets the channel and sends `(i, j, value)` itself. A
-//! [`Handler`] stores each result in the grid as it arrives.
+//! [`Handler`](pprocess::Handler) (the shared [`Grid`]) stores each result
+//! in the grid as it arrives.
 //!
 //! Prints the same as `simple` (10 rows of 10 numbers, then
 //! `Time taken: <seconds>`), about 10 times faster.
@@ -12,19 +13,8 @@
 //! PPROCESS_DELAY=0.1 cargo run --example simple_start    # a fast run
 //! ```
 
-use pprocess::{Channel, Exchange, Handler};
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
-
-/// Stores each `(i, j, value)` that arrives into the grid.
-struct Grid(Vec<usize>);
-
-impl Handler for Grid {
-    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-        let (i, j, value): (usize, usize, usize) = channel.receive()?;
-        self.0[i * N + j] = value;
-        Ok(())
-    }
-}
+use pprocess::{Channel, Exchange};
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 /// The parallel-aware calculation: computes cell `(i, j)` and sends it,
 /// with its coordinates, to the creator.
@@ -34,12 +24,12 @@ fn calculate_and_send(channel: &mut Channel, i: usize, j: usize) -> pprocess::Re
 
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let mut exchange = Exchange::with_handler(Grid(vec![0; N * N])).limit(10);
+    let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
     for (i, j) in cells() {
         exchange.start(move |channel| calculate_and_send(channel, i, j));
     }
     exchange.finish()?;
-    print_grid(&exchange.into_handler().0);
+    exchange.into_handler().print();
     print_time_taken(start);
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! ```
 
 use pprocess::{Channel, Queue};
-use pprocess_examples::{N, calculate, cells, print_grid, print_time_taken};
+use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 
 /// The parallel-aware calculation: computes cell `(i, j)` and sends it,
 /// with its coordinates, to the creator.
@@ -28,12 +28,7 @@ fn main() -> pprocess::Result<()> {
     for (i, j) in cells() {
         queue.start(move |channel| calculate_and_send(channel, i, j));
     }
-    let mut grid = vec![0; N * N];
-    for result in queue {
-        let (i, j, value) = result?;
-        grid[i * N + j] = value;
-    }
-    print_grid(&grid);
+    Grid::collect(queue)?.print();
     print_time_taken(start);
     Ok(())
 }

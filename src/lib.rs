@@ -35,6 +35,68 @@ pub fn cells() -> impl Iterator<Item = (usize, usize)> {
     (0..N).flat_map(|i| (0..N).map(move |j| (i, j)))
 }
 
+/// The grid the parallel examples fill as `(i, j, value)` results arrive,
+/// in any order. It is also the [`Handler`](pprocess::Handler) of their
+/// exchanges: each message a created process sends is one cell.
+///
+/// ```
+/// let mut grid = pprocess_examples::Grid::default();
+/// grid.put((1, 2, 12));
+/// assert_eq!(grid.cells()[12], 12);
+/// ```
+#[derive(Debug)]
+pub struct Grid {
+    cells: Vec<usize>,
+}
+
+impl Default for Grid {
+    fn default() -> Self {
+        Grid {
+            cells: vec![0; N * N],
+        }
+    }
+}
+
+impl Grid {
+    /// Stores one cell.
+    pub fn put(&mut self, (i, j, value): (usize, usize, usize)) {
+        self.cells[i * N + j] = value;
+    }
+
+    /// The grid made from `(i, j, value)` results, as a queue yields them;
+    /// the first failed result is the error.
+    pub fn collect(
+        results: impl IntoIterator<Item = pprocess::Result<(usize, usize, usize)>>,
+    ) -> pprocess::Result<Grid> {
+        let mut grid = Grid::default();
+        for result in results {
+            grid.put(result?);
+        }
+        Ok(grid)
+    }
+
+    /// The cells, row by row.
+    pub fn cells(&self) -> &[usize] {
+        &self.cells
+    }
+
+    /// Prints the grid (see [`print_grid`]).
+    pub fn print(&self) {
+        print_grid(&self.cells);
+    }
+}
+
+impl pprocess::Handler for Grid {
+    fn store_data(
+        &mut self,
+        channel: &mut pprocess::Channel,
+        _task: usize,
+    ) -> pprocess::Result<()> {
+        self.put(channel.receive()?);
+        Ok(())
+    }
+}
+
 /// Prints the grid as `N` rows of `N` space-separated numbers.
 pub fn print_grid(cells: &[usize]) {
     for row in cells.chunks(N) {
