@@ -57,8 +57,26 @@
 //!
 //! # What a created process may do
 //!
-//! See [`start`] for the rules about forking from a program with several
-//! threads, and about created processes dying with their creator.
+//! A created process never returns into its creator's code: after the
+//! closure given to [`start`] it ends with `_exit`, so no destructor of the
+//! creator's objects runs in it.
+//!
+//! **Forking from a multi-threaded program.** Only the thread that calls
+//! `fork` exists in the created process. Any lock another thread held at
+//! that moment stays locked there forever. The crate holds its own locks and
+//! those of standard output and standard error across the `fork`, the
+//! system allocator is fork-safe, and a panic in a created process is
+//! printed without std's backtrace lock; so printing, allocating, panicking
+//! and using the channel are safe in a created process. Taking any other
+//! lock that other threads of the creator use (a `Mutex` in a `static`, a
+//! logger, a thread pool) is not.
+//!
+//! **Orphans.** On Linux, a created process is killed when the *thread*
+//! that created it ends (`PR_SET_PDEATHSIG`), so a creator that is killed
+//! leaves no processes computing for nobody. Create processes from a thread
+//! that outlives them (the main thread, usually). Background processes
+//! ([`BackgroundCallable`]) are the exception: they are meant to outlive
+//! their creator.
 
 #![warn(missing_docs)]
 

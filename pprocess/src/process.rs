@@ -6,22 +6,8 @@
 //! creator's objects runs in it. A panic in it is caught and reported to the
 //! creator as [`Error::Panicked`](crate::Error::Panicked).
 //!
-//! # Forking from a multi-threaded program
-//!
-//! Only the thread that calls `fork` exists in the created process. Any lock
-//! another thread held at that moment stays locked there forever. The crate
-//! holds its own locks and those of standard output and standard error
-//! across the `fork`, and the system allocator is fork-safe, so printing,
-//! allocating and using the channel are safe in a created process. Taking
-//! any other lock that other threads of the creator use (a `Mutex` in a
-//! `static`, a logger, a thread pool) is not.
-//!
-//! # Orphans
-//!
-//! On Linux, a created process is killed when the *thread* that created it
-//! ends (`PR_SET_PDEATHSIG`), so a creator that is killed leaves no
-//! processes computing for nobody. Create processes from a thread that
-//! outlives them (the main thread, usually).
+//! The rules for what a created process may do are in the crate
+//! documentation ("What a created process may do").
 
 use std::panic::{self, AssertUnwindSafe};
 use std::process::{ExitCode, Termination};
