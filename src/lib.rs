@@ -15,6 +15,7 @@ struct TutorialDoctests;
 
 pub mod bottles;
 pub mod indexer;
+pub mod raytracer;
 
 /// The side of the grid the simple examples compute.
 pub const N: usize = 10;
