@@ -21,6 +21,8 @@ use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use pprocess::{MakeReusable, Map};
+use pprocess_examples::raytracer::Frame;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 const MIB: usize = 1 << 20;
 
@@ -31,6 +33,7 @@ struct Counts {
     bulk_mib: usize,
     pmap_tasks: u64,
     reuse_tasks: u64,
+    scene: Frame,
 }
 
 impl Counts {
@@ -42,6 +45,7 @@ impl Counts {
                 bulk_mib: 64,
                 pmap_tasks: 200,
                 reuse_tasks: 5_000,
+                scene: Frame::new(60, 40, 2),
             }
         } else {
             Counts {
@@ -50,6 +54,7 @@ impl Counts {
                 bulk_mib: 1_024,
                 pmap_tasks: 2_000,
                 reuse_tasks: 100_000,
+                scene: Frame::new(300, 200, 10),
             }
         }
     }
@@ -95,6 +100,14 @@ const TARGETS: &[Target] = &[
         denominator: "socketpair_mbps",
         at_most: false,
         bound: 0.85,
+    },
+    // The speedup over one process is within 5% of rayon's:
+    // (seq / pprocess2) >= 0.95 (seq / rayon2), i.e. rayon2 / pprocess2 >= 0.95.
+    Target {
+        numerator: "scene_rayon2_s",
+        denominator: "scene_pprocess2_s",
+        at_most: false,
+        bound: 0.95,
     },
 ];
 
@@ -256,6 +269,41 @@ fn channel_mbps(mib: usize) -> f64 {
     mib_per_second(mib, elapsed)
 }
 
+/// Seconds `render` takes, and the image it made.
+fn timed_render(render: impl FnOnce() -> Vec<u8>) -> (f64, Vec<u8>) {
+    let start = Instant::now();
+    let image = render();
+    (start.elapsed().as_secs_f64(), image)
+}
+
+/// The raytracer's scene rendered row by row in one process, with pprocess
+/// at limit 2, and with rayon on 2 threads: the same code per row.
+fn scene_seconds(frame: &Frame) -> [f64; 3] {
+    let (sequential, reference) = timed_render(|| frame.render());
+    let (pprocess, image) = timed_render(|| {
+        pprocess::pmap_limit(|row| frame.render_row(row), 0..frame.height, 2)
+            .map(|row| row.expect("a row").into_vec())
+            .collect::<Vec<_>>()
+            .concat()
+    });
+    assert!(image == reference, "pprocess rendered another image");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a rayon pool");
+    let (rayon, image) = timed_render(|| {
+        pool.install(|| {
+            (0..frame.height)
+                .into_par_iter()
+                .map(|row| frame.render_row(row).into_vec())
+                .collect::<Vec<_>>()
+                .concat()
+        })
+    });
+    assert!(image == reference, "rayon rendered another image");
+    [sequential, pprocess, rayon]
+}
+
 fn measure(counts: &Counts) -> Vec<Figure> {
     let figure = |name, value, unit, what| Figure {
         name,
@@ -263,7 +311,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
         unit,
         what,
     };
-    vec![
+    let mut figures = vec![
         figure(
             "fork_wait_us",
             fork_wait_us(counts.forks),
@@ -312,7 +360,29 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "MiB/s",
             "1 MiB messages through Channel::send_bytes",
         ),
-    ]
+    ];
+    let [sequential, pprocess, rayon] = scene_seconds(&counts.scene);
+    figures.extend([
+        figure(
+            "scene_seq_s",
+            sequential,
+            "s",
+            "raytracer scene, one process, row by row",
+        ),
+        figure(
+            "scene_pprocess2_s",
+            pprocess,
+            "s",
+            "raytracer scene, pmap at limit 2, a process per row",
+        ),
+        figure(
+            "scene_rayon2_s",
+            rayon,
+            "s",
+            "raytracer scene, rayon on 2 threads, a task per row",
+        ),
+    ]);
+    figures
 }
 
 fn value(figures: &[Figure], name: &str) -> Option<f64> {
@@ -340,10 +410,10 @@ fn main() {
             println!("{}\t{:.3}\t{}", figure.name, figure.value, figure.unit);
         }
     } else {
-        println!("{:<16} {:>12} {:<6} what", "figure", "value", "unit");
+        println!("{:<18} {:>12} {:<6} what", "figure", "value", "unit");
         for figure in &figures {
             println!(
-                "{:<16} {:>12.3} {:<6} {}",
+                "{:<18} {:>12.3} {:<6} {}",
                 figure.name, figure.value, figure.unit, figure.what
             );
         }
@@ -370,7 +440,7 @@ fn main() {
             );
         } else {
             println!(
-                "{:>15} / {:<15} = {ratio:>6.3}  (target {relation} {}: {})",
+                "{:>17} / {:<17} = {ratio:>6.3}  (target {relation} {}: {})",
                 target.numerator,
                 target.denominator,
                 target.bound,
