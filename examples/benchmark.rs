@@ -21,7 +21,7 @@ use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use pprocess::{MakeReusable, Map};
-use pprocess_examples::raytracer::Frame;
+use pprocess_examples::raytracer::{Frame, Row};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 const MIB: usize = 1 << 20;
@@ -277,16 +277,31 @@ fn timed_render(render: impl FnOnce() -> Vec<u8>) -> (f64, Vec<u8>) {
 }
 
 /// The raytracer's scene rendered row by row in one process, with pprocess
-/// at limit 2, and with rayon on 2 threads: the same code per row.
-fn scene_seconds(frame: &Frame) -> [f64; 3] {
+/// at limit 2 (two reused processes; and a process per row), and with rayon
+/// on 2 threads: the same code per row.
+fn scene_seconds(frame: &Frame) -> [f64; 4] {
     let (sequential, reference) = timed_render(|| frame.render());
     let (pprocess, image) = timed_render(|| {
+        let mut map: Map<Row> = Map::new().limit(2).reuse(true);
+        let mut render_row = map.manage(MakeReusable::new(|row: usize| frame.render_row(row)));
+        for row in 0..frame.height {
+            render_row.call(row);
+        }
+        map.map(|row| row.expect("a row").into_vec())
+            .collect::<Vec<_>>()
+            .concat()
+    });
+    assert!(image == reference, "pprocess rendered another image");
+    let (forked, image) = timed_render(|| {
         pprocess::pmap_limit(|row| frame.render_row(row), 0..frame.height, 2)
             .map(|row| row.expect("a row").into_vec())
             .collect::<Vec<_>>()
             .concat()
     });
-    assert!(image == reference, "pprocess rendered another image");
+    assert!(
+        image == reference,
+        "pprocess (a process per row) rendered another image"
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -301,7 +316,7 @@ fn scene_seconds(frame: &Frame) -> [f64; 3] {
         })
     });
     assert!(image == reference, "rayon rendered another image");
-    [sequential, pprocess, rayon]
+    [sequential, pprocess, forked, rayon]
 }
 
 fn measure(counts: &Counts) -> Vec<Figure> {
@@ -361,7 +376,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "1 MiB messages through Channel::send_bytes",
         ),
     ];
-    let [sequential, pprocess, rayon] = scene_seconds(&counts.scene);
+    let [sequential, pprocess, forked, rayon] = scene_seconds(&counts.scene);
     figures.extend([
         figure(
             "scene_seq_s",
@@ -372,6 +387,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
         figure(
             "scene_pprocess2_s",
             pprocess,
+            "s",
+            "raytracer scene, Map at limit 2, reused processes",
+        ),
+        figure(
+            "scene_pmap2_s",
+            forked,
             "s",
             "raytracer scene, pmap at limit 2, a process per row",
         ),

@@ -8,11 +8,16 @@
 //! makes each `call(row)` a task that renders the row in a created process
 //! and sends its bytes back. The scene is never sent: a created process is
 //! a copy of the creator and has the `Frame` already; only the row's bytes
-//! travel, as one `pprocess::Bytes` block.
+//! (one `pprocess::Bytes` block) and, for reused processes, the row number
+//! travel.
 //!
-//! The other variants farm out the same rows differently: `scene_pmap`
-//! (`pmap_limit`), `scene_queue` (a `Queue`) and `scene_reuse` (a `Map`
-//! reusing its processes). All write the identical image.
+//! The exchange reuses its processes: a row renders in well under a
+//! millisecond, less than a `fork` costs on many machines, so each of the
+//! `limit` processes renders many rows, receiving the next row number while
+//! it works on the current one. The other variants farm out the same rows
+//! differently: `scene_pmap` (`pmap_limit`) and `scene_queue` (a `Queue`)
+//! fork a process per row, `scene_reuse` reuses processes through a `Map`.
+//! All write the identical image.
 //!
 //! ```text
 //! cargo run --release --example scene                  # as many processes as cores
@@ -22,7 +27,7 @@
 
 use std::process::ExitCode;
 
-use pprocess::{Channel, Exchange};
+use pprocess::{Channel, Exchange, MakeReusable};
 use pprocess_examples::raytracer::{Canvas, Frame, Row, cli};
 
 /// Renders the rows with an exchange of at most `limit` processes.
@@ -34,9 +39,9 @@ fn farm(frame: &Frame, limit: usize, canvas: &mut Canvas) -> pprocess::Result<()
         canvas.put(row, &bytes);
         Ok(())
     })
-    .limit(limit);
-    let mut render_row =
-        exchange.manage(|channel: &mut Channel, row: usize| channel.send(&frame.render_row(row)));
+    .limit(limit)
+    .reuse(true);
+    let mut render_row = exchange.manage(MakeReusable::new(|row: usize| frame.render_row(row)));
     for row in 0..frame.height {
         let task = render_row.call(row);
         debug_assert_eq!(task, row);
