@@ -214,6 +214,11 @@ impl Channel {
     /// takes it whole. Fails with [`Error::Io`] (`EPIPE`) if the other end
     /// is gone; never raises `SIGPIPE`.
     ///
+    /// In a created process, standard output and standard error are
+    /// flushed first: what the process printed before a message is out
+    /// before its creator gets the message, so it is never lost if the
+    /// creator then drops the process (which kills it if still running).
+    ///
     /// ```
     /// let mut channel = pprocess::start(|channel| channel.send("hello"))?;
     /// assert_eq!(channel.receive::<String>()?, "hello");
@@ -250,6 +255,7 @@ impl Channel {
         if let Peer::Listening(_) = self.peer {
             return self.send(serde_bytes::Bytes::new(bytes));
         }
+        self.flush_output();
         frame::begin(&mut self.outbox);
         codec::encode_bytes_prefix(bytes.len(), &mut self.outbox)?;
         let prefix = self.outbox.len() - frame::HEADER_LEN;
@@ -284,6 +290,7 @@ impl Channel {
                 return sent;
             }
             _ => {
+                self.flush_output();
                 let socket = self.socket.as_ref().ok_or(Error::Closed)?;
                 sys::send_all(socket.as_fd(), &self.outbox)
             }
@@ -292,6 +299,16 @@ impl Channel {
             self.outbox = Vec::new();
         }
         sent.map_err(|error| self.send_error(error))
+    }
+
+    /// In a created process, flushes standard output and standard error
+    /// before a message goes out (see [`send`](Self::send)).
+    fn flush_output(&self) {
+        if self.pid == 0 && matches!(self.peer, Peer::Forked) {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+        }
     }
 
     /// The error for a failed send: in a created process, a creator that
@@ -652,6 +669,37 @@ impl Channel {
         if let Ok(None) = self.reap(!kill) {
             sys::kill(self.pid);
             let _ = self.reap(true);
+        }
+    }
+
+    /// Kills the created process if it is still running, and reaps it.
+    /// The channel stays open: what the process sent before is still
+    /// received, then the end of the stream. Returns whether it was still
+    /// running (and so was killed).
+    pub(crate) fn kill(&mut self) -> bool {
+        if self.pid == 0 || self.owner != std::process::id() || !matches!(self.peer, Peer::Forked) {
+            return false;
+        }
+        let running = matches!(self.reap(false), Ok(None));
+        if running {
+            sys::kill(self.pid);
+            let _ = self.reap(true);
+        }
+        running
+    }
+
+    /// Reads what has already arrived into the inbox, without waiting,
+    /// until a whole frame, a failure or the end of the stream is there.
+    pub(crate) fn read_available(&mut self) {
+        while self.event() == Event::Nothing {
+            let Some(socket) = &self.socket else { return };
+            match sys::poll_one(socket.as_fd(), false, Some(std::time::Duration::ZERO)) {
+                Ok(ready) if ready.readable => {}
+                _ => return,
+            }
+            if self.fill().is_err() {
+                return;
+            }
         }
     }
 

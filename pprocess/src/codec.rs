@@ -4,11 +4,13 @@
 //! format can be swapped in one place. The format is bincode 2 through serde
 //! (little endian, variable-length integers).
 //!
-//! Decoding is bounded: bincode is configured with a limit of
-//! [`MAX_FRAME_LIMIT`] bytes for the strings and byte buffers it allocates
-//! while decoding, so a length lied about inside a payload cannot make it
-//! allocate more than that. (Sequences go through serde, which caps its
-//! up-front allocation by itself.)
+//! Decoding is bounded by the payload: bincode allocates a string or byte
+//! buffer of the length the payload announces before it reads the bytes,
+//! up to the limit it is configured with, so [`decode`] configures a limit
+//! proportional to the payload's length (see [`decode_budget`]). A length
+//! lied about inside a small payload is an error before anything of that
+//! size is allocated. (Sequences go through serde, which caps its up-front
+//! allocation by itself.)
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,11 +50,57 @@ pub(crate) fn decode_bytes_prefix(payload: &[u8]) -> Result<Option<(usize, usize
     }
 }
 
+/// What decoding a valid payload can claim of bincode's limit, per payload
+/// byte. Bincode claims the in-memory size of each primitive it decodes
+/// (at most 16 bytes, a `u128`) while the encoding takes at least one byte
+/// (variable-length integers), and exactly the length of each string or
+/// byte buffer, whose bytes are in the payload.
+const CLAIM_PER_BYTE: usize = 16;
+
+/// Bincode's limit when decoding a payload of `length` bytes: the first of
+/// 64 KiB, 512 KiB, 4 MiB, ... 2 GiB (each 8 times the one before) that a
+/// valid payload of that length cannot exceed, or 2 GiB. A string or byte
+/// buffer announced inside the payload is allocated only if it fits in the
+/// limit, so decoding never allocates more than 128 times the payload's
+/// length (at least 64 KiB, at most 2 GiB). A valid payload over 128 MiB
+/// made mostly of small integers can exceed 2 GiB of claims: bulk data
+/// belongs in [`Bytes`](crate::Bytes), which claims one byte per byte.
+pub(crate) fn decode_budget(length: usize) -> usize {
+    let needed = length.saturating_mul(CLAIM_PER_BYTE);
+    TIERS
+        .into_iter()
+        .find(|&tier| needed <= tier)
+        .unwrap_or(TIERS[TIERS.len() - 1])
+}
+
+const TIERS: [usize; 6] = [1 << 16, 1 << 19, 1 << 22, 1 << 25, 1 << 28, 1 << 31];
+
+fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
+    payload: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    bincode::serde::decode_from_slice(payload, config)
+}
+
 /// Decodes a whole payload as a `T`. Bytes left over after the value mean
 /// the payload was not a `T`, and are an error.
 pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
-    let (value, used) = bincode::serde::decode_from_slice(payload, config())
-        .map_err(|error| Error::Decode(error.to_string()))?;
+    // Bincode's limit is a constant: one instance per tier.
+    let budget = decode_budget(payload.len());
+    let decoded = if budget <= TIERS[0] {
+        decode_within::<T, { TIERS[0] }>(payload)
+    } else if budget <= TIERS[1] {
+        decode_within::<T, { TIERS[1] }>(payload)
+    } else if budget <= TIERS[2] {
+        decode_within::<T, { TIERS[2] }>(payload)
+    } else if budget <= TIERS[3] {
+        decode_within::<T, { TIERS[3] }>(payload)
+    } else if budget <= TIERS[4] {
+        decode_within::<T, { TIERS[4] }>(payload)
+    } else {
+        decode_within::<T, { TIERS[5] }>(payload)
+    };
+    let (value, used) = decoded.map_err(|error| Error::Decode(error.to_string()))?;
     if used != payload.len() {
         return Err(Error::Decode(format!(
             "{} bytes left over after the value",
@@ -80,6 +128,38 @@ mod tests {
         let mut payload = vec![0xFD];
         payload.extend_from_slice(&(1u64 << 60).to_le_bytes());
         assert!(matches!(decode::<String>(&payload), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn a_lying_length_inside_a_small_payload_exceeds_its_budget() {
+        // A string announcing 1 MiB in a 5-byte payload: beyond the 64 KiB
+        // a 5-byte payload may claim, so nothing of that size is allocated.
+        let mut payload = vec![0xFC];
+        payload.extend_from_slice(&(1u32 << 20).to_le_bytes());
+        assert_eq!(decode_budget(payload.len()), 1 << 16);
+        assert!(matches!(decode::<String>(&payload), Err(Error::Decode(_))));
+        assert!(matches!(
+            decode::<serde_bytes::ByteBuf>(&payload),
+            Err(Error::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn the_budget_covers_every_valid_payload() {
+        // Small u128s: one byte each on the wire, 16 claimed each.
+        let values = vec![1u128; 100_000];
+        let mut out = Vec::new();
+        encode_into(&values, &mut out).unwrap();
+        assert!(out.len() * CLAIM_PER_BYTE > 1 << 19, "crosses tiers");
+        assert_eq!(decode::<Vec<u128>>(&out).unwrap(), values);
+        // A large string: its bytes are all in the payload.
+        let text = "x".repeat(3 << 20);
+        out.clear();
+        encode_into(&text, &mut out).unwrap();
+        assert_eq!(decode::<String>(&out).unwrap(), text);
+        // Payloads of 128 MiB and more get the largest budget, 2 GiB.
+        assert_eq!(decode_budget(128 << 20), 1 << 31);
+        assert_eq!(decode_budget(MAX_FRAME_LIMIT), 1 << 31);
     }
 
     #[test]

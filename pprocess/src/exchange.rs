@@ -119,6 +119,10 @@ struct Slot<'env> {
     deadline: Option<Instant>,
     /// The process may send any number of messages, none included.
     continuous: bool,
+    /// A continuous process killed because it ran out of time: what it
+    /// sent before is still received, and its end is reported as
+    /// [`Error::Timeout`].
+    timed_out: bool,
 }
 
 impl<'env> Slot<'env> {
@@ -659,6 +663,7 @@ impl<'env, H> Exchange<'env, H> {
             slot.channel.shut_down(false);
             if self.continuous && !slot.failed {
                 if let Some(error) = slot.channel.exit_failure() {
+                    let error = self.timeout_error(&slot, error);
                     self.failures.push_back((slot.task, error));
                 }
             }
@@ -677,6 +682,7 @@ impl<'env, H> Exchange<'env, H> {
             failed: false,
             deadline: self.timeout.map(|timeout| Instant::now() + timeout),
             continuous: self.continuous,
+            timed_out: false,
         }
     }
 
@@ -795,7 +801,20 @@ impl<'env, H> Exchange<'env, H> {
             if slot.deadline.is_none_or(|deadline| deadline > now) {
                 continue;
             }
+            // What the process sent before now counts: if the answer it
+            // owes (or its end) is already there, it was not late, and the
+            // usual path takes it.
+            slot.channel.read_available();
+            if slot.owes() && slot.channel.event() != Event::Nothing {
+                continue;
+            }
             slot.deadline = None;
+            if slot.continuous && !slot.failed {
+                // Its messages so far are still received; its end is
+                // reported as the timeout.
+                slot.timed_out = slot.channel.kill();
+                continue;
+            }
             let owed = slot.owes();
             let pid = slot.channel.pid();
             slot.channel.shut_down(true);
@@ -807,6 +826,18 @@ impl<'env, H> Exchange<'env, H> {
                 let failure = self.fail_slot(index, error);
                 self.failures.push_back(failure);
             }
+        }
+    }
+
+    /// How a process that ended badly is reported: as [`Error::Timeout`]
+    /// if the exchange killed it for running out of time.
+    fn timeout_error(&self, slot: &Slot<'env>, error: Error) -> Error {
+        match error {
+            Error::Died { pid, .. } if slot.timed_out => Error::Timeout {
+                pid,
+                after: self.timeout.unwrap_or_default(),
+            },
+            error => error,
         }
     }
 
@@ -881,6 +912,7 @@ impl<'env, H: Handler> Exchange<'env, H> {
         }
         // A failure: a panic report, garbage, or an end without the result.
         let error = slot.channel.take_failure();
+        let error = self.timeout_error(&self.slots[index], error);
         let (task, error) = self.fail_slot(index, error);
         self.handler.store_error(task, error)
     }

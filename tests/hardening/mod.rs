@@ -1,0 +1,235 @@
+//! Helpers shared by the hardening suites (`fault_matrix`, `timeouts`,
+//! `load`, `signals`, `output`, `bad_input`, `codec_props`).
+//!
+//! The rules they keep: nothing synchronises on sleeps (created processes
+//! report over sockets, tests wait for those reports); tests run as threads
+//! of one process, so a test only ever checks the pids it was told about;
+//! every blocking wait has a generous guard that turns a hang into a
+//! failure with a message, and never decides whether a test passes.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::socket::{self, MsgFlags};
+use pprocess::Channel;
+
+/// How long a blocking wait may last before the test gives up (a hang
+/// guard, never a synchronisation: correct runs never get near it).
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Whether process `pid` is gone: neither running nor a zombie.
+pub fn gone(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Asserts that every one of `pids` is gone (reaped).
+pub fn assert_gone(pids: impl IntoIterator<Item = i32>) {
+    for pid in pids {
+        assert!(pid > 0, "not a process id: {pid}");
+        assert_ne!(pid, std::process::id() as i32, "a task ran in the test");
+        if !gone(pid) {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            panic!("process {pid} is left behind (running or zombie): {stat}");
+        }
+    }
+}
+
+/// The scheduler state of process `pid` (`R`, `S`, `Z`, ...), if it exists.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// The parent of process `pid`, if it exists.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Every process whose parent is this one. Only meaningful in a created
+/// process that has a single thread (the test process has many, each
+/// making children of its own).
+pub fn own_children() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| parent_of(pid) == Some(me))
+        .collect()
+}
+
+/// The number of descriptors open in this process. Only meaningful in a
+/// created process (the test process's other threads open and close
+/// descriptors all the time).
+pub fn open_descriptors() -> usize {
+    fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// Polls `condition` until it holds, failing with `what` after
+/// [`HANG_GUARD`]. Only for conditions nothing can be waited on for (the
+/// state of another process).
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A frame header: the payload length (little endian) and the kind byte.
+pub fn header(length: u64, kind: u8) -> Vec<u8> {
+    let mut header = length.to_le_bytes().to_vec();
+    header.push(kind);
+    header
+}
+
+/// Writes raw bytes into a channel's socket, bypassing the framing.
+pub fn write_raw(channel: &Channel, mut bytes: &[u8]) {
+    let socket = channel.socket().expect("the channel is open");
+    while !bytes.is_empty() {
+        let written = nix::unistd::write(socket, bytes).expect("write to the socket");
+        bytes = &bytes[written..];
+    }
+}
+
+/// Blocks the calling (created) process until it is killed.
+pub fn block_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// In a created process: gives `SIGSEGV` its default action again. The
+/// Rust runtime's handler (for stack overflows) survives a `SIGSEGV` sent
+/// with `kill`, so without this the process would not die from one.
+pub fn default_segv() {
+    // SAFETY: installing `SIG_DFL` runs no code of ours in a handler.
+    unsafe { signal::signal(Signal::SIGSEGV, SigHandler::SigDfl) }.expect("SIG_DFL for SIGSEGV");
+}
+
+/// In a created process: no core file when it dies from a signal.
+pub fn no_core_file() {
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+}
+
+/// Created processes report `(task index, their pid)` here; the test
+/// collects the reports. A datagram each, so reports never mix.
+pub struct TaskLog {
+    test_end: UnixDatagram,
+    task_end: UnixDatagram,
+    seen: Mutex<Vec<(u64, i32)>>,
+}
+
+impl Default for TaskLog {
+    fn default() -> Self {
+        TaskLog::new()
+    }
+}
+
+impl TaskLog {
+    pub fn new() -> Self {
+        let (test_end, task_end) = UnixDatagram::pair().expect("a socketpair for reports");
+        test_end
+            .set_read_timeout(Some(HANG_GUARD))
+            .expect("a receive timeout on reports");
+        TaskLog {
+            test_end,
+            task_end,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// In a created process: reports that this process runs task `index`.
+    pub fn report(&self, index: u64) {
+        report_on(self.task_end.as_raw_fd(), index);
+    }
+
+    /// The descriptor created processes report on (for code that cannot
+    /// borrow the log, such as a `Deserialize` impl).
+    pub fn raw_fd(&self) -> RawFd {
+        self.task_end.as_raw_fd()
+    }
+
+    fn receive(&self) -> io::Result<(u64, i32)> {
+        let mut message = [0u8; 12];
+        let length = self.test_end.recv(&mut message)?;
+        assert_eq!(length, 12, "a report is 12 bytes");
+        Ok((
+            u64::from_le_bytes(message[..8].try_into().unwrap()),
+            i32::from_le_bytes(message[8..].try_into().unwrap()),
+        ))
+    }
+
+    /// In the test: waits until task `index` has reported, and returns the
+    /// pid of the process running it.
+    pub fn wait_for(&self, index: u64) -> i32 {
+        loop {
+            if let Some(&(_, pid)) = self.seen.lock().unwrap().iter().find(|r| r.0 == index) {
+                return pid;
+            }
+            let report = self.receive().unwrap_or_else(|error| {
+                panic!("task {index} never reported within {HANG_GUARD:?}: {error}")
+            });
+            self.seen.lock().unwrap().push(report);
+        }
+    }
+
+    /// In the test: waits for `count` more reports and returns them.
+    pub fn wait_for_count(&self, count: usize) -> Vec<(u64, i32)> {
+        (0..count)
+            .map(|received| {
+                let report = self.receive().unwrap_or_else(|error| {
+                    panic!("expected {count} reports, got {received}: {error}")
+                });
+                self.seen.lock().unwrap().push(report);
+                report
+            })
+            .collect()
+    }
+
+    /// In the test: every report so far (those already in the socket
+    /// included), in arrival order.
+    pub fn reports(&self) -> Vec<(u64, i32)> {
+        self.test_end.set_nonblocking(true).unwrap();
+        loop {
+            match self.receive() {
+                Ok(report) => self.seen.lock().unwrap().push(report),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => panic!("reading reports: {error}"),
+            }
+        }
+        self.test_end.set_nonblocking(false).unwrap();
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// In the test: the pids of every report so far.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self.reports().into_iter().map(|(_, pid)| pid).collect();
+        pids.sort();
+        pids.dedup();
+        pids
+    }
+}
+
+/// Reports `(index, own pid)` on the datagram socket `fd`.
+pub fn report_on(fd: RawFd, index: u64) {
+    let mut message = [0u8; 12];
+    message[..8].copy_from_slice(&index.to_le_bytes());
+    message[8..].copy_from_slice(&(std::process::id() as i32).to_le_bytes());
+    socket::send(fd, &message, MsgFlags::empty()).expect("reporting to the test");
+}
