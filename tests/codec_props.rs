@@ -13,10 +13,11 @@
 //! One created process serves all the cases of a test, so thousands of
 //! cases run in well under a second.
 
+mod allocation;
 mod hardening;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
+use allocation::largest_allocation_during;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use hardening::{header, write_raw};
@@ -28,53 +29,6 @@ use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------
 // The largest single allocation made by the current thread.
-
-struct TrackLargest;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation(size: usize) {
-    let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// bookkeeping only touches a const-initialised thread-local `Cell`, which
-// neither allocates nor has a destructor.
-unsafe impl GlobalAlloc for TrackLargest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation(layout.size());
-        // SAFETY: the caller's contract is the one `System.alloc` needs.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation(layout.size());
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation(new_size);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: TrackLargest = TrackLargest;
-
-fn largest_allocation_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.with(|largest| largest.set(0));
-    let result = f();
-    (result, LARGEST.with(Cell::get))
-}
 
 // ---------------------------------------------------------------------------
 // Values.
