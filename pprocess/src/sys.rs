@@ -171,11 +171,24 @@ pub(crate) fn poll_readable(
     timeout: Option<Duration>,
     ready: &mut Vec<bool>,
 ) -> io::Result<()> {
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let mut poll_fds: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
+    poll_until(&mut poll_fds, timeout)?;
+    ready.clear();
+    ready.extend(
+        poll_fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
+    );
+    Ok(())
+}
+
+/// `poll` on `poll_fds` until one has an event or `timeout` passes
+/// (`None`: no limit), retrying `EINTR` with the time that is left.
+fn poll_until(poll_fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<()> {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
         let wait = match deadline {
             None => PollTimeout::NONE,
@@ -187,19 +200,12 @@ pub(crate) fn poll_readable(
                     .unwrap_or(PollTimeout::MAX)
             }
         };
-        match nix::poll::poll(&mut poll_fds, wait) {
-            Ok(_) => break,
+        match nix::poll::poll(poll_fds, wait) {
+            Ok(_) => return Ok(()),
             Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno.into()),
         }
     }
-    ready.clear();
-    ready.extend(
-        poll_fds
-            .iter()
-            .map(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
-    );
-    Ok(())
 }
 
 /// The name of signal `signal` ("SIGKILL"), or its number as text.
@@ -336,28 +342,12 @@ pub(crate) fn poll_one(
     write: bool,
     timeout: Option<Duration>,
 ) -> io::Result<Readiness> {
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let mut events = PollFlags::POLLIN;
     if write {
         events |= PollFlags::POLLOUT;
     }
     let mut poll_fds = [PollFd::new(fd, events)];
-    loop {
-        let wait = match deadline {
-            None => PollTimeout::NONE,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let millis = left.as_nanos().div_ceil(1_000_000);
-                PollTimeout::try_from(millis.min(i32::MAX as u128) as u32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-        };
-        match nix::poll::poll(&mut poll_fds, wait) {
-            Ok(_) => break,
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
+    poll_until(&mut poll_fds, timeout)?;
     let revents = poll_fds[0].revents().unwrap_or(PollFlags::empty());
     Ok(Readiness {
         readable: revents.intersects(
