@@ -2,13 +2,11 @@
 //! exactly.
 //! The binaries are found as `support::example_path` says.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pprocess_examples::N;
-use support::example_path;
+use support::{example_path, output_within};
 
 mod support;
 
@@ -19,35 +17,17 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// without writing to standard error within [`TIMEOUT`], and returns its
 /// standard output as lines.
 fn run(name: &str) -> Vec<String> {
-    let mut child = Command::new(example_path(name))
+    let child = Command::new(example_path(name))
         .env("PPROCESS_DELAY", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot run example {name}: {error}"));
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).map(|_| text)
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the example") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("example {name} did not end within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = stdout.join().unwrap().expect("reading standard output");
-    let stderr = stderr.join().unwrap().expect("reading standard error");
+    let output = output_within(child, TIMEOUT, &format!("example {name}"));
+    let status = output.status;
+    let stdout = String::from_utf8(output.stdout).expect("standard output is UTF-8");
+    let stderr = String::from_utf8(output.stderr).expect("standard error is UTF-8");
     assert!(
         status.success() && stderr.is_empty(),
         "example {name} failed ({status}); standard error:\n{stderr}\nstandard output:\n{stdout}"

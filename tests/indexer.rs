@@ -8,14 +8,14 @@
 //! from its own path (`target/<profile>/deps/`). `cargo test --test indexer`
 //! alone does not build it: run `cargo build --examples` first.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::example_path;
+use support::{example_path, output_within};
 
 mod support;
 
@@ -42,37 +42,12 @@ fn run(args: &[&std::ffi::OsStr], input: &str) -> Run {
     let input = input.to_owned();
     // A program that exits without reading its input is no error here.
     let writer = thread::spawn(move || drop(stdin.write_all(input.as_bytes())));
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).map(|_| text)
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the example") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("start_indexer did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let output = output_within(child, TIMEOUT, "start_indexer");
     writer.join().unwrap();
     Run {
-        status,
-        stdout: stdout
-            .join()
-            .unwrap()
-            .expect("the example's output is UTF-8"),
-        stderr: stderr
-            .join()
-            .unwrap()
-            .expect("the example's errors are UTF-8"),
+        status: output.status,
+        stdout: String::from_utf8(output.stdout).expect("the example's output is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("the example's errors are UTF-8"),
     }
 }
 

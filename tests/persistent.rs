@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
-use support::example_path;
+use support::{example_path, output_within};
 
 mod support;
 use nix::sys::stat::{Mode, umask};
@@ -149,16 +149,7 @@ fn run_example(name: &str, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot run example {name}: {error}"));
-    let pid = child.id() as i32;
-    let (done, outcome) = mpsc::channel();
-    thread::spawn(move || done.send(child.wait_with_output()));
-    match outcome.recv_timeout(DEADLINE) {
-        Ok(output) => output.expect("waiting for the example"),
-        Err(_) => {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            panic!("example {name} {args:?} did not end within {DEADLINE:?}");
-        }
-    }
+    output_within(child, DEADLINE, &format!("example {name} {args:?}"))
 }
 
 /// The grid every simple example prints.

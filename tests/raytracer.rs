@@ -9,59 +9,23 @@
 //! own binary (`target/<profile>/deps/`).
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use pprocess_examples::raytracer::Frame;
 use tiff::ColorType;
 use tiff::decoder::{Decoder, DecodingResult};
 
+use support::{example_path, output_within};
+
+mod support;
+
 /// How long one example run may take before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The command that builds the example binaries.
-const BUILD_HINT: &str = "run `cargo test` (which builds the examples; \
-    `cargo test --test raytracer` alone does not) or `cargo build --examples`";
-
 const VARIANTS: [&str; 4] = ["scene", "scene_pmap", "scene_queue", "scene_reuse"];
-
-/// The path of example binary `name`, checked to exist and to be newer than
-/// its source and the raytracer's.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
-        .and_then(|metadata| metadata.modified())
-        .unwrap_or_else(|error| {
-            panic!(
-                "example binary {} is missing ({error}): {BUILD_HINT}",
-                path.display()
-            )
-        });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
-    let entries = std::fs::read_dir(root.join("src/raytracer")).expect("listing the sources");
-    sources.extend(entries.map(|entry| entry.expect("listing the sources").path()));
-    for source in sources {
-        let changed = std::fs::metadata(&source).and_then(|metadata| metadata.modified());
-        assert!(
-            changed.is_ok_and(|changed| changed <= built),
-            "example binary {} is older than {}: {BUILD_HINT}",
-            path.display(),
-            source.display()
-        );
-    }
-    path
-}
 
 /// A fresh directory under the system's temporary directory, removed when
 /// dropped.
@@ -87,38 +51,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Waits for `child` for at most [`TIMEOUT`], killing it after that.
-fn wait_with_timeout(mut child: Child, what: &str) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("waiting for the example").is_some() {
-            break;
-        }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let mut output = Output {
-        status: child.wait().expect("the example's status"),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    if let Some(mut stdout) = child.stdout.take() {
-        stdout
-            .read_to_end(&mut output.stdout)
-            .expect("reading stdout");
-    }
-    if let Some(mut stderr) = child.stderr.take() {
-        stderr
-            .read_to_end(&mut output.stderr)
-            .expect("reading stderr");
-    }
-    output
-}
-
 /// Runs example `name` with `args` in `dir`, checks that it succeeds, and
 /// returns its standard output.
 fn run(name: &str, args: &[&str], dir: &Path) -> String {
@@ -131,7 +63,7 @@ fn run(name: &str, args: &[&str], dir: &Path) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot run {what}: {error}"));
-    let output = wait_with_timeout(child, &what);
+    let output = output_within(child, TIMEOUT, &what);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -261,7 +193,7 @@ fn a_limit_of_zero_is_refused_with_a_message() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("running scene");
-    let output = wait_with_timeout(child, "`scene 0`");
+    let output = output_within(child, TIMEOUT, "`scene 0`");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("LIMIT"), "{stderr}");

@@ -6,7 +6,14 @@
 //! does not build them: a missing binary, or one older than its sources,
 //! fails with a message saying so, rather than testing an old build.
 
+// Each test binary that declares this module uses only some of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
 
 /// The command that builds the example binaries.
 const BUILD_HINT: &str = "run `cargo test` (which builds the examples; \
@@ -55,6 +62,26 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
             collect_files(&path, files);
         } else {
             files.push(path);
+        }
+    }
+}
+
+/// Waits for `child` to end and collects its standard output and error
+/// (read while it runs, so a chatty program never blocks on a full pipe).
+/// A thread waits on the child's end; after `limit` the child is killed
+/// and the test fails, naming `what`.
+pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
+    let pid = child.id() as i32;
+    let (done, ended) = mpsc::channel();
+    thread::spawn(move || done.send(child.wait_with_output()));
+    match ended.recv_timeout(limit) {
+        Ok(output) => output.expect("waiting for the program"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("{what} did not end within {limit:?}");
         }
     }
 }
