@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
+use support::output_within;
+
+mod support;
+
 const SCENARIO: &str = "PPROCESS_PANIC_HOOK_SCENARIO";
 const TEST: &str = "a_created_process_panics_cleanly_while_a_thread_of_its_creator_prints_a_panic";
 
@@ -20,7 +24,7 @@ fn a_created_process_panics_cleanly_while_a_thread_of_its_creator_prints_a_panic
     if std::env::var_os(SCENARIO).is_some() {
         scenario();
     }
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
         .env(SCENARIO, "1")
         .stdin(Stdio::null())
@@ -28,17 +32,8 @@ fn a_created_process_panics_cleanly_while_a_thread_of_its_creator_prints_a_panic
         .stderr(Stdio::null())
         .spawn()
         .expect("running the scenario");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().expect("waiting").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the scenario hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let output = output_within(child, Duration::from_secs(120), "the scenario");
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("SCENARIO-OK inner panic"),
         "scenario output: {stdout}"
