@@ -440,6 +440,114 @@ fn reused_process_killed_by_sigkill_fails_only_its_task() {
     check_reuse_survivors(&results, 10, failed_pid);
 }
 
+#[test]
+fn reused_processes_take_large_arguments_and_send_large_results_without_deadlock() {
+    // Arguments and results of 2 MiB each fill a socket buffer many times
+    // over: a creator that waited to send the next arguments while its
+    // process waited to send a result would never finish.
+    const SIZE: usize = 2 << 20;
+    for limit in [1, 2] {
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut map = Map::new().limit(limit).reuse(true);
+            {
+                let mut reverse = map.manage(MakeReusable::new(|mut block: pprocess::Bytes| {
+                    block.reverse();
+                    block
+                }));
+                for task in 0..6u8 {
+                    let mut block = vec![task; SIZE];
+                    block[0] = 255;
+                    reverse.call(pprocess::Bytes::from(block));
+                }
+            }
+            let results: Vec<Result<pprocess::Bytes>> = map.collect();
+            let _ = done.send(results);
+        });
+        let results = outcome
+            .recv_timeout(HANG_GUARD)
+            .unwrap_or_else(|_| panic!("limit {limit}: no results in {HANG_GUARD:?} (deadlock)"));
+        assert_eq!(results.len(), 6);
+        for (task, result) in results.into_iter().enumerate() {
+            let block = result.unwrap_or_else(|error| panic!("task {task} failed: {error:?}"));
+            assert_eq!(block.len(), SIZE, "task {task}");
+            assert_eq!(block[SIZE - 1], 255, "task {task} was reversed");
+            assert!(
+                block[..SIZE - 1].iter().all(|&byte| byte == task as u8),
+                "task {task} got its own block back"
+            );
+        }
+    }
+}
+
+/// A result that refuses to decode when it is 13 (encoding it is fine).
+#[derive(Debug, serde::Serialize)]
+struct Picky(u32, i32);
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let (value, pid) = <(u32, i32)>::deserialize(deserializer)?;
+        if value == 13 {
+            return Err(serde::de::Error::custom("13 is refused"));
+        }
+        Ok(Picky(value, pid))
+    }
+}
+
+#[test]
+fn a_reused_answer_that_does_not_decode_fails_only_its_task() {
+    // The process that sent it is still running and has later tasks
+    // queued: they go to other processes, each task is answered once, at
+    // its own number, and the exchange finishes.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut outcomes: Vec<(usize, Result<Picky>)> = Vec::new();
+        let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
+            outcomes.push((task, channel.receive()));
+            Ok(())
+        })
+        .limit(3)
+        .reuse(true);
+        {
+            let mut call = exchange.manage(MakeReusable::new(|input: u32| Picky(input, own_pid())));
+            for input in 0..40u32 {
+                call.call(input);
+            }
+        }
+        let finished = exchange.finish();
+        drop(exchange);
+        let _ = done.send((finished, outcomes));
+    });
+    let (finished, mut outcomes) = outcome
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("the exchange did not finish in {HANG_GUARD:?}"));
+    finished.expect("the handler stores every outcome");
+    outcomes.sort_by_key(|(task, _)| *task);
+    let tasks: Vec<usize> = outcomes.iter().map(|(task, _)| *task).collect();
+    assert_eq!(tasks, (0..40).collect::<Vec<_>>(), "one outcome per task");
+    let mut pids = Vec::new();
+    for (task, outcome) in outcomes {
+        match outcome {
+            Err(Error::Decode(message)) if task == 13 => {
+                assert!(message.contains("13 is refused"), "{message}");
+            }
+            Ok(Picky(value, pid)) if task != 13 => {
+                assert_eq!(value, task as u32, "the answer of task {task}");
+                pids.push(pid);
+            }
+            other => panic!("task {task}: unexpected {other:?}"),
+        }
+    }
+    let pids = distinct(pids);
+    assert!(
+        pids.len() <= 4,
+        "three processes and at most one replacement: {pids:?}"
+    );
+    assert_all_gone(&pids);
+}
+
 /// Every task but `failed` succeeded at its own index; the tasks after the
 /// failed one ran in other processes; at most one process replaced the
 /// failed one; every process is gone.

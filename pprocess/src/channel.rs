@@ -11,6 +11,7 @@
 //! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
 //! lives in [`crate::persistent`], and this module only routes to it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -66,6 +67,9 @@ pub struct Channel {
     owner: u32,
     inbox: Inbox,
     outbox: Vec<u8>,
+    /// Frames [`queue_encoded`](Self::queue_encoded) accepted that the
+    /// socket has not taken yet, in order.
+    unsent: VecDeque<u8>,
     frame_limit: usize,
     status: Option<ExitStatus>,
     broken: bool,
@@ -116,6 +120,7 @@ impl Channel {
             owner: std::process::id(),
             inbox: Inbox::default(),
             outbox: Vec::new(),
+            unsent: VecDeque::new(),
             frame_limit: MAX_FRAME_LIMIT,
             status: None,
             broken: false,
@@ -141,6 +146,7 @@ impl Channel {
             owner: std::process::id(),
             inbox: Inbox::default(),
             outbox: Vec::new(),
+            unsent: VecDeque::new(),
             frame_limit: MAX_FRAME_LIMIT,
             status: None,
             broken: false,
@@ -231,12 +237,61 @@ impl Channel {
         self.send_outbox(Kind::Message)
     }
 
-    /// Sends an already encoded message payload.
-    pub(crate) fn send_encoded(&mut self, payload: &[u8]) -> Result<()> {
+    /// Queues an already encoded message payload behind the frames still
+    /// unsent, without writing anything: [`flush_unsent`](Self::flush_unsent)
+    /// writes them. Exchanges feed reused processes this way: a creator
+    /// blocked on a full socket while its process is blocked sending an
+    /// answer the creator is not reading would wait forever.
+    pub(crate) fn queue_encoded(&mut self, payload: &[u8]) -> Result<()> {
         self.check_owner()?;
-        frame::begin(&mut self.outbox);
-        self.outbox.extend_from_slice(payload);
-        self.send_outbox(Kind::Message)
+        if payload.len() > self.frame_limit {
+            return Err(Error::FrameTooLarge {
+                length: payload.len() as u64,
+                limit: self.frame_limit as u64,
+            });
+        }
+        let mut header = [0; frame::HEADER_LEN];
+        frame::write_header(&mut header, payload.len() as u64, Kind::Message);
+        self.unsent.extend(&header);
+        self.unsent.extend(payload);
+        Ok(())
+    }
+
+    /// Whether queued frames are waiting for room in the socket.
+    pub(crate) fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Writes as much of the queued frames as the socket takes now, without
+    /// waiting. Fails if the other end is gone (the rest is dropped then:
+    /// nobody will read it).
+    pub(crate) fn flush_unsent(&mut self) -> Result<()> {
+        while !self.unsent.is_empty() {
+            let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+            let (front, _) = self.unsent.as_slices();
+            match sys::send_nonblocking(socket.as_fd(), front) {
+                Ok(written) => drop(self.unsent.drain(..written)),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    self.unsent.clear();
+                    return Err(self.send_error(error));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every queued frame, waiting for room: a message sent the
+    /// usual way goes out behind them.
+    fn send_unsent(&mut self) -> Result<()> {
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+        let (front, back) = self.unsent.as_slices();
+        let sent = sys::send_all_vectored(socket.as_fd(), &[front, back]);
+        self.unsent.clear();
+        sent.map_err(|error| self.send_error(error))
     }
 
     /// Sends `bytes` as one message, exactly as [`send`](Self::send) sends a
@@ -256,6 +311,7 @@ impl Channel {
             return self.send(serde_bytes::Bytes::new(bytes));
         }
         self.flush_output();
+        self.send_unsent()?;
         frame::begin(&mut self.outbox);
         codec::encode_bytes_prefix(bytes.len(), &mut self.outbox)?;
         let prefix = self.outbox.len() - frame::HEADER_LEN;
@@ -291,6 +347,7 @@ impl Channel {
             }
             _ => {
                 self.flush_output();
+                self.send_unsent()?;
                 let socket = self.socket.as_ref().ok_or(Error::Closed)?;
                 sys::send_all(socket.as_fd(), &self.outbox)
             }

@@ -14,8 +14,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::channel::{Channel, Event};
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::managed::Managed;
+use crate::pipeline::Pipeline;
 use crate::process::{self, Fork};
 use crate::sys;
 
@@ -112,6 +114,8 @@ struct Slot<'env> {
     /// not yet answered, oldest first.
     worker: Option<Worker<'env>>,
     in_flight: VecDeque<InFlight>,
+    /// For reused processes: how far ahead of its answers it is sent work.
+    pipeline: Pipeline,
     /// The process failed or cannot take more work: it is given no more
     /// tasks (for a one-task process: its failure was already reported).
     failed: bool,
@@ -218,11 +222,6 @@ pub struct Exchange<'env, H = ()> {
     timeout: Option<Duration>,
     next_task: usize,
 }
-
-/// How many tasks a reused process may have been sent ahead of its answers:
-/// the next arguments wait in its socket while it works on the current
-/// ones, so it never waits for a round trip between tasks.
-const REUSE_PIPELINE: usize = 2;
 
 impl<'env> Exchange<'env, ()> {
     /// An exchange without a handler: use [`ready`](Self::ready) and receive
@@ -342,6 +341,13 @@ impl<'env, H> Exchange<'env, H> {
     /// a process that has finished its previous task instead of forking a
     /// new one; at most [`limit`](Self::limit) processes are ever running,
     /// and each is told to quit when no work is left for it.
+    ///
+    /// A reused process is sent its next arguments before it answers the
+    /// current ones, so it does not wait for its creator between tasks: as
+    /// many as cover about 200 microseconds of its work, judged from how
+    /// quickly it answers (two for slower tasks, up to 64 for tasks of a few
+    /// microseconds). The creator never waits for room in a process's
+    /// socket, so large arguments and large results cannot deadlock.
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.reuse = reuse;
         self
@@ -506,7 +512,10 @@ impl<'env, H> Exchange<'env, H> {
         if self.busy() || !self.waiting.is_empty() {
             match work {
                 Work::Message { payload, worker } => match self.reused_with_room(&worker) {
-                    Some(index) => self.send_task(index, task, payload),
+                    Some(index) => {
+                        self.send_task(index, task, payload);
+                        self.flush_slot(index);
+                    }
                     None => self.waiting.push_back(Waiting {
                         task,
                         work: Work::Message { payload, worker },
@@ -525,7 +534,7 @@ impl<'env, H> Exchange<'env, H> {
     fn reused_with_room(&self, worker: &Worker<'env>) -> Option<usize> {
         self.slots.iter().position(|slot| {
             !slot.failed
-                && slot.in_flight.len() < REUSE_PIPELINE
+                && slot.in_flight.len() < slot.pipeline.depth()
                 && slot
                     .worker
                     .as_ref()
@@ -585,7 +594,7 @@ impl<'env, H> Exchange<'env, H> {
     fn ready_slots(&mut self, timeout: Option<Duration>) -> Result<Vec<usize>> {
         self.removed.clear();
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let mut readable = Vec::new();
+        let mut readiness = Vec::new();
         loop {
             self.expire();
             self.sweep();
@@ -611,17 +620,26 @@ impl<'env, H> Exchange<'env, H> {
             {
                 let fds: Vec<_> = watched
                     .iter()
-                    .filter_map(|&index| self.slots[index].channel.socket())
+                    .filter_map(|&index| {
+                        let channel = &self.slots[index].channel;
+                        Some((channel.socket()?, channel.has_unsent()))
+                    })
                     .collect();
                 let wake = match (deadline, self.next_deadline()) {
                     (Some(ours), Some(task)) => Some(ours.min(task)),
                     (ours, task) => ours.or(task),
                 };
                 let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
-                sys::poll_readable(&fds, left, &mut readable)
+                sys::poll_many(&fds, left, &mut readiness)
                     .map_err(|error| Error::io("poll", error))?;
             }
-            for (&index, _) in watched.iter().zip(&readable).filter(|(_, ready)| **ready) {
+            for (&index, ready) in watched.iter().zip(&readiness) {
+                if ready.writable {
+                    self.flush_slot(index);
+                }
+                if !ready.readable {
+                    continue;
+                }
                 let slot = &mut self.slots[index];
                 if let Err(error) = slot.channel.fill() {
                     // A socket that cannot be read is as good as ended.
@@ -679,6 +697,7 @@ impl<'env, H> Exchange<'env, H> {
             task,
             worker,
             in_flight: VecDeque::new(),
+            pipeline: Pipeline::default(),
             failed: false,
             deadline: self.timeout.map(|timeout| Instant::now() + timeout),
             continuous: self.continuous,
@@ -701,43 +720,37 @@ impl<'env, H> Exchange<'env, H> {
                 self.slots.push(slot);
                 let index = self.slots.len() - 1;
                 self.send_task(index, task, payload);
+                self.flush_slot(index);
             }
         }
         Ok(())
     }
 
-    /// Sends a task's arguments to the reused process in slot `index`. If
-    /// that fails the process is useless and gets no more work. If it still
-    /// owes earlier tasks, it most likely died in one of them: this task
-    /// never reached it and goes back to the front of the queue for another
-    /// process, and the channel stays open so the tasks it owes get their
-    /// results or the reason it ended (a closed channel could only say
-    /// `Closed`). Otherwise it is killed, and the task is reported as failed.
+    /// Queues a task's arguments for the reused process in slot `index`
+    /// (written by [`flush_slot`](Self::flush_slot)). Arguments that no
+    /// process could take (beyond the frame limit) fail the task.
     fn send_task(&mut self, index: usize, task: usize, payload: Vec<u8>) {
         let slot = &mut self.slots[index];
-        match slot.channel.send_encoded(&payload) {
+        match slot.channel.queue_encoded(&payload) {
             Ok(()) => {
                 if slot.in_flight.is_empty() {
                     slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
                 }
                 slot.in_flight.push_back(InFlight { task, payload });
             }
-            Err(error) => {
-                slot.failed = true;
-                match (&slot.worker, slot.in_flight.is_empty()) {
-                    (Some(worker), false) => {
-                        let worker = Rc::clone(worker);
-                        self.waiting.push_front(Waiting {
-                            task,
-                            work: Work::Message { payload, worker },
-                        });
-                    }
-                    _ => {
-                        slot.channel.shut_down(true);
-                        self.failures.push_back((task, error));
-                    }
-                }
-            }
+            Err(error) => self.failures.push_back((task, error)),
+        }
+    }
+
+    /// Writes what the socket of slot `index` takes now of the arguments
+    /// queued for its process, never waiting (the rest goes out when the
+    /// socket has room). If the process closed its end, it gets no more
+    /// work; reading from it says why it ended, and the tasks it was sent
+    /// and never answered go back to the queue ([`fail_slot`](Self::fail_slot)).
+    fn flush_slot(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        if slot.channel.flush_unsent().is_err() {
+            slot.failed = true;
         }
     }
 
@@ -748,7 +761,8 @@ impl<'env, H> Exchange<'env, H> {
         let Some(worker) = self.slots[index].worker.clone() else {
             return;
         };
-        while self.slots[index].in_flight.len() < REUSE_PIPELINE && !self.slots[index].failed {
+        let depth = self.slots[index].pipeline.depth();
+        while self.slots[index].in_flight.len() < depth && !self.slots[index].failed {
             let next = self.waiting.iter().position(|waiting| {
                 matches!(&waiting.work, Work::Message { worker: other, .. } if Rc::ptr_eq(other, &worker))
             });
@@ -763,8 +777,12 @@ impl<'env, H> Exchange<'env, H> {
         let slot = &mut self.slots[index];
         if slot.in_flight.is_empty() && !slot.failed {
             // `None` tells the reused loop to end.
-            let _ = slot.channel.send(&None::<()>);
+            let mut quit = Vec::new();
+            if codec::encode_into(&None::<()>, &mut quit).is_ok() {
+                let _ = slot.channel.queue_encoded(&quit);
+            }
         }
+        self.flush_slot(index);
     }
 
     /// Marks the process in slot `index` as failed with `error` and returns
@@ -903,6 +921,8 @@ impl<'env, H: Handler> Exchange<'env, H> {
             let stored = self.handler.store_data(&mut slot.channel, task);
             if slot.worker.is_some() {
                 slot.in_flight.pop_front();
+                let more_waiting = !slot.in_flight.is_empty();
+                slot.pipeline.answered(Instant::now(), more_waiting);
                 if !slot.in_flight.is_empty() {
                     slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
                 }

@@ -101,6 +101,7 @@ mod panic_report;
 mod persistent;
 mod persistent_exchange;
 mod persistent_queue;
+mod pipeline;
 mod process;
 mod queue;
 mod reap;

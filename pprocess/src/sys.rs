@@ -163,26 +163,41 @@ pub(crate) fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits until at least one of `fds` is readable, hung up or in error, or
-/// until `timeout` passes (`None`: no limit). Fills `ready` with one flag
-/// per descriptor. Retries `EINTR` with the time that is left.
-pub(crate) fn poll_readable(
-    fds: &[BorrowedFd<'_>],
+/// Waits until at least one of `fds` is readable (or hung up, or in
+/// error), or writable where its flag asks for that, or until `timeout`
+/// passes (`None`: no limit). Fills `ready` with one [`Readiness`] per
+/// descriptor. Retries `EINTR` with the time that is left.
+pub(crate) fn poll_many(
+    fds: &[(BorrowedFd<'_>, bool)],
     timeout: Option<Duration>,
-    ready: &mut Vec<bool>,
+    ready: &mut Vec<Readiness>,
 ) -> io::Result<()> {
     let mut poll_fds: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .map(|&(fd, write)| PollFd::new(fd, interest(write)))
         .collect();
     poll_until(&mut poll_fds, timeout)?;
     ready.clear();
-    ready.extend(
-        poll_fds
-            .iter()
-            .map(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
-    );
+    ready.extend(poll_fds.iter().map(readiness));
     Ok(())
+}
+
+fn interest(write: bool) -> PollFlags {
+    if write {
+        PollFlags::POLLIN | PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    }
+}
+
+fn readiness(poll_fd: &PollFd<'_>) -> Readiness {
+    let revents = poll_fd.revents().unwrap_or(PollFlags::empty());
+    Readiness {
+        readable: revents.intersects(
+            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL,
+        ),
+        writable: revents.contains(PollFlags::POLLOUT),
+    }
 }
 
 /// `poll` on `poll_fds` until one has an event or `timeout` passes
@@ -342,19 +357,9 @@ pub(crate) fn poll_one(
     write: bool,
     timeout: Option<Duration>,
 ) -> io::Result<Readiness> {
-    let mut events = PollFlags::POLLIN;
-    if write {
-        events |= PollFlags::POLLOUT;
-    }
-    let mut poll_fds = [PollFd::new(fd, events)];
+    let mut poll_fds = [PollFd::new(fd, interest(write))];
     poll_until(&mut poll_fds, timeout)?;
-    let revents = poll_fds[0].revents().unwrap_or(PollFlags::empty());
-    Ok(Readiness {
-        readable: revents.intersects(
-            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL,
-        ),
-        writable: revents.contains(PollFlags::POLLOUT),
-    })
+    Ok(readiness(&poll_fds[0]))
 }
 
 /// Makes the calling process the leader of a new session, without a
