@@ -20,8 +20,15 @@ use crate::sys;
 /// Header size: `u64` length, then one kind byte.
 pub(crate) const HEADER_LEN: usize = 9;
 
-/// Smallest read the inbox asks the kernel for.
-const MIN_READ: usize = 64 * 1024;
+/// What the first read of an inbox asks the kernel for: room for a typical
+/// result, small enough to come from the allocator's per-thread cache (a
+/// creator that starts thousands of processes allocates no large buffer
+/// for each).
+const FIRST_READ: usize = 1024;
+
+/// Reads that keep filling all the room they asked for double their size,
+/// up to this, so a stream of messages is read in large steps.
+const STREAM_READ: usize = 64 * 1024;
 
 /// Largest step by which the inbox grows ahead of the bytes that arrive,
 /// so a header that lies about its length costs at most this much.
@@ -96,6 +103,8 @@ pub(crate) struct Inbox {
     buffer: Vec<u8>,
     start: usize,
     end_of_file: bool,
+    /// How much the next read asks for at least (0: [`FIRST_READ`]).
+    read_size: usize,
 }
 
 impl Inbox {
@@ -203,12 +212,16 @@ impl Inbox {
             Ok(Some(frame)) => (HEADER_LEN + frame.length).saturating_sub(self.available().len()),
             _ => 0,
         };
-        if self.start > 0 && self.buffer.capacity() - self.buffer.len() < MIN_READ.max(missing) {
-            self.buffer.drain(..self.start);
-            self.start = 0;
+        let step = self.read_size.max(FIRST_READ);
+        let wanted = missing.clamp(step, MAX_READ_AHEAD.max(step));
+        if self.buffer.capacity() - self.buffer.len() < wanted {
+            if self.start > 0 {
+                self.buffer.drain(..self.start);
+                self.start = 0;
+            }
+            self.buffer.reserve(wanted);
         }
-        self.buffer
-            .reserve(missing.clamp(MIN_READ, MAX_READ_AHEAD.max(MIN_READ)));
+        let room = self.buffer.capacity() - self.buffer.len();
         let read = match sys::read_into_spare(fd, &mut self.buffer) {
             // The peer closed its end while bytes we sent were still unread
             // in it. Linux then reports ECONNRESET instead of end of file,
@@ -220,6 +233,10 @@ impl Inbox {
         if read == 0 {
             self.end_of_file = true;
         }
+        if read == room {
+            // More may be waiting: ask for more next time.
+            self.read_size = (step * 2).min(STREAM_READ);
+        }
         Ok(read)
     }
 }
@@ -227,12 +244,91 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    /// A frame of kind message carrying `payload`.
+    fn message(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        begin(&mut out);
+        out.extend_from_slice(payload);
+        finish(&mut out, Kind::Message, usize::MAX).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_small_message_is_read_into_a_small_buffer() {
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        writer.write_all(&message(&[7; 100])).unwrap();
+        let mut inbox = Inbox::default();
+        inbox.fill(reader.as_fd(), 1 << 20).unwrap();
+        let frame = inbox.frame(1 << 20).unwrap().expect("the whole frame");
+        assert_eq!(inbox.payload(frame), [7; 100]);
+        assert!(
+            inbox.buffer.capacity() <= FIRST_READ,
+            "{}",
+            inbox.buffer.capacity()
+        );
+    }
+
+    #[test]
+    fn reads_grow_while_a_stream_keeps_filling_them() {
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let frame = message(&[1; 91]);
+        let frames = 500;
+        // 50 kB in one write, all in the socket before the first read.
+        let stream: Vec<u8> = frame
+            .iter()
+            .copied()
+            .cycle()
+            .take(frame.len() * frames)
+            .collect();
+        writer.write_all(&stream).unwrap();
+        let mut inbox = Inbox::default();
+        let (mut taken, mut reads) = (0, 0);
+        while taken < frames {
+            match inbox.frame(1 << 20).unwrap() {
+                Some(frame) => {
+                    inbox.consume(frame);
+                    taken += 1;
+                }
+                None => {
+                    assert!(inbox.fill(reader.as_fd(), 1 << 20).unwrap() > 0);
+                    reads += 1;
+                }
+            }
+        }
+        // Reads of 1 KiB would take 49; doubling ones take 6 or 7.
+        assert!(reads <= 8, "{reads} reads");
+        assert!(inbox.read_size >= 32 * 1024, "{}", inbox.read_size);
+    }
+
+    #[test]
+    fn a_large_frame_is_read_whole_without_many_small_reads() {
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        let payload = vec![3u8; 1 << 20];
+        let frame = message(&payload);
+        let writing = std::thread::spawn(move || writer.write_all(&frame).unwrap());
+        let mut inbox = Inbox::default();
+        let mut reads = 0;
+        while inbox.frame(usize::MAX).unwrap().is_none() {
+            inbox.fill(reader.as_fd(), usize::MAX).unwrap();
+            reads += 1;
+        }
+        writing.join().unwrap();
+        let frame = inbox.frame(usize::MAX).unwrap().unwrap();
+        assert_eq!(inbox.payload(frame), payload);
+        // The header announces the length: the buffer grows to it at once.
+        assert!(reads < 200, "{reads} reads");
+    }
 
     fn inbox_with(bytes: &[u8]) -> Inbox {
         Inbox {
             buffer: bytes.to_vec(),
             start: 0,
             end_of_file: false,
+            read_size: 0,
         }
     }
 
