@@ -96,7 +96,7 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
         sys::Forked::Parent { child } => {
             drop(created_end);
             open.push(creator_end.as_raw_fd());
-            children.insert(child, None);
+            children.insert(child);
             Side::Creator {
                 pid: child,
                 socket: creator_end,

@@ -6,7 +6,6 @@
 //! so a channel asked later still learns how its process ended. Nothing in
 //! here ever waits for a process the crate did not create.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::process::ExitStatus;
 use std::sync::{Mutex, MutexGuard};
@@ -15,42 +14,69 @@ use crate::sys;
 
 /// Created processes by id; `Some` once reaped by [`waitall`] but not yet
 /// collected by their channel.
-static CHILDREN: Mutex<BTreeMap<i32, Option<ExitStatus>>> = Mutex::new(BTreeMap::new());
+///
+/// A vector, not a map: it holds the processes running at once (a few per
+/// core, as a rule), and once grown it never allocates again, so a creator
+/// that starts a process per task touches no new memory for it.
+pub(crate) struct Children(Vec<(i32, Option<ExitStatus>)>);
 
-fn children() -> MutexGuard<'static, BTreeMap<i32, Option<ExitStatus>>> {
+impl Children {
+    /// Enters a process just created.
+    pub(crate) fn insert(&mut self, pid: i32) {
+        self.0.push((pid, None));
+    }
+
+    /// Forgets every process (in a created process: its creator's children
+    /// are not its).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn entry(&mut self, pid: i32) -> Option<&mut Option<ExitStatus>> {
+        self.0
+            .iter_mut()
+            .find(|(child, _)| *child == pid)
+            .map(|(_, status)| status)
+    }
+
+    fn remove(&mut self, pid: i32) -> Option<Option<ExitStatus>> {
+        let index = self.0.iter().position(|(child, _)| *child == pid)?;
+        Some(self.0.swap_remove(index).1)
+    }
+}
+
+static CHILDREN: Mutex<Children> = Mutex::new(Children(Vec::new()));
+
+/// The table's lock, taken across `fork` so the child's copy is consistent
+/// (the child then empties it).
+pub(crate) fn lock() -> MutexGuard<'static, Children> {
     CHILDREN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The table's lock, taken across `fork` so the child's copy is consistent
-/// (the child then empties it: its creator's children are not its).
-pub(crate) fn lock() -> MutexGuard<'static, BTreeMap<i32, Option<ExitStatus>>> {
-    children()
 }
 
 /// Waits for process `pid` (blocking or not) and removes it from the table
 /// once it has ended. Returns its exit status, or `None` if it is still
 /// running and `block` is false.
 pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
-    let recorded = children().get(&pid).copied().flatten();
-    if let Some(status) = recorded {
-        children().remove(&pid);
-        return Ok(Some(status));
+    {
+        let mut children = lock();
+        if let Some(Some(status)) = children.entry(pid).copied() {
+            children.remove(pid);
+            return Ok(Some(status));
+        }
     }
     match sys::wait_pid(pid, block) {
         Ok(Some(status)) => {
-            children().remove(&pid);
+            lock().remove(pid);
             Ok(Some(status))
         }
         Ok(None) => Ok(None),
         // Reaped meanwhile by `waitall` in another thread.
-        Err(error) if error.raw_os_error() == Some(nix::libc::ECHILD) => {
-            match children().remove(&pid) {
-                Some(Some(status)) => Ok(Some(status)),
-                _ => Err(error),
-            }
-        }
+        Err(error) if error.raw_os_error() == Some(nix::libc::ECHILD) => match lock().remove(pid) {
+            Some(Some(status)) => Ok(Some(status)),
+            _ => Err(error),
+        },
         Err(error) => Err(error),
     }
 }
@@ -73,14 +99,15 @@ pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
 /// # Ok::<(), pprocess::Error>(())
 /// ```
 pub fn waitall() {
-    let pending: Vec<i32> = children()
+    let pending: Vec<i32> = lock()
+        .0
         .iter()
         .filter(|(_, status)| status.is_none())
         .map(|(pid, _)| *pid)
         .collect();
     for pid in pending {
         if let Ok(Some(status)) = sys::wait_pid(pid, true) {
-            if let Some(entry) = children().get_mut(&pid) {
+            if let Some(entry) = lock().entry(pid) {
                 *entry = Some(status);
             }
         }
