@@ -31,6 +31,19 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -
         .map_err(|error| Error::Encode(error.to_string()))
 }
 
+/// Encodes `value` into `out` if it fits: `Some(length)`, or `None` if
+/// `out` is too small (then part of it was written).
+pub(crate) fn encode_into_slice<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut [u8],
+) -> Result<Option<usize>> {
+    match bincode::serde::encode_into_slice(value, out, config()) {
+        Ok(length) => Ok(Some(length)),
+        Err(bincode::error::EncodeError::UnexpectedEnd) => Ok(None),
+        Err(error) => Err(Error::Encode(error.to_string())),
+    }
+}
+
 /// Appends the prefix that starts the encoding of a byte string of
 /// `length` bytes (such as [`Bytes`](crate::Bytes)); the bytes follow it.
 pub(crate) fn encode_bytes_prefix(length: usize, out: &mut Vec<u8>) -> Result<()> {
