@@ -75,8 +75,16 @@ where
     }
 }
 
-/// Code to run in a new process.
-type Job<'env> = Box<dyn FnOnce(&mut Channel) -> ExitCode + 'env>;
+/// Code to run in a new process, once. A boxed `FnMut` rather than a
+/// boxed `FnOnce`: calling a boxed `FnOnce` frees the box, and every heap
+/// page a created process writes is one the fork made copy-on-write. The
+/// created process calls the job through the box and never frees it.
+type Job<'env> = Box<dyn FnMut(&mut Channel) -> ExitCode + 'env>;
+
+fn job<'env>(f: impl FnOnce(&mut Channel) -> ExitCode + 'env) -> Job<'env> {
+    let mut f = Some(f);
+    Box::new(move |channel| f.take().map_or(ExitCode::FAILURE, |f| f(channel)))
+}
 
 /// The loop a reused process runs: receive arguments, answer, repeat.
 pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
@@ -221,6 +229,18 @@ pub struct Exchange<'env, H = ()> {
     reuse: bool,
     timeout: Option<Duration>,
     next_task: usize,
+    scratch: Scratch,
+}
+
+/// Buffers the exchange's wait for messages reuses from one wait to the
+/// next, so that waiting allocates nothing once they have grown.
+#[derive(Default)]
+struct Scratch {
+    /// Indices of the slots found ready.
+    ready: Vec<usize>,
+    /// Indices of the slots whose sockets are in `poll`, in order.
+    watched: Vec<usize>,
+    poll: sys::PollSet,
 }
 
 impl<'env> Exchange<'env, ()> {
@@ -282,6 +302,7 @@ impl<'env, H> Exchange<'env, H> {
             reuse: false,
             timeout: None,
             next_task: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -492,7 +513,7 @@ impl<'env, H> Exchange<'env, H> {
         F: FnOnce(&mut Channel) -> R + 'env,
         R: Termination,
     {
-        self.submit(Work::Fork(Box::new(|channel| f(channel).report())))
+        self.submit(Work::Fork(job(|channel| f(channel).report())))
     }
 
     /// Queues encoded arguments for a reused process running `worker`.
@@ -577,10 +598,11 @@ impl<'env, H> Exchange<'env, H> {
     /// anything is returned as ready: receiving from it returns the error
     /// that says why. Returns an error if queued work could not be started.
     pub fn ready(&mut self, timeout: Option<Duration>) -> Result<Vec<&mut Channel>> {
-        let ready = self.ready_slots(timeout)?;
+        self.wait_ready(timeout)?;
         if let Some((_, error)) = self.failures.pop_front() {
             return Err(error);
         }
+        let ready = &self.scratch.ready;
         Ok(self
             .slots
             .iter_mut()
@@ -590,17 +612,24 @@ impl<'env, H> Exchange<'env, H> {
             .collect())
     }
 
-    /// Indices of the ready slots, waiting up to `timeout` for one.
-    fn ready_slots(&mut self, timeout: Option<Duration>) -> Result<Vec<usize>> {
+    /// Waits up to `timeout` for a slot to be ready, and leaves the indices
+    /// of the ready slots in `scratch.ready`.
+    fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.removed.clear();
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let mut readiness = Vec::new();
         loop {
             self.expire();
             self.sweep();
-            let ready: Vec<usize> = (0..self.slots.len())
-                .filter(|&index| self.slots[index].state() == SlotState::Ready)
-                .collect();
+            let Scratch {
+                ready,
+                watched,
+                poll,
+            } = &mut self.scratch;
+            ready.clear();
+            ready.extend(
+                (0..self.slots.len())
+                    .filter(|&index| self.slots[index].state() == SlotState::Ready),
+            );
             let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
             // A removed process freed room: callers waiting for room (not
             // for a message) must see it now, as the original module's
@@ -612,28 +641,26 @@ impl<'env, H> Exchange<'env, H> {
                 || freed
                 || !self.failures.is_empty()
             {
-                return Ok(ready);
+                return Ok(());
             }
-            let watched: Vec<usize> = (0..self.slots.len())
-                .filter(|&index| self.slots[index].state() == SlotState::Running)
-                .collect();
-            {
-                let fds: Vec<_> = watched
-                    .iter()
-                    .filter_map(|&index| {
-                        let channel = &self.slots[index].channel;
-                        Some((channel.socket()?, channel.has_unsent()))
-                    })
-                    .collect();
-                let wake = match (deadline, self.next_deadline()) {
-                    (Some(ours), Some(task)) => Some(ours.min(task)),
-                    (ours, task) => ours.or(task),
-                };
-                let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
-                sys::poll_many(&fds, left, &mut readiness)
-                    .map_err(|error| Error::io("poll", error))?;
+            watched.clear();
+            poll.clear();
+            for (index, slot) in self.slots.iter().enumerate() {
+                if let (SlotState::Running, Some(socket)) = (slot.state(), slot.channel.socket()) {
+                    watched.push(index);
+                    poll.add(socket, slot.channel.has_unsent());
+                }
             }
-            for (&index, ready) in watched.iter().zip(&readiness) {
+            let next_deadline = self.slots.iter().filter_map(|slot| slot.deadline).min();
+            let wake = match (deadline, next_deadline) {
+                (Some(ours), Some(task)) => Some(ours.min(task)),
+                (ours, task) => ours.or(task),
+            };
+            let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
+            poll.wait(left).map_err(|error| Error::io("poll", error))?;
+            for position in 0..self.scratch.watched.len() {
+                let index = self.scratch.watched[position];
+                let ready = self.scratch.poll.readiness(position);
                 if ready.writable {
                     self.flush_slot(index);
                 }
@@ -708,8 +735,13 @@ impl<'env, H> Exchange<'env, H> {
     /// Starts `work` now, in a new process.
     fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
         match work {
-            Work::Fork(job) => {
-                let channel = process::start(job)?;
+            Work::Fork(mut job) => {
+                let channel = process::start(move |channel: &mut Channel| {
+                    let code = job(channel);
+                    // The process ends right after: its memory goes with it.
+                    std::mem::forget(job);
+                    code
+                })?;
                 let slot = self.new_slot(channel, task, None);
                 self.slots.push(slot);
             }
@@ -858,11 +890,6 @@ impl<'env, H> Exchange<'env, H> {
             error => error,
         }
     }
-
-    /// The earliest task deadline, if any.
-    fn next_deadline(&self) -> Option<Instant> {
-        self.slots.iter().filter_map(|slot| slot.deadline).min()
-    }
 }
 
 impl<'env, H: Handler> Exchange<'env, H> {
@@ -890,14 +917,16 @@ impl<'env, H: Handler> Exchange<'env, H> {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let ready = self.ready_slots(timeout)?;
+        self.wait_ready(timeout)?;
         let mut outcome = self.report_failures();
-        for index in ready {
+        let ready = std::mem::take(&mut self.scratch.ready);
+        for &index in &ready {
             let result = self.store_slot(index);
             if outcome.is_ok() {
                 outcome = result;
             }
         }
+        self.scratch.ready = ready;
         self.sweep();
         match outcome {
             Ok(()) => self.report_failures(),

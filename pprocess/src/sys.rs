@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 
 /// Which side of a [`fork`] the caller is on.
@@ -163,62 +162,84 @@ pub(crate) fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits until at least one of `fds` is readable (or hung up, or in
-/// error), or writable where its flag asks for that, or until `timeout`
-/// passes (`None`: no limit). Fills `ready` with one [`Readiness`] per
-/// descriptor. Retries `EINTR` with the time that is left.
-pub(crate) fn poll_many(
-    fds: &[(BorrowedFd<'_>, bool)],
-    timeout: Option<Duration>,
-    ready: &mut Vec<Readiness>,
-) -> io::Result<()> {
-    let mut poll_fds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|&(fd, write)| PollFd::new(fd, interest(write)))
-        .collect();
-    poll_until(&mut poll_fds, timeout)?;
-    ready.clear();
-    ready.extend(poll_fds.iter().map(readiness));
-    Ok(())
+/// A set of descriptors to wait for with `poll`, filled anew for each wait
+/// and kept between waits, so that waiting allocates nothing once the set
+/// has grown to the number of descriptors watched.
+#[derive(Debug, Default)]
+pub(crate) struct PollSet {
+    fds: Vec<libc::pollfd>,
 }
 
-fn interest(write: bool) -> PollFlags {
-    if write {
-        PollFlags::POLLIN | PollFlags::POLLOUT
-    } else {
-        PollFlags::POLLIN
+impl PollSet {
+    /// Empties the set.
+    pub(crate) fn clear(&mut self) {
+        self.fds.clear();
+    }
+
+    /// Adds `fd`, to be reported readable (or hung up, or in error), and
+    /// writable too with `write`.
+    pub(crate) fn add(&mut self, fd: BorrowedFd<'_>, write: bool) {
+        self.fds.push(poll_entry(fd, write));
+    }
+
+    /// Waits until at least one descriptor of the set is ready, or until
+    /// `timeout` passes (`None`: no limit). Retries `EINTR` with the time
+    /// that is left.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        poll_until(&mut self.fds, timeout)
+    }
+
+    /// What the last wait found for the `index`th descriptor added.
+    pub(crate) fn readiness(&self, index: usize) -> Readiness {
+        readiness(&self.fds[index])
     }
 }
 
-fn readiness(poll_fd: &PollFd<'_>) -> Readiness {
-    let revents = poll_fd.revents().unwrap_or(PollFlags::empty());
+/// `fd` to be reported readable (or hung up, or in error), and writable
+/// too with `write`.
+fn poll_entry(fd: BorrowedFd<'_>, write: bool) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: if write {
+            libc::POLLIN | libc::POLLOUT
+        } else {
+            libc::POLLIN
+        },
+        revents: 0,
+    }
+}
+
+fn readiness(fd: &libc::pollfd) -> Readiness {
     Readiness {
-        readable: revents.intersects(
-            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL,
-        ),
-        writable: revents.contains(PollFlags::POLLOUT),
+        readable: fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+        writable: fd.revents & libc::POLLOUT != 0,
     }
 }
 
-/// `poll` on `poll_fds` until one has an event or `timeout` passes
-/// (`None`: no limit), retrying `EINTR` with the time that is left.
-fn poll_until(poll_fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<()> {
+/// `poll` on `fds` until one has an event or `timeout` passes (`None`: no
+/// limit), retrying `EINTR` with the time that is left.
+fn poll_until(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
         let wait = match deadline {
-            None => PollTimeout::NONE,
+            None => -1,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 // Round up so a sub-millisecond wait does not spin.
-                let millis = left.as_nanos().div_ceil(1_000_000);
-                PollTimeout::try_from(millis.min(i32::MAX as u128) as u32)
-                    .unwrap_or(PollTimeout::MAX)
+                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
             }
         };
-        match nix::poll::poll(poll_fds, wait) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
+        // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfd
+        // structures for the whole call; `poll` writes only their
+        // `revents`. A descriptor that is not open is reported as
+        // `POLLNVAL`, never touched.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
+        if ready >= 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
         }
     }
 }
@@ -357,9 +378,9 @@ pub(crate) fn poll_one(
     write: bool,
     timeout: Option<Duration>,
 ) -> io::Result<Readiness> {
-    let mut poll_fds = [PollFd::new(fd, interest(write))];
-    poll_until(&mut poll_fds, timeout)?;
-    Ok(readiness(&poll_fds[0]))
+    let mut fds = [poll_entry(fd, write)];
+    poll_until(&mut fds, timeout)?;
+    Ok(readiness(&fds[0]))
 }
 
 /// Makes the calling process the leader of a new session, without a
