@@ -2,27 +2,42 @@
 //! side in one run, and prints the ratios the project targets.
 //!
 //! ```text
-//! cargo run --release --example benchmark            # a readable table
-//! cargo run --release --example benchmark -- --tsv   # name<TAB>value<TAB>unit
-//! cargo run --release --example benchmark -- --quick # small counts (a smoke test)
+//! cargo run --release --example benchmark              # a readable table
+//! cargo run --release --example benchmark -- --tsv     # name<TAB>value<TAB>unit
+//! cargo run --release --example benchmark -- --quick   # small counts (a smoke test)
+//! cargo run --release --example benchmark -- --rounds 9
 //! ```
 //!
 //! Baselines use raw `socketpair`, `fork`, `read`, `write` and `waitpid`;
 //! the round-trip baseline pins its two processes to two different CPUs,
 //! the case an idle machine gives (a round trip on one CPU is several times
 //! cheaper, and the scheduler picks either).
+//!
+//! Every measurement runs in a fresh copy of the benchmark process (made
+//! with `pprocess::start`, outside the timed part): the cost of `fork`
+//! grows with the memory of the process that forks, and no measurement may
+//! inherit the memory another one left behind (100,000 queued tasks leave
+//! the heap several times larger). Every figure is measured once per
+//! round, and the rounds run one after the other, so a baseline and the
+//! library figure compared with it are measured under the same conditions. Each figure reported is the best of its
+//! rounds (the shortest time, the highest throughput): on a shared machine
+//! other work only ever slows a measurement down, so the best round is the
+//! one least disturbed. The table also shows the median.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use pprocess::{MakeReusable, Map};
 use pprocess_examples::raytracer::{Frame, Row};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 const MIB: usize = 1 << 20;
 
@@ -319,6 +334,16 @@ fn scene_seconds(frame: &Frame) -> [f64; 4] {
     [sequential, pprocess, forked, rayon]
 }
 
+/// Runs `measurement` in a fresh copy of this process and returns what it
+/// measured.
+fn isolated<T: Serialize + DeserializeOwned>(measurement: impl FnOnce() -> T) -> T {
+    let mut channel =
+        pprocess::start(|channel| channel.send(&measurement())).expect("a measuring process");
+    let value = channel.receive().expect("a measurement");
+    assert!(channel.wait().expect("wait").success());
+    value
+}
+
 fn measure(counts: &Counts) -> Vec<Figure> {
     let figure = |name, value, unit, what| Figure {
         name,
@@ -329,54 +354,54 @@ fn measure(counts: &Counts) -> Vec<Figure> {
     let mut figures = vec![
         figure(
             "fork_wait_us",
-            fork_wait_us(counts.forks),
+            isolated(|| fork_wait_us(counts.forks)),
             "us",
             "baseline: socketpair + fork + 8-byte answer + waitpid",
         ),
         figure(
             "pingpong_us",
-            pingpong_us(counts.round_trips),
+            isolated(|| pingpong_us(counts.round_trips)),
             "us",
             "baseline: 8-byte round trip across two pinned CPUs",
         ),
         figure(
             "socketpair_mbps",
-            socketpair_mbps(counts.bulk_mib),
+            isolated(|| socketpair_mbps(counts.bulk_mib)),
             "MiB/s",
             "baseline: 1 MiB writes into a raw socketpair",
         ),
         figure(
             "pmap_task_us",
-            pmap_task_us(counts.pmap_tasks, 1),
+            isolated(|| pmap_task_us(counts.pmap_tasks, 1)),
             "us",
             "pmap, limit 1, a process per task",
         ),
         figure(
             "pmap2_task_us",
-            pmap_task_us(counts.pmap_tasks, 2),
+            isolated(|| pmap_task_us(counts.pmap_tasks, 2)),
             "us",
             "pmap, limit 2, a process per task",
         ),
         figure(
             "reuse_task_us",
-            reuse_task_us(counts.reuse_tasks, 1),
+            isolated(|| reuse_task_us(counts.reuse_tasks, 1)),
             "us",
             "Map with reuse, limit 1",
         ),
         figure(
             "reuse2_task_us",
-            reuse_task_us(counts.reuse_tasks, 2),
+            isolated(|| reuse_task_us(counts.reuse_tasks, 2)),
             "us",
             "Map with reuse, limit 2",
         ),
         figure(
             "channel_mbps",
-            channel_mbps(counts.bulk_mib),
+            isolated(|| channel_mbps(counts.bulk_mib)),
             "MiB/s",
             "1 MiB messages through Channel::send_bytes",
         ),
     ];
-    let [sequential, pprocess, forked, rayon] = scene_seconds(&counts.scene);
+    let [sequential, pprocess, forked, rayon] = isolated(|| scene_seconds(&counts.scene));
     figures.extend([
         figure(
             "scene_seq_s",
@@ -406,45 +431,124 @@ fn measure(counts: &Counts) -> Vec<Figure> {
     figures
 }
 
-fn value(figures: &[Figure], name: &str) -> Option<f64> {
-    figures
-        .iter()
-        .find(|figure| figure.name == name)
-        .map(|figure| figure.value)
+/// The measurements of one figure over all rounds.
+struct Rounds {
+    figure: Figure,
+    values: Vec<f64>,
+}
+
+impl Rounds {
+    /// Whether a higher value is better (a throughput) or a lower one (a
+    /// time).
+    fn higher_is_better(&self) -> bool {
+        self.figure.unit.ends_with("/s")
+    }
+
+    /// The best value of the rounds: the least disturbed measurement.
+    fn best(&self) -> f64 {
+        let values = self.values.iter().copied();
+        if self.higher_is_better() {
+            values.fold(f64::MIN, f64::max)
+        } else {
+            values.fold(f64::MAX, f64::min)
+        }
+    }
+
+    fn median(&self) -> f64 {
+        let mut sorted = self.values.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    }
+}
+
+/// Runs `rounds` rounds of every measurement.
+fn measure_rounds(counts: &Counts, rounds: usize) -> Vec<Rounds> {
+    let mut all: Vec<Rounds> = Vec::new();
+    for _ in 0..rounds {
+        for figure in measure(counts) {
+            match all
+                .iter_mut()
+                .find(|known| known.figure.name == figure.name)
+            {
+                Some(known) => known.values.push(figure.value),
+                None => all.push(Rounds {
+                    values: vec![figure.value],
+                    figure,
+                }),
+            }
+        }
+    }
+    all
+}
+
+/// A figure's value with at least four significant digits.
+fn format_value(value: f64) -> String {
+    if value.abs() >= 1.0 {
+        format!("{value:.3}")
+    } else {
+        format!("{value:.5}")
+    }
+}
+
+fn best(all: &[Rounds], name: &str) -> Option<f64> {
+    all.iter()
+        .find(|rounds| rounds.figure.name == name)
+        .map(Rounds::best)
+}
+
+/// Measures pprocess against the system calls it is built on, and prints
+/// the figures and the target ratios.
+#[derive(Parser)]
+#[command(name = "benchmark")]
+struct Args {
+    /// Print one line per figure and ratio: name<TAB>value<TAB>unit.
+    #[arg(long)]
+    tsv: bool,
+    /// Small counts and one round: a smoke test that runs in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// How many rounds to measure (default: 5, or 1 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    rounds: Option<u16>,
 }
 
 fn main() {
-    let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let tsv = arguments.iter().any(|argument| argument == "--tsv");
-    let quick = arguments.iter().any(|argument| argument == "--quick");
-    if let Some(unknown) = arguments
-        .iter()
-        .find(|argument| !["--tsv", "--quick"].contains(&argument.as_str()))
-    {
-        eprintln!("unknown argument {unknown}; usage: benchmark [--tsv] [--quick]");
-        std::process::exit(2);
-    }
-
-    let figures = measure(&Counts::new(quick));
-    if tsv {
-        for figure in &figures {
-            println!("{}\t{:.3}\t{}", figure.name, figure.value, figure.unit);
+    let args = Args::parse();
+    let rounds = args
+        .rounds
+        .map_or(if args.quick { 1 } else { 5 }, usize::from);
+    let all = measure_rounds(&Counts::new(args.quick), rounds);
+    if args.tsv {
+        for rounds in &all {
+            println!(
+                "{}\t{}\t{}",
+                rounds.figure.name,
+                format_value(rounds.best()),
+                rounds.figure.unit
+            );
         }
     } else {
-        println!("{:<18} {:>12} {:<6} what", "figure", "value", "unit");
-        for figure in &figures {
+        println!("best of {rounds} rounds (median in brackets)");
+        println!(
+            "{:<18} {:>12} {:>12} {:<6} what",
+            "figure", "best", "(median)", "unit"
+        );
+        for rounds in &all {
             println!(
-                "{:<18} {:>12.3} {:<6} {}",
-                figure.name, figure.value, figure.unit, figure.what
+                "{:<18} {:>12} {:>12} {:<6} {}",
+                rounds.figure.name,
+                format_value(rounds.best()),
+                format!("({})", format_value(rounds.median())),
+                rounds.figure.unit,
+                rounds.figure.what
             );
         }
         println!();
     }
     for target in TARGETS {
-        let (Some(numerator), Some(denominator)) = (
-            value(&figures, target.numerator),
-            value(&figures, target.denominator),
-        ) else {
+        let (Some(numerator), Some(denominator)) =
+            (best(&all, target.numerator), best(&all, target.denominator))
+        else {
             continue;
         };
         let ratio = numerator / denominator;
@@ -454,7 +558,7 @@ fn main() {
             ratio >= target.bound
         };
         let relation = if target.at_most { "<=" } else { ">=" };
-        if tsv {
+        if args.tsv {
             println!(
                 "{}/{}\t{ratio:.3}\tratio",
                 target.numerator, target.denominator
