@@ -17,12 +17,12 @@
 //! with `pprocess::start`, outside the timed part): the cost of `fork`
 //! grows with the memory of the process that forks, and no measurement may
 //! inherit the memory another one left behind (100,000 queued tasks leave
-//! the heap several times larger). Every figure is measured once per
-//! round, and the rounds run one after the other, so a baseline and the
-//! library figure compared with it are measured under the same conditions. Each figure reported is the best of its
-//! rounds (the shortest time, the highest throughput): on a shared machine
-//! other work only ever slows a measurement down, so the best round is the
-//! one least disturbed. The table also shows the median.
+//! the heap several times larger). A round measures every figure once,
+//! each library figure right after the baseline it is compared with, so
+//! the two meet the same conditions. Each figure reported is the best of
+//! its rounds (the shortest time, the highest throughput): on a shared
+//! machine other work only ever slows a measurement down, so the best
+//! round is the one least disturbed. The table also shows the median.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -351,24 +351,13 @@ fn measure(counts: &Counts) -> Vec<Figure> {
         unit,
         what,
     };
+    // Each library figure right after the baseline it is compared with.
     let mut figures = vec![
         figure(
             "fork_wait_us",
             isolated(|| fork_wait_us(counts.forks)),
             "us",
             "baseline: socketpair + fork + 8-byte answer + waitpid",
-        ),
-        figure(
-            "pingpong_us",
-            isolated(|| pingpong_us(counts.round_trips)),
-            "us",
-            "baseline: 8-byte round trip across two pinned CPUs",
-        ),
-        figure(
-            "socketpair_mbps",
-            isolated(|| socketpair_mbps(counts.bulk_mib)),
-            "MiB/s",
-            "baseline: 1 MiB writes into a raw socketpair",
         ),
         figure(
             "pmap_task_us",
@@ -383,6 +372,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "pmap, limit 2, a process per task",
         ),
         figure(
+            "pingpong_us",
+            isolated(|| pingpong_us(counts.round_trips)),
+            "us",
+            "baseline: 8-byte round trip across two pinned CPUs",
+        ),
+        figure(
             "reuse_task_us",
             isolated(|| reuse_task_us(counts.reuse_tasks, 1)),
             "us",
@@ -393,6 +388,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             isolated(|| reuse_task_us(counts.reuse_tasks, 2)),
             "us",
             "Map with reuse, limit 2",
+        ),
+        figure(
+            "socketpair_mbps",
+            isolated(|| socketpair_mbps(counts.bulk_mib)),
+            "MiB/s",
+            "baseline: 1 MiB writes into a raw socketpair",
         ),
         figure(
             "channel_mbps",
