@@ -223,8 +223,9 @@ impl Channel {
     }
 
     /// Sends `value` as one message, in one system call where the kernel
-    /// takes it whole. Fails with [`Error::Io`] (`EPIPE`) if the other end
-    /// is gone; never raises `SIGPIPE`.
+    /// takes it whole (on a channel an exchange took from a reused process,
+    /// after the arguments it still had queued). Fails with [`Error::Io`]
+    /// (`EPIPE`) if the other end is gone; never raises `SIGPIPE`.
     ///
     /// In a created process, standard output and standard error are
     /// flushed first: what the process printed before a message is out
@@ -239,14 +240,14 @@ impl Channel {
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.check_owner()?;
         let mut small = [0; SMALL_FRAME];
-        if let Some(length) = codec::encode_into_slice(value, &mut small[frame::HEADER_LEN..])? {
-            let whole = &mut small[..frame::HEADER_LEN + length];
-            frame::finish(whole, Kind::Message, self.frame_limit)?;
-            return self.send_frame(whole);
+        match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
+            codec::Placed::Small(used) => {
+                let whole = &mut small[..used];
+                frame::finish(whole, Kind::Message, self.frame_limit)?;
+                self.send_frame(whole)
+            }
+            codec::Placed::Spilled => self.send_outbox(Kind::Message),
         }
-        frame::begin(&mut self.outbox);
-        codec::encode_into(value, &mut self.outbox)?;
-        self.send_outbox(Kind::Message)
     }
 
     /// Queues an already encoded message payload behind the frames still
@@ -582,7 +583,22 @@ impl Channel {
 
     /// Reads once from the socket into the inbox (blocking if nothing is
     /// there). Returns the number of bytes read; 0 at end of file.
+    ///
+    /// Frames still queued go out meanwhile, as the socket takes them: a
+    /// peer that needs them before it sends would otherwise never send.
     pub(crate) fn fill(&mut self) -> Result<usize> {
+        while self.has_unsent() {
+            let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+            let ready = sys::poll_one(socket.as_fd(), true, None)
+                .map_err(|error| Error::io("poll", error))?;
+            if ready.writable && self.flush_unsent().is_err() {
+                // The peer is gone: what it sent before is still read.
+                break;
+            }
+            if ready.readable {
+                break;
+            }
+        }
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
         self.inbox
             .fill(socket.as_fd(), self.frame_limit)

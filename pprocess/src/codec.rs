@@ -31,16 +31,61 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -
         .map_err(|error| Error::Encode(error.to_string()))
 }
 
-/// Encodes `value` into `out` if it fits: `Some(length)`, or `None` if
-/// `out` is too small (then part of it was written).
-pub(crate) fn encode_into_slice<T: Serialize + ?Sized>(
+/// Where [`encode_after`] put an encoding.
+pub(crate) enum Placed {
+    /// In the small buffer, which is used up to this length.
+    Small(usize),
+    /// In the spill vector.
+    Spilled,
+}
+
+/// Encodes `value`, in one pass, after the first `reserved` bytes of
+/// `small`: there while it fits, otherwise in `spill`, which then holds
+/// those first `reserved` bytes followed by the whole encoding.
+pub(crate) fn encode_after<T: Serialize + ?Sized>(
     value: &T,
-    out: &mut [u8],
-) -> Result<Option<usize>> {
-    match bincode::serde::encode_into_slice(value, out, config()) {
-        Ok(length) => Ok(Some(length)),
-        Err(bincode::error::EncodeError::UnexpectedEnd) => Ok(None),
-        Err(error) => Err(Error::Encode(error.to_string())),
+    small: &mut [u8],
+    reserved: usize,
+    spill: &mut Vec<u8>,
+) -> Result<Placed> {
+    let mut writer = SpillingWriter {
+        small,
+        used: reserved,
+        spill,
+        spilled: false,
+    };
+    bincode::serde::encode_into_writer(value, &mut writer, config())
+        .map_err(|error| Error::Encode(error.to_string()))?;
+    Ok(if writer.spilled {
+        Placed::Spilled
+    } else {
+        Placed::Small(writer.used)
+    })
+}
+
+/// Writes into a small buffer until it is full, then moves what it holds
+/// to a vector and goes on there.
+struct SpillingWriter<'a> {
+    small: &'a mut [u8],
+    used: usize,
+    spill: &'a mut Vec<u8>,
+    spilled: bool,
+}
+
+impl bincode::enc::write::Writer for SpillingWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+        if !self.spilled {
+            if let Some(room) = self.small.get_mut(self.used..self.used + bytes.len()) {
+                room.copy_from_slice(bytes);
+                self.used += bytes.len();
+                return Ok(());
+            }
+            self.spill.clear();
+            self.spill.extend_from_slice(&self.small[..self.used]);
+            self.spilled = true;
+        }
+        self.spill.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -126,6 +171,63 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// A value that counts how many times it is serialized.
+    struct Counted<'a> {
+        times: &'a Cell<u32>,
+        bytes: Vec<u8>,
+    }
+
+    impl Serialize for Counted<'_> {
+        fn serialize<S: serde::Serializer>(
+            &self,
+            serializer: S,
+        ) -> std::result::Result<S::Ok, S::Error> {
+            self.times.set(self.times.get() + 1);
+            self.bytes.serialize(serializer)
+        }
+    }
+
+    #[test]
+    fn a_value_that_fits_is_encoded_once_after_the_reserved_bytes() {
+        let times = Cell::new(0);
+        let value = Counted {
+            times: &times,
+            bytes: vec![5; 20],
+        };
+        let (mut small, mut spill) = ([9u8; 64], Vec::new());
+        let Placed::Small(used) = encode_after(&value, &mut small, 4, &mut spill).unwrap() else {
+            panic!("20 bytes fit in 64");
+        };
+        let mut expected = Vec::new();
+        encode_into(&vec![5u8; 20], &mut expected).unwrap();
+        assert_eq!(&small[4..used], expected.as_slice());
+        assert_eq!(small[..4], [9; 4], "the reserved bytes are untouched");
+        assert!(spill.is_empty());
+        assert_eq!(times.get(), 1);
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_encoded_once_into_the_spill() {
+        // Serializing twice would break values whose serialization is not
+        // repeatable (an iterator taken out of a cell, say).
+        let times = Cell::new(0);
+        let value = Counted {
+            times: &times,
+            bytes: (0..=255).cycle().take(1000).collect(),
+        };
+        let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
+        let placed = encode_after(&value, &mut small, 4, &mut spill).unwrap();
+        assert!(matches!(placed, Placed::Spilled));
+        let mut expected = vec![9u8; 4];
+        encode_into(&value.bytes, &mut expected).unwrap();
+        assert_eq!(
+            spill, expected,
+            "the reserved bytes, then the whole encoding"
+        );
+        assert_eq!(times.get(), 1);
+    }
 
     #[test]
     fn values_round_trip() {
