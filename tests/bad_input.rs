@@ -20,8 +20,8 @@ use pprocess::{Bytes, Channel, Error, MAX_FRAME_LIMIT, Map, PersistentChannel, Q
 // ---------------------------------------------------------------------------
 // The largest single allocation made by the current thread.
 
-/// More than any receive of a small frame needs (the inbox reads 64 KiB at
-/// a time), far less than any length the bad frames announce.
+/// More than any receive of a small frame needs (the inbox reads at most
+/// 64 KiB at a time), far less than any length the bad frames announce.
 const SMALL: usize = 1 << 20;
 
 /// A whole frame of kind "message" with `payload`.

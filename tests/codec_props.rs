@@ -272,8 +272,8 @@ fn any_payload_decodes_or_is_a_decode_error_and_allocates_little() {
             let mut frame = header(payload.len() as u64, 0);
             frame.extend_from_slice(&payload);
             // serde reserves at most 1 MiB ahead for a sequence whose
-            // length the payload announces; the inbox reads 64 KiB at a
-            // time; bincode may claim 64 KiB for a payload this small.
+            // length the payload announces; the inbox reads at most 64 KiB
+            // at a time; bincode may claim 64 KiB for a payload this small.
             let bound = (1 << 20) + (64 << 10);
             macro_rules! each_type {
                 ($($name:literal: $type:ty,)*) => {$(

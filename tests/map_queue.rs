@@ -480,6 +480,75 @@ fn reused_processes_take_large_arguments_and_send_large_results_without_deadlock
     }
 }
 
+#[test]
+fn a_reused_task_whose_arguments_exceed_the_frame_limit_fails_alone() {
+    // The process started for it never gets its arguments: it must be
+    // told to quit, or the exchange would never finish.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut outcomes: Vec<(usize, Result<usize>)> = Vec::new();
+        let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
+            outcomes.push((task, channel.receive()));
+            Ok(())
+        })
+        .limit(2)
+        .reuse(true);
+        {
+            let mut length =
+                exchange.manage(MakeReusable::new(|block: pprocess::Bytes| block.len()));
+            length.call(pprocess::Bytes::from(vec![0u8; 10]));
+            // A second process is started for this one, and no task follows
+            // it. Zeroed pages cost nothing until the encoder reads them.
+            let too_large = vec![0u8; pprocess::MAX_FRAME_LIMIT + 1];
+            length.call(pprocess::Bytes::from(too_large));
+        }
+        // The handler's default store_error returns the failure from
+        // finish; the exchange stays usable, and finishing again goes on.
+        let mut failures = Vec::new();
+        while let Err(error) = exchange.finish() {
+            failures.push(error);
+        }
+        drop(exchange);
+        let _ = done.send((failures, outcomes));
+    });
+    let (failures, outcomes) = outcome
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("the exchange did not finish in {HANG_GUARD:?}"));
+    assert!(
+        matches!(failures.as_slice(), [Error::FrameTooLarge { limit, .. }] if *limit == pprocess::MAX_FRAME_LIMIT as u64),
+        "{failures:?}"
+    );
+    assert!(matches!(outcomes.as_slice(), [(0, Ok(10))]), "{outcomes:?}");
+}
+
+#[test]
+fn a_reused_channel_removed_with_arguments_still_queued_receives_its_answers() {
+    // 2 MiB arguments do not fit in the socket: most of them are still
+    // queued in the channel when the caller takes it over and receives.
+    const SIZE: usize = 2 << 20;
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut exchange = Exchange::new().limit(1).reuse(true);
+        {
+            let mut echo = exchange.manage(MakeReusable::new(|block: pprocess::Bytes| block));
+            echo.call(pprocess::Bytes::from(vec![1u8; SIZE]));
+            echo.call(pprocess::Bytes::from(vec![2u8; SIZE]));
+        }
+        let pid = exchange.active().next().expect("a running process").pid();
+        let mut channel = exchange.remove(pid).expect("its channel");
+        let answers: Vec<Result<pprocess::Bytes>> = (0..2).map(|_| channel.receive()).collect();
+        let _ = done.send(answers);
+    });
+    let answers = outcome
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("no answers in {HANG_GUARD:?} (the arguments never went out)"));
+    for (answer, byte) in answers.into_iter().zip([1u8, 2]) {
+        let block = answer.expect("an answer");
+        assert_eq!(block.len(), SIZE);
+        assert!(block.iter().all(|&b| b == byte));
+    }
+}
+
 /// A result that refuses to decode when it is 13 (encoding it is fine).
 #[derive(Debug, serde::Serialize)]
 struct Picky(u32, i32);

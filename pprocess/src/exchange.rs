@@ -620,6 +620,13 @@ impl<'env, H> Exchange<'env, H> {
         loop {
             self.expire();
             self.sweep();
+            // Arguments waiting for room go out now, even if some slot is
+            // ready and this returns without polling.
+            for index in 0..self.slots.len() {
+                if self.slots[index].channel.has_unsent() {
+                    self.flush_slot(index);
+                }
+            }
             let Scratch {
                 ready,
                 watched,
@@ -752,7 +759,13 @@ impl<'env, H> Exchange<'env, H> {
                 self.slots.push(slot);
                 let index = self.slots.len() - 1;
                 self.send_task(index, task, payload);
-                self.flush_slot(index);
+                if self.slots[index].in_flight.is_empty() {
+                    // Its arguments could not be queued (the task failed):
+                    // other work, or the word to quit.
+                    self.feed_reused(index);
+                } else {
+                    self.flush_slot(index);
+                }
             }
         }
         Ok(())
@@ -776,13 +789,16 @@ impl<'env, H> Exchange<'env, H> {
 
     /// Writes what the socket of slot `index` takes now of the arguments
     /// queued for its process, never waiting (the rest goes out when the
-    /// socket has room). If the process closed its end, it gets no more
-    /// work; reading from it says why it ended, and the tasks it was sent
-    /// and never answered go back to the queue ([`fail_slot`](Self::fail_slot)).
+    /// socket has room). If that fails (the process closed its end), the
+    /// process gets no more work and is killed if still running, so its
+    /// end always follows: reading from it says why it ended, and the
+    /// tasks it was sent and never answered go back to the queue
+    /// ([`fail_slot`](Self::fail_slot)).
     fn flush_slot(&mut self, index: usize) {
         let slot = &mut self.slots[index];
         if slot.channel.flush_unsent().is_err() {
             slot.failed = true;
+            slot.channel.kill();
         }
     }
 
@@ -808,7 +824,8 @@ impl<'env, H> Exchange<'env, H> {
         }
         let slot = &mut self.slots[index];
         if slot.in_flight.is_empty() && !slot.failed {
-            // `None` tells the reused loop to end.
+            // `None` tells the reused loop to end: no task may follow it.
+            slot.failed = true;
             let mut quit = Vec::new();
             if codec::encode_into(&None::<()>, &mut quit).is_ok() {
                 let _ = slot.channel.queue_encoded(&quit);

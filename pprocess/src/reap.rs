@@ -21,9 +21,14 @@ use crate::sys;
 pub(crate) struct Children(Vec<(i32, Option<ExitStatus>)>);
 
 impl Children {
-    /// Enters a process just created.
+    /// Enters a process just created. An entry left for an earlier
+    /// process with the same id (reaped by [`waitall`], not yet collected by
+    /// its channel) is replaced: that id now names the new process.
     pub(crate) fn insert(&mut self, pid: i32) {
-        self.0.push((pid, None));
+        match self.entry(pid) {
+            Some(status) => *status = None,
+            None => self.0.push((pid, None)),
+        }
     }
 
     /// Forgets every process (in a created process: its creator's children
