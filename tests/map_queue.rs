@@ -353,6 +353,45 @@ fn pmap_limit_one_runs_every_task_and_keeps_order() {
     assert_all_gone(&pids);
 }
 
+#[test]
+fn pmap_takes_its_inputs_as_processes_free_up() {
+    let taken = std::cell::Cell::new(0u32);
+    let inputs = (0..50u32).inspect(|_| taken.set(taken.get() + 1));
+    let mut map = pmap_limit(|n: u32| n * 3, inputs, 2);
+    assert_eq!(taken.get(), 2, "only the inputs of the first two processes");
+    assert_eq!(map.len(), 2, "tasks given so far");
+    assert_eq!(map.size_hint(), (50, Some(50)));
+    assert_eq!(map.next().transpose().expect("a result"), Some(0));
+    assert!(
+        taken.get() <= 4,
+        "{} inputs taken after one result",
+        taken.get()
+    );
+    let rest: Vec<u32> = map.collect::<Result<_>>().expect("every task succeeds");
+    assert_eq!(rest, (1..50).map(|n| n * 3).collect::<Vec<_>>());
+    assert_eq!(taken.get(), 50);
+}
+
+#[test]
+fn pmap_over_an_endless_input_yields_as_many_results_as_asked() {
+    let first: Vec<u64> = pmap_limit(|n: u64| n * n, 0.., 2)
+        .take(12)
+        .collect::<Result<_>>()
+        .expect("every task succeeds");
+    assert_eq!(first, (0..12).map(|n| n * n).collect::<Vec<_>>());
+}
+
+#[test]
+fn map_get_reaches_a_pmap_input_not_yet_started_and_start_comes_after_the_inputs() {
+    let mut map = Map::new().limit(1).pmap(|n: u64| n + 100, 0..6);
+    assert_eq!(map.get(4).expect("index 4").ok(), Some(&104));
+    assert!(map.get(6).is_none(), "there are six inputs");
+    // Work given after pmap is numbered after all its inputs.
+    assert_eq!(map.start(|channel| channel.send(&7u64)), 6);
+    let all: Vec<u64> = map.collect::<Result<_>>().expect("every task succeeds");
+    assert_eq!(all, [100, 101, 102, 103, 104, 105, 7]);
+}
+
 // ---------------------------------------------------------------------------
 // Reuse
 // ---------------------------------------------------------------------------

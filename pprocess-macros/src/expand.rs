@@ -19,6 +19,7 @@
 //!     pub(super) fn pmap<'env, I>(inputs: I) -> Map<'env, u32>
 //!     where
 //!         I: IntoIterator<Item = (u32, u32)>,
+//!         I::IntoIter: 'env,
 //!     {
 //!         assert_result::<u32>();
 //!         pmap(|(i, j): (u32, u32)| super::calculate(i, j), inputs)
@@ -27,6 +28,7 @@
 //!     pub(super) fn pmap_limit<'env, I>(inputs: I, limit: usize) -> Map<'env, u32>
 //!     where
 //!         I: IntoIterator<Item = (u32, u32)>,
+//!         I::IntoIter: 'env,
 //!     {
 //!         assert_result::<u32>();
 //!         pmap_limit(|(i, j): (u32, u32)| super::calculate(i, j), inputs, limit)
@@ -113,6 +115,7 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
     let pmap_where = quote! {
         where
             #iter: ::core::iter::IntoIterator<Item = #env_args>,
+            <#iter as ::core::iter::IntoIterator>::IntoIter: #env,
             #(#outlive: #env,)*
             #(#predicates,)*
     };

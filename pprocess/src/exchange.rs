@@ -230,7 +230,15 @@ pub struct Exchange<'env, H = ()> {
     timeout: Option<Duration>,
     next_task: usize,
     scratch: Scratch,
+    /// Work made only when there is room to run it: the inputs of a
+    /// `Map::pmap` not yet started, each a task numbered as it starts.
+    /// Kept as inputs rather than queued jobs, they cost the creator no
+    /// memory, and every page the creator has makes each fork dearer.
+    source: Option<Source<'env>>,
 }
+
+/// Jobs made on demand, in task order.
+type Source<'env> = Box<dyn Iterator<Item = Job<'env>> + 'env>;
 
 /// Buffers the exchange's wait for messages reuses from one wait to the
 /// next, so that waiting allocates nothing once they have grown.
@@ -303,6 +311,7 @@ impl<'env, H> Exchange<'env, H> {
             timeout: None,
             next_task: 0,
             scratch: Scratch::default(),
+            source: None,
         }
     }
 
@@ -490,7 +499,10 @@ impl<'env, H> Exchange<'env, H> {
     /// Whether any process is running, any work is queued, or any failure
     /// is not yet reported.
     pub fn unfinished(&self) -> bool {
-        !self.slots.is_empty() || !self.waiting.is_empty() || !self.failures.is_empty()
+        !self.slots.is_empty()
+            || !self.waiting.is_empty()
+            || self.source.is_some()
+            || !self.failures.is_empty()
     }
 
     /// Runs `f` in a new process as a new task, and returns the task number.
@@ -529,6 +541,8 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     fn submit(&mut self, work: Work<'env>) -> usize {
+        // Work given now comes after the inputs still waiting in the source.
+        while self.take_from_source() {}
         let task = self.next_task();
         if self.busy() || !self.waiting.is_empty() {
             match work {
@@ -699,13 +713,64 @@ impl<'env, H> Exchange<'env, H> {
             }
         }
         while !self.busy() {
-            let Some(Waiting { task, work }) = self.waiting.pop_front() else {
+            let Some(Waiting { task, work }) = self.waiting.pop_front().or_else(|| {
+                let job = self.pull_source()?;
+                Some(Waiting {
+                    task: self.next_task(),
+                    work: Work::Fork(job),
+                })
+            }) else {
                 break;
             };
             if let Err(error) = self.launch(task, work) {
                 self.failures.push_back((task, error));
             }
         }
+    }
+
+    /// Makes a task of each of `jobs`, in order, as there is room to run
+    /// it (after the work already given), and starts what fits now.
+    pub(crate) fn start_each<J>(&mut self, jobs: impl Iterator<Item = J> + 'env)
+    where
+        J: FnOnce(&mut Channel) -> ExitCode + 'env,
+    {
+        let jobs = jobs.map(job);
+        self.source = Some(match self.source.take() {
+            Some(earlier) => Box::new(earlier.chain(jobs)),
+            None => Box::new(jobs),
+        });
+        self.sweep();
+    }
+
+    /// The next job of the source, if any; forgets an exhausted source.
+    fn pull_source(&mut self) -> Option<Job<'env>> {
+        let job = self.source.as_mut()?.next();
+        if job.is_none() {
+            self.source = None;
+        }
+        job
+    }
+
+    /// Gives the next job of the source a task number now, queuing it
+    /// (used to reach a task that has not started yet). Returns whether
+    /// there was one.
+    pub(crate) fn take_from_source(&mut self) -> bool {
+        let Some(job) = self.pull_source() else {
+            return false;
+        };
+        let task = self.next_task();
+        self.waiting.push_back(Waiting {
+            task,
+            work: Work::Fork(job),
+        });
+        true
+    }
+
+    /// Bounds on the number of tasks the source has still to give.
+    pub(crate) fn source_size_hint(&self) -> (usize, Option<usize>) {
+        self.source
+            .as_ref()
+            .map_or((0, Some(0)), |source| source.size_hint())
     }
 
     /// Moves an ended slot's channel to `removed`, closing and reaping it

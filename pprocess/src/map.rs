@@ -1,11 +1,12 @@
 //! [`Map`] and [`pmap`]: results in input order, available as they arrive.
 
 use std::fmt;
+use std::rc::Rc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::callable::MakeParallel;
+use crate::callable::{Callable, MakeParallel};
 use crate::channel::Channel;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
@@ -15,9 +16,10 @@ use crate::managed::Managed;
 /// Runs `function` on every input in parallel, one created process per
 /// input, at most [`get_number_of_cores`] at once: a parallel `map`.
 ///
-/// Returns a [`Map`] at once (inputs beyond the limit wait in its queue);
-/// iterate it to get each result, in input order, as soon as it and all
-/// before it have arrived. A task that fails (panics, crashes, cannot be
+/// Returns a [`Map`] at once, with the first processes started; the other
+/// inputs are taken from `inputs` as processes free up, so a long (even
+/// endless) input costs no memory up front. Iterate the map to get each
+/// result, in input order, as soon as it and all before it have arrived. A task that fails (panics, crashes, cannot be
 /// forked) is an `Err` at its own index; the others still arrive.
 ///
 /// The default limit is the number of cores because an unlimited one would
@@ -32,6 +34,7 @@ use crate::managed::Managed;
 pub fn pmap<'env, I, F, T>(function: F, inputs: I) -> Map<'env, T>
 where
     I: IntoIterator,
+    I::IntoIter: 'env,
     I::Item: 'env,
     F: Fn(I::Item) -> T + 'env,
     T: Serialize + DeserializeOwned,
@@ -51,6 +54,7 @@ where
 pub fn pmap_limit<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
 where
     I: IntoIterator,
+    I::IntoIter: 'env,
     I::Item: 'env,
     F: Fn(I::Item) -> T + 'env,
     T: Serialize + DeserializeOwned,
@@ -212,25 +216,29 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     pub fn pmap<I, F>(mut self, function: F, inputs: I) -> Self
     where
         I: IntoIterator,
+        I::IntoIter: 'env,
         I::Item: 'env,
         F: Fn(I::Item) -> T + 'env,
         T: Serialize,
     {
-        let mut call = self.manage(MakeParallel::new(function));
-        for input in inputs {
-            call.call(input);
-        }
+        let function = Rc::new(MakeParallel::new(function));
+        self.exchange
+            .start_each(inputs.into_iter().map(move |input| {
+                let function = Rc::clone(&function);
+                move |channel: &mut Channel| function.call(channel, input)
+            }));
         self
     }
 
-    /// The number of tasks started.
+    /// The number of tasks given so far. [`pmap`](Map::pmap) gives its
+    /// inputs as processes free up, so this grows as the map is iterated.
     pub fn len(&self) -> usize {
         self.exchange.tasks()
     }
 
-    /// Whether no task was started.
+    /// Whether no task was given and no `pmap` input is left to give.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.exchange.source_size_hint().1 == Some(0)
     }
 
     /// Waits for the result at `index` and returns it; `None` if no task
@@ -242,8 +250,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// assert!(map.get(2).is_none());
     /// ```
     pub fn get(&mut self, index: usize) -> Option<Result<&T, &Error>> {
-        if index >= self.len() || index < self.next {
+        if index < self.next {
             return None;
+        }
+        while index >= self.len() {
+            if !self.exchange.take_from_source() {
+                return None;
+            }
         }
         self.wait_for(index);
         self.exchange.handler().results[index]
@@ -278,7 +291,7 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.len() {
+        if self.next >= self.len() && !self.exchange.take_from_source() {
             return None;
         }
         self.wait_for(self.next);
@@ -289,7 +302,11 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.len() - self.next;
-        (left, Some(left))
+        let (least, most) = self.exchange.source_size_hint();
+        (
+            left.saturating_add(least),
+            most.and_then(|most| most.checked_add(left)),
+        )
     }
 }
 
