@@ -21,12 +21,14 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 
+use hardening::{eventually, wait_for_end};
 use support::{example_path, output_within};
 
+mod hardening;
 mod support;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Pid;
@@ -99,21 +101,6 @@ fn ended(pid: i32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => kill(Pid::from_raw(pid), None).is_err(),
     }
-}
-
-/// Polls `condition` until it holds; panics with `what` after [`DEADLINE`].
-/// Only for conditions nothing can be waited on for (another process's
-/// end, a file another process removes).
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn wait_until_ended(pid: i32) {
-    eventually(&format!("process {pid} has ended"), || ended(pid));
 }
 
 /// The live processes whose command line contains `needle`.
@@ -339,7 +326,7 @@ fn a_socket_is_owner_only_whatever_the_umask_and_its_creator_keeps_no_zombie() {
     let mut connection = pprocess::connect(&address).expect("connecting");
     assert_eq!(connection.pid(), pid);
     assert_eq!(connection.receive::<String>().unwrap(), "collected");
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }
 
@@ -353,7 +340,7 @@ fn a_connect_right_after_call_always_succeeds() {
             .expect("starting");
         let mut connection = pprocess::connect(&address).expect("connecting right after call");
         assert_eq!(connection.receive::<u32>().unwrap(), round + 1);
-        wait_until_ended(pid);
+        wait_for_end(pid);
     }
     eventually("every socket file is removed", || {
         scratch.names().is_empty()
@@ -405,7 +392,7 @@ fn an_address_served_by_a_live_process_is_in_use_and_the_process_keeps_serving()
     let mut connection = pprocess::connect(&address).expect("connecting to the first");
     assert_eq!(connection.pid(), first);
     assert_eq!(connection.receive::<String>().unwrap(), "first");
-    wait_until_ended(first);
+    wait_for_end(first);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }
 
@@ -462,7 +449,7 @@ fn a_stale_socket_file_is_replaced() {
             .unwrap(),
         7
     );
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }
 
@@ -555,7 +542,7 @@ fn a_peer_that_writes_garbage_is_dropped_and_the_next_connection_is_served() {
     // The next connection gets the message nobody acknowledged.
     let mut channel = pprocess::connect(&address).unwrap();
     assert_eq!(channel.receive::<String>().unwrap(), "bye");
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }
 
@@ -624,7 +611,7 @@ fn a_collector_killed_mid_stream_loses_nothing_and_the_next_one_gets_the_rest() 
     );
     let all: BTreeSet<u32> = taken.iter().chain(&rest).copied().collect();
     assert_eq!(all, (0..COUNT).collect::<BTreeSet<_>>());
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }
 
@@ -667,7 +654,7 @@ fn a_collector_keeps_acknowledging_while_its_background_process_is_busy() {
         .and_then(|mut pipe| pipe.write_all(b"!"))
         .unwrap();
     assert_eq!(connection.receive::<u32>().unwrap(), COUNT);
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names() == ["go"]);
 }
 
@@ -714,6 +701,6 @@ fn a_panic_in_a_background_process_reaches_its_collector() {
         "{results:?}"
     );
     assert_eq!(results.len(), 2);
-    wait_until_ended(pid);
+    wait_for_end(pid);
     eventually("the socket file is removed", || scratch.names().is_empty());
 }

@@ -19,9 +19,9 @@ use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hardening::{HANG_GUARD, TaskLog, block_forever};
+use hardening::{HANG_GUARD, TaskLog, block_forever, wait_for_end};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -38,19 +38,11 @@ fn become_subreaper() {
 /// Reaps `pid` (an orphan adopted by this process), waiting at most
 /// [`HANG_GUARD`] for it to end, and returns how it ended.
 fn reap_orphan(pid: i32) -> WaitStatus {
-    let deadline = Instant::now() + HANG_GUARD;
-    loop {
-        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "process {pid} still runs {HANG_GUARD:?} after its creator died"
-                );
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(status) => return status,
-            Err(error) => panic!("process {pid} is not ours to reap: {error}"),
-        }
+    wait_for_end(pid);
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => panic!("process {pid} ended but cannot be reaped"),
+        Ok(status) => status,
+        Err(error) => panic!("process {pid} is not ours to reap: {error}"),
     }
 }
 

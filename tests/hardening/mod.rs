@@ -11,12 +11,13 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::sys::socket::{self, MsgFlags};
@@ -80,9 +81,43 @@ pub fn open_descriptors() -> usize {
         .count()
 }
 
+/// Waits until process `pid` has ended (a zombie or gone; a child or
+/// not), failing after [`HANG_GUARD`]. An event, not a poll: a pidfd
+/// becomes readable when its process ends.
+pub fn wait_for_end(pid: i32) {
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new
+    // descriptor or -1; it touches no memory of ours.
+    let raw = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        // ESRCH: no such process, so it has ended and been reaped.
+        assert_eq!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(nix::libc::ESRCH),
+            "pidfd_open({pid})"
+        );
+        return;
+    }
+    // SAFETY: `raw` is a descriptor pidfd_open just opened for us alone.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(0) => panic!("process {pid} still runs after {HANG_GUARD:?}"),
+            Ok(_) => return,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(error) => panic!("poll on the pidfd of {pid}: {error}"),
+        }
+    }
+}
+
 /// Polls `condition` until it holds, failing with `what` after
-/// [`HANG_GUARD`]. Only for conditions nothing can be waited on for (the
-/// state of another process).
+/// [`HANG_GUARD`]. Only for conditions no event announces (a thread
+/// blocked in another process, a file another process removes); a
+/// process's end is waited for with [`wait_for_end`].
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + HANG_GUARD;
     while !condition() {
