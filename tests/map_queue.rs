@@ -168,6 +168,19 @@ fn assert_all_gone(pids: &[i32]) {
     }
 }
 
+/// Runs `work` on a thread of its own and returns what it returns;
+/// panics, saying `what` did not happen, if it has not returned after
+/// [`HANG_GUARD`]: a library that would hang fails the test instead.
+fn finishes<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    outcome
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("{what} after {HANG_GUARD:?}"))
+}
+
 /// A pseudo-random delay of 0 to 16 ms chosen from a task's index.
 fn shuffling_delay(index: u64) -> Duration {
     Duration::from_millis((index * 7919 + 13) % 17)
@@ -486,26 +499,26 @@ fn reused_processes_take_large_arguments_and_send_large_results_without_deadlock
     // process waited to send a result would never finish.
     const SIZE: usize = 2 << 20;
     for limit in [1, 2] {
-        let (done, outcome) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut map = Map::new().limit(limit).reuse(true);
-            {
-                let mut reverse = map.manage(MakeReusable::new(|mut block: pprocess::Bytes| {
-                    block.reverse();
-                    block
-                }));
-                for task in 0..6u8 {
-                    let mut block = vec![task; SIZE];
-                    block[0] = 255;
-                    reverse.call(pprocess::Bytes::from(block));
+        let results = finishes(
+            &format!("limit {limit}: no results (deadlock)"),
+            move || {
+                let mut map = Map::new().limit(limit).reuse(true);
+                {
+                    let mut reverse =
+                        map.manage(MakeReusable::new(|mut block: pprocess::Bytes| {
+                            block.reverse();
+                            block
+                        }));
+                    for task in 0..6u8 {
+                        let mut block = vec![task; SIZE];
+                        block[0] = 255;
+                        reverse.call(pprocess::Bytes::from(block));
+                    }
                 }
-            }
-            let results: Vec<Result<pprocess::Bytes>> = map.collect();
-            let _ = done.send(results);
-        });
-        let results = outcome
-            .recv_timeout(HANG_GUARD)
-            .unwrap_or_else(|_| panic!("limit {limit}: no results in {HANG_GUARD:?} (deadlock)"));
+                let results: Vec<Result<pprocess::Bytes>> = map.collect();
+                results
+            },
+        );
         assert_eq!(results.len(), 6);
         for (task, result) in results.into_iter().enumerate() {
             let block = result.unwrap_or_else(|error| panic!("task {task} failed: {error:?}"));
@@ -523,8 +536,7 @@ fn reused_processes_take_large_arguments_and_send_large_results_without_deadlock
 fn a_reused_task_whose_arguments_exceed_the_frame_limit_fails_alone() {
     // The process started for it never gets its arguments: it must be
     // told to quit, or the exchange would never finish.
-    let (done, outcome) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let (failures, outcomes) = finishes("the exchange did not finish", move || {
         let mut outcomes: Vec<(usize, Result<usize>)> = Vec::new();
         let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
             outcomes.push((task, channel.receive()));
@@ -548,11 +560,8 @@ fn a_reused_task_whose_arguments_exceed_the_frame_limit_fails_alone() {
             failures.push(error);
         }
         drop(exchange);
-        let _ = done.send((failures, outcomes));
+        (failures, outcomes)
     });
-    let (failures, outcomes) = outcome
-        .recv_timeout(HANG_GUARD)
-        .unwrap_or_else(|_| panic!("the exchange did not finish in {HANG_GUARD:?}"));
     assert!(
         matches!(failures.as_slice(), [Error::FrameTooLarge { limit, .. }] if *limit == pprocess::MAX_FRAME_LIMIT as u64),
         "{failures:?}"
@@ -565,8 +574,7 @@ fn a_reused_channel_removed_with_arguments_still_queued_receives_its_answers() {
     // 2 MiB arguments do not fit in the socket: most of them are still
     // queued in the channel when the caller takes it over and receives.
     const SIZE: usize = 2 << 20;
-    let (done, outcome) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let answers = finishes("no answers (the arguments never went out)", move || {
         let mut exchange = Exchange::new().limit(1).reuse(true);
         {
             let mut echo = exchange.manage(MakeReusable::new(|block: pprocess::Bytes| block));
@@ -576,11 +584,8 @@ fn a_reused_channel_removed_with_arguments_still_queued_receives_its_answers() {
         let pid = exchange.active().next().expect("a running process").pid();
         let mut channel = exchange.remove(pid).expect("its channel");
         let answers: Vec<Result<pprocess::Bytes>> = (0..2).map(|_| channel.receive()).collect();
-        let _ = done.send(answers);
+        answers
     });
-    let answers = outcome
-        .recv_timeout(HANG_GUARD)
-        .unwrap_or_else(|_| panic!("no answers in {HANG_GUARD:?} (the arguments never went out)"));
     for (answer, byte) in answers.into_iter().zip([1u8, 2]) {
         let block = answer.expect("an answer");
         assert_eq!(block.len(), SIZE);
@@ -609,8 +614,7 @@ fn a_reused_answer_that_does_not_decode_fails_only_its_task() {
     // The process that sent it is still running and has later tasks
     // queued: they go to other processes, each task is answered once, at
     // its own number, and the exchange finishes.
-    let (done, outcome) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let (finished, mut outcomes) = finishes("the exchange did not finish", move || {
         let mut outcomes: Vec<(usize, Result<Picky>)> = Vec::new();
         let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
             outcomes.push((task, channel.receive()));
@@ -626,11 +630,8 @@ fn a_reused_answer_that_does_not_decode_fails_only_its_task() {
         }
         let finished = exchange.finish();
         drop(exchange);
-        let _ = done.send((finished, outcomes));
+        (finished, outcomes)
     });
-    let (finished, mut outcomes) = outcome
-        .recv_timeout(HANG_GUARD)
-        .unwrap_or_else(|_| panic!("the exchange did not finish in {HANG_GUARD:?}"));
     finished.expect("the handler stores every outcome");
     outcomes.sort_by_key(|(task, _)| *task);
     let tasks: Vec<usize> = outcomes.iter().map(|(task, _)| *task).collect();

@@ -713,13 +713,10 @@ impl<'env, H> Exchange<'env, H> {
             }
         }
         while !self.busy() {
-            let Some(Waiting { task, work }) = self.waiting.pop_front().or_else(|| {
-                let job = self.pull_source()?;
-                Some(Waiting {
-                    task: self.next_task(),
-                    work: Work::Fork(job),
-                })
-            }) else {
+            if self.waiting.is_empty() && !self.take_from_source() {
+                break;
+            }
+            let Some(Waiting { task, work }) = self.waiting.pop_front() else {
                 break;
             };
             if let Err(error) = self.launch(task, work) {
