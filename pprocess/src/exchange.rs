@@ -884,8 +884,9 @@ impl<'env, H> Exchange<'env, H> {
                 _ => break,
             }
         }
+        let may_return = self.work_may_return(&worker);
         let slot = &mut self.slots[index];
-        if slot.in_flight.is_empty() && !slot.failed {
+        if slot.in_flight.is_empty() && !slot.failed && !may_return {
             // `None` tells the reused loop to end: no task may follow it.
             slot.failed = true;
             let mut quit = Vec::new();
@@ -894,6 +895,37 @@ impl<'env, H> Exchange<'env, H> {
             }
         }
         self.flush_slot(index);
+    }
+
+    /// Whether a process running `worker` holds tasks that would come back
+    /// to the queue if it failed (those sent after its current one): until
+    /// none does, an idle process of that worker is kept for them rather
+    /// than told to quit.
+    fn work_may_return(&self, worker: &Worker<'env>) -> bool {
+        self.slots.iter().any(|slot| {
+            slot.in_flight.len() > 1
+                && slot
+                    .worker
+                    .as_ref()
+                    .is_some_and(|own| Rc::ptr_eq(own, worker))
+        })
+    }
+
+    /// Gives the idle processes running `worker` the work queued for it, or
+    /// tells them to quit once no work for them can still come back.
+    fn settle(&mut self, worker: &Worker<'env>) {
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            let idle = !slot.failed
+                && slot.in_flight.is_empty()
+                && slot
+                    .worker
+                    .as_ref()
+                    .is_some_and(|own| Rc::ptr_eq(own, worker));
+            if idle {
+                self.feed_reused(index);
+            }
+        }
     }
 
     /// Marks the process in slot `index` as failed with `error` and returns
@@ -907,16 +939,17 @@ impl<'env, H> Exchange<'env, H> {
         slot.deadline = None;
         let mut in_flight = std::mem::take(&mut slot.in_flight);
         in_flight.pop_front();
-        if let Some(worker) = &slot.worker {
+        if let Some(worker) = slot.worker.clone() {
             for InFlight { task, payload } in in_flight.into_iter().rev() {
                 self.waiting.push_front(Waiting {
                     task,
                     work: Work::Message {
                         payload,
-                        worker: Rc::clone(worker),
+                        worker: Rc::clone(&worker),
                     },
                 });
             }
+            self.settle(&worker);
         }
         (task, error)
     }
@@ -1027,7 +1060,7 @@ impl<'env, H: Handler> Exchange<'env, H> {
         let task = slot.current_task();
         if slot.channel.event() == Event::Message {
             let stored = self.handler.store_data(&mut slot.channel, task);
-            if slot.worker.is_some() {
+            if let Some(worker) = slot.worker.clone() {
                 slot.in_flight.pop_front();
                 let more_waiting = !slot.in_flight.is_empty();
                 slot.pipeline.answered(Instant::now(), more_waiting);
@@ -1035,6 +1068,8 @@ impl<'env, H: Handler> Exchange<'env, H> {
                     slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
                 }
                 self.feed_reused(index);
+                // Fewer tasks are held elsewhere: idle processes may quit.
+                self.settle(&worker);
             }
             return stored;
         }
