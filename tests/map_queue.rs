@@ -482,14 +482,33 @@ fn reused_process_killed_by_sigkill_fails_only_its_task() {
     }
     let results: Vec<Result<(u32, i32)>> = map.collect();
     assert_eq!(results.len(), 40, "iteration does not stop at the failure");
-    let failed_pid = match &results[10] {
-        Err(Error::Died { pid, signal }) => {
-            assert_eq!(*signal, SIGKILL);
-            *pid
+    check_reuse_killed(&results, 10);
+}
+
+#[test]
+fn a_reused_process_killed_late_in_a_long_run_fails_only_its_task() {
+    // A hundred tasks of a third of a millisecond on two processes, each
+    // sent its next task before it answers the current one: the process
+    // that dies at task 60, after many answers, fails that task only, and
+    // the task it held goes to another process.
+    let results = finishes("no results (a death went unnoticed)", || {
+        let mut map = Map::new().limit(2).reuse(true);
+        {
+            let mut call = map.manage(MakeReusable::new(|input: u32| {
+                std::thread::sleep(Duration::from_micros(300));
+                if input == 60 {
+                    die_by_sigkill();
+                }
+                (input, own_pid())
+            }));
+            for input in 0..100u32 {
+                call.call(input);
+            }
         }
-        other => panic!("expected Died at index 10, got {other:?}"),
-    };
-    check_reuse_survivors(&results, 10, failed_pid);
+        map.collect::<Vec<Result<(u32, i32)>>>()
+    });
+    assert_eq!(results.len(), 100, "iteration does not stop at the failure");
+    check_reuse_killed(&results, 60);
 }
 
 #[test]
@@ -655,6 +674,19 @@ fn a_reused_answer_that_does_not_decode_fails_only_its_task() {
         "three processes and at most one replacement: {pids:?}"
     );
     assert_all_gone(&pids);
+}
+
+/// Checks that task `failed` of a reusing map was killed by SIGKILL and
+/// that every other task succeeded (see [`check_reuse_survivors`]).
+fn check_reuse_killed(results: &[Result<(u32, i32)>], failed: usize) {
+    let failed_pid = match &results[failed] {
+        Err(Error::Died { pid, signal }) => {
+            assert_eq!(*signal, SIGKILL);
+            *pid
+        }
+        other => panic!("expected Died at index {failed}, got {other:?}"),
+    };
+    check_reuse_survivors(results, failed, failed_pid);
 }
 
 /// Every task but `failed` succeeded at its own index; the tasks after the
