@@ -27,7 +27,10 @@
 //! two figures measured in the same round: the speed of a shared machine
 //! changes from one minute to the next, and a pair measured back to back
 //! meets the same speed (the ratio of the best figures, which may come
-//! from different rounds, is shown beside it).
+//! from different rounds, is shown beside it). The scene, whose figures
+//! are single renders of a few tens of milliseconds, is rendered four
+//! times each way per round, in alternating order, and each way's shortest
+//! render counts.
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -296,12 +299,23 @@ fn timed_render(render: impl FnOnce() -> Vec<u8>) -> (f64, Vec<u8>) {
     (start.elapsed().as_secs_f64(), image)
 }
 
+/// How many times each way renders the scene in one round: an even
+/// number, so that each order of the parallel renders comes as often.
+const SCENE_PASSES: usize = 4;
+
 /// The raytracer's scene rendered row by row in one process, with pprocess
 /// at limit 2 (two reused processes; and a process per row), and with rayon
-/// on 2 threads: the same code per row.
+/// on 2 threads: the same code per row. Each way renders [`SCENE_PASSES`]
+/// times, the parallel ones in an order that alternates from pass to pass
+/// (a render is slower right after some work than after other work: never
+/// always after the same one), and the shortest time of each counts.
+/// Every pprocess render forks its processes anew.
 fn scene_seconds(frame: &Frame) -> [f64; 4] {
-    let (sequential, reference) = timed_render(|| frame.render());
-    let (pprocess, image) = timed_render(|| {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a rayon pool");
+    let reused = || {
         let mut map: Map<Row> = Map::new().limit(2).reuse(true);
         let mut render_row = map.manage(MakeReusable::new(|row: usize| frame.render_row(row)));
         for row in 0..frame.height {
@@ -310,23 +324,14 @@ fn scene_seconds(frame: &Frame) -> [f64; 4] {
         map.map(|row| row.expect("a row").into_vec())
             .collect::<Vec<_>>()
             .concat()
-    });
-    assert!(image == reference, "pprocess rendered another image");
-    let (forked, image) = timed_render(|| {
+    };
+    let forked = || {
         pprocess::pmap_limit(|row| frame.render_row(row), 0..frame.height, 2)
             .map(|row| row.expect("a row").into_vec())
             .collect::<Vec<_>>()
             .concat()
-    });
-    assert!(
-        image == reference,
-        "pprocess (a process per row) rendered another image"
-    );
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("a rayon pool");
-    let (rayon, image) = timed_render(|| {
+    };
+    let threads = || {
         pool.install(|| {
             (0..frame.height)
                 .into_par_iter()
@@ -334,9 +339,29 @@ fn scene_seconds(frame: &Frame) -> [f64; 4] {
                 .collect::<Vec<_>>()
                 .concat()
         })
-    });
-    assert!(image == reference, "rayon rendered another image");
-    [sequential, pprocess, forked, rayon]
+    };
+    let renders: [(&str, &dyn Fn() -> Vec<u8>); 4] = [
+        ("one process", &|| frame.render()),
+        ("pprocess, reused processes", &reused),
+        ("pprocess, a process per row", &forked),
+        ("rayon", &threads),
+    ];
+    let reference = frame.render();
+    let mut seconds = [f64::MAX; 4];
+    for pass in 0..SCENE_PASSES {
+        let order = if pass % 2 == 0 {
+            [0, 1, 2, 3]
+        } else {
+            [0, 3, 2, 1]
+        };
+        for which in order {
+            let (name, render) = renders[which];
+            let (time, image) = timed_render(render);
+            assert!(image == reference, "{name} rendered another image");
+            seconds[which] = seconds[which].min(time);
+        }
+    }
+    seconds
 }
 
 /// Runs `measurement` in a fresh copy of this process and returns what it
