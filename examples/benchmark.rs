@@ -486,10 +486,14 @@ impl Rounds {
     }
 
     fn median(&self) -> f64 {
-        let mut sorted = self.values.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
+        median(self.values.clone())
     }
+}
+
+/// The middle value (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Runs `rounds` rounds of every measurement.
@@ -529,14 +533,14 @@ fn rounds_of<'a>(all: &'a [Rounds], name: &str) -> Option<&'a Rounds> {
 /// same round. The two are measured back to back, so a machine that is
 /// slower in one round than in another slows both alike.
 fn paired_ratio(numerator: &Rounds, denominator: &Rounds) -> f64 {
-    let mut ratios: Vec<f64> = numerator
-        .values
-        .iter()
-        .zip(&denominator.values)
-        .map(|(numerator, denominator)| numerator / denominator)
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
+    median(
+        numerator
+            .values
+            .iter()
+            .zip(&denominator.values)
+            .map(|(numerator, denominator)| numerator / denominator)
+            .collect(),
+    )
 }
 
 /// Measures pprocess against the system calls it is built on, and prints

@@ -181,6 +181,20 @@ fn finishes<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'st
         .unwrap_or_else(|_| panic!("{what} after {HANG_GUARD:?}"))
 }
 
+/// An exchange reusing at most `limit` processes whose handler records
+/// each task's outcome, decoded as a `T`, in `outcomes`.
+fn recording_reuse<'a, T: serde::de::DeserializeOwned>(
+    outcomes: &'a mut Vec<(usize, Result<T>)>,
+    limit: usize,
+) -> Exchange<'a, impl pprocess::Handler + 'a> {
+    Exchange::with_handler(move |channel: &mut Channel, task: usize| {
+        outcomes.push((task, channel.receive()));
+        Ok(())
+    })
+    .limit(limit)
+    .reuse(true)
+}
+
 /// A pseudo-random delay of 0 to 16 ms chosen from a task's index.
 fn shuffling_delay(index: u64) -> Duration {
     Duration::from_millis((index * 7919 + 13) % 17)
@@ -557,12 +571,7 @@ fn a_reused_task_whose_arguments_exceed_the_frame_limit_fails_alone() {
     // told to quit, or the exchange would never finish.
     let (failures, outcomes) = finishes("the exchange did not finish", move || {
         let mut outcomes: Vec<(usize, Result<usize>)> = Vec::new();
-        let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
-            outcomes.push((task, channel.receive()));
-            Ok(())
-        })
-        .limit(2)
-        .reuse(true);
+        let mut exchange = recording_reuse(&mut outcomes, 2);
         {
             let mut length =
                 exchange.manage(MakeReusable::new(|block: pprocess::Bytes| block.len()));
@@ -635,12 +644,7 @@ fn a_reused_answer_that_does_not_decode_fails_only_its_task() {
     // its own number, and the exchange finishes.
     let (finished, mut outcomes) = finishes("the exchange did not finish", move || {
         let mut outcomes: Vec<(usize, Result<Picky>)> = Vec::new();
-        let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
-            outcomes.push((task, channel.receive()));
-            Ok(())
-        })
-        .limit(3)
-        .reuse(true);
+        let mut exchange = recording_reuse(&mut outcomes, 3);
         {
             let mut call = exchange.manage(MakeReusable::new(|input: u32| Picky(input, own_pid())));
             for input in 0..40u32 {

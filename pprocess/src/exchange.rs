@@ -148,6 +148,13 @@ impl<'env> Slot<'env> {
         }
     }
 
+    /// Whether this is a reused process running `worker`.
+    fn runs(&self, worker: &Worker<'env>) -> bool {
+        self.worker
+            .as_ref()
+            .is_some_and(|own| Rc::ptr_eq(own, worker))
+    }
+
     /// The task the next message belongs to.
     fn current_task(&self) -> usize {
         self.in_flight.front().map_or(self.task, |sent| sent.task)
@@ -568,12 +575,7 @@ impl<'env, H> Exchange<'env, H> {
     /// pipeline.
     fn reused_with_room(&self, worker: &Worker<'env>) -> Option<usize> {
         self.slots.iter().position(|slot| {
-            !slot.failed
-                && slot.in_flight.len() < slot.pipeline.depth()
-                && slot
-                    .worker
-                    .as_ref()
-                    .is_some_and(|own| Rc::ptr_eq(own, worker))
+            !slot.failed && slot.in_flight.len() < slot.pipeline.depth() && slot.runs(worker)
         })
     }
 
@@ -902,13 +904,9 @@ impl<'env, H> Exchange<'env, H> {
     /// none does, an idle process of that worker is kept for them rather
     /// than told to quit.
     fn work_may_return(&self, worker: &Worker<'env>) -> bool {
-        self.slots.iter().any(|slot| {
-            slot.in_flight.len() > 1
-                && slot
-                    .worker
-                    .as_ref()
-                    .is_some_and(|own| Rc::ptr_eq(own, worker))
-        })
+        self.slots
+            .iter()
+            .any(|slot| slot.in_flight.len() > 1 && slot.runs(worker))
     }
 
     /// Gives the idle processes running `worker` the work queued for it, or
@@ -916,13 +914,7 @@ impl<'env, H> Exchange<'env, H> {
     fn settle(&mut self, worker: &Worker<'env>) {
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
-            let idle = !slot.failed
-                && slot.in_flight.is_empty()
-                && slot
-                    .worker
-                    .as_ref()
-                    .is_some_and(|own| Rc::ptr_eq(own, worker));
-            if idle {
+            if !slot.failed && slot.in_flight.is_empty() && slot.runs(worker) {
                 self.feed_reused(index);
             }
         }

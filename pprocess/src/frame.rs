@@ -326,9 +326,7 @@ mod tests {
     fn inbox_with(bytes: &[u8]) -> Inbox {
         Inbox {
             buffer: bytes.to_vec(),
-            start: 0,
-            end_of_file: false,
-            read_size: 0,
+            ..Inbox::default()
         }
     }
 

@@ -48,6 +48,24 @@ impl Children {
         let index = self.0.iter().position(|(child, _)| *child == pid)?;
         Some(self.0.swap_remove(index).1)
     }
+
+    /// Removes process `pid` if [`waitall`] reaped it, and returns how it
+    /// ended.
+    fn take_reaped(&mut self, pid: i32) -> Option<ExitStatus> {
+        let index = self
+            .0
+            .iter()
+            .position(|&(child, status)| child == pid && status.is_some())?;
+        self.0.swap_remove(index).1
+    }
+
+    /// The processes not reaped yet.
+    fn running(&self) -> impl Iterator<Item = i32> + '_ {
+        self.0
+            .iter()
+            .filter(|(_, status)| status.is_none())
+            .map(|&(pid, _)| pid)
+    }
 }
 
 static CHILDREN: Mutex<Children> = Mutex::new(Children(Vec::new()));
@@ -64,12 +82,8 @@ pub(crate) fn lock() -> MutexGuard<'static, Children> {
 /// once it has ended. Returns its exit status, or `None` if it is still
 /// running and `block` is false.
 pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
-    {
-        let mut children = lock();
-        if let Some(Some(status)) = children.entry(pid).copied() {
-            children.remove(pid);
-            return Ok(Some(status));
-        }
+    if let Some(status) = lock().take_reaped(pid) {
+        return Ok(Some(status));
     }
     match sys::wait_pid(pid, block) {
         Ok(Some(status)) => {
@@ -104,12 +118,7 @@ pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
 /// # Ok::<(), pprocess::Error>(())
 /// ```
 pub fn waitall() {
-    let pending: Vec<i32> = lock()
-        .0
-        .iter()
-        .filter(|(_, status)| status.is_none())
-        .map(|(pid, _)| *pid)
-        .collect();
+    let pending: Vec<i32> = lock().running().collect();
     for pid in pending {
         if let Ok(Some(status)) = sys::wait_pid(pid, true) {
             if let Some(entry) = lock().entry(pid) {
