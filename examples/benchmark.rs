@@ -134,6 +134,13 @@ const TARGETS: &[Target] = &[
     },
 ];
 
+/// Ratios shown beside the targets, without a bound: how close to rayon a
+/// render in created processes gets when it hands out no work as it goes.
+/// Its best round is the floor of what forking, ending and reaping the two
+/// processes cost; its median also shows what a fixed split loses on a
+/// machine whose CPUs are not equally fast from moment to moment.
+const REFERENCES: &[(&str, &str)] = &[("scene_rayon2_s", "scene_split2_s")];
+
 /// Forks a raw child running `child` (which must not return into this
 /// program), returning its pid.
 fn fork_raw(child: impl FnOnce()) -> Pid {
@@ -303,14 +310,44 @@ fn timed_render(render: impl FnOnce() -> Vec<u8>) -> (f64, Vec<u8>) {
 /// number, so that each order of the parallel renders comes as often.
 const SCENE_PASSES: usize = 4;
 
+/// The scene split in two halves, every other row, each rendered by one
+/// created process that sends its rows in one message: the least
+/// messaging a render in created processes can have (two forks, two
+/// messages, two ends), and no balancing either (a half rendered on a
+/// slower CPU is not helped).
+fn split_render(frame: &Frame) -> Vec<u8> {
+    let half = |parity: usize| {
+        pprocess::start(move |channel| {
+            let rows: Vec<u8> = (parity..frame.height)
+                .step_by(2)
+                .flat_map(|row| frame.render_row(row).into_vec())
+                .collect();
+            channel.send_bytes(&rows)
+        })
+        .expect("a process for half of the rows")
+    };
+    let mut halves = [half(0), half(1)];
+    let halves = halves
+        .each_mut()
+        .map(|channel| channel.receive_bytes().expect("half of the rows"));
+    let row_len = frame.row_len();
+    (0..frame.height)
+        .flat_map(|row| {
+            let start = row / 2 * row_len;
+            halves[row % 2][start..start + row_len].iter().copied()
+        })
+        .collect()
+}
+
 /// The raytracer's scene rendered row by row in one process, with pprocess
-/// at limit 2 (two reused processes; and a process per row), and with rayon
-/// on 2 threads: the same code per row. Each way renders [`SCENE_PASSES`]
-/// times, the parallel ones in an order that alternates from pass to pass
-/// (a render is slower right after some work than after other work: never
-/// always after the same one), and the shortest time of each counts.
-/// Every pprocess render forks its processes anew.
-fn scene_seconds(frame: &Frame) -> [f64; 4] {
+/// at limit 2 (two reused processes; a process per row; two halves, see
+/// [`split_render`]), and with rayon on 2 threads: the same code per row.
+/// Each way renders [`SCENE_PASSES`] times, the parallel ones in an order
+/// that alternates from pass to pass (a render is slower right after some
+/// work than after other work: never always after the same one), and the
+/// shortest time of each counts. Every pprocess render forks its processes
+/// anew.
+fn scene_seconds(frame: &Frame) -> [f64; 5] {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -340,19 +377,20 @@ fn scene_seconds(frame: &Frame) -> [f64; 4] {
                 .concat()
         })
     };
-    let renders: [(&str, &dyn Fn() -> Vec<u8>); 4] = [
+    let renders: [(&str, &dyn Fn() -> Vec<u8>); 5] = [
         ("one process", &|| frame.render()),
         ("pprocess, reused processes", &reused),
         ("pprocess, a process per row", &forked),
         ("rayon", &threads),
+        ("pprocess, two halves", &|| split_render(frame)),
     ];
     let reference = frame.render();
-    let mut seconds = [f64::MAX; 4];
+    let mut seconds = [f64::MAX; 5];
     for pass in 0..SCENE_PASSES {
         let order = if pass % 2 == 0 {
-            [0, 1, 2, 3]
+            [0, 1, 2, 3, 4]
         } else {
-            [0, 3, 2, 1]
+            [0, 4, 3, 2, 1]
         };
         for which in order {
             let (name, render) = renders[which];
@@ -432,7 +470,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "1 MiB messages through Channel::send_bytes",
         ),
     ];
-    let [sequential, pprocess, forked, rayon] = isolated(|| scene_seconds(&counts.scene));
+    let [sequential, pprocess, forked, rayon, split] = isolated(|| scene_seconds(&counts.scene));
     figures.extend([
         figure(
             "scene_seq_s",
@@ -457,6 +495,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             rayon,
             "s",
             "raytracer scene, rayon on 2 threads, a task per row",
+        ),
+        figure(
+            "scene_split2_s",
+            split,
+            "s",
+            "raytracer scene, 2 processes, every other row, one message each",
         ),
     ]);
     figures
@@ -619,6 +663,22 @@ fn main() {
                 target.denominator,
                 target.bound,
                 if met { "met" } else { "NOT met" }
+            );
+        }
+    }
+    for &(numerator, denominator) in REFERENCES {
+        let (Some(numerator_rounds), Some(denominator_rounds)) =
+            (rounds_of(&all, numerator), rounds_of(&all, denominator))
+        else {
+            continue;
+        };
+        let ratio = paired_ratio(numerator_rounds, denominator_rounds);
+        let of_bests = numerator_rounds.best() / denominator_rounds.best();
+        if args.tsv {
+            println!("{numerator}/{denominator}\t{ratio:.3}\tratio");
+        } else {
+            println!(
+                "{numerator:>17} / {denominator:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; no target)"
             );
         }
     }
