@@ -91,55 +91,74 @@ struct Figure {
     what: &'static str,
 }
 
-/// A target: `numerator / denominator` compared with `bound`.
+/// A ratio of two figures from the same run, and what it should be.
 struct Target {
     numerator: &'static str,
     denominator: &'static str,
-    at_most: bool,
-    bound: f64,
+    goal: Goal,
+}
+
+/// What a target ratio should be.
+#[derive(Clone, Copy)]
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+    /// Shown for reference, without a bound.
+    Reference,
+}
+
+impl Goal {
+    /// How the table states the goal and whether `ratio` meets it.
+    fn verdict(self, ratio: f64) -> String {
+        let (relation, bound, met) = match self {
+            Goal::AtMost(bound) => ("<=", bound, ratio <= bound),
+            Goal::AtLeast(bound) => (">=", bound, ratio >= bound),
+            Goal::Reference => return "no target".into(),
+        };
+        let met = if met { "met" } else { "NOT met" };
+        format!("target {relation} {bound}: {met}")
+    }
 }
 
 const TARGETS: &[Target] = &[
     Target {
         numerator: "pmap_task_us",
         denominator: "fork_wait_us",
-        at_most: true,
-        bound: 1.5,
+        goal: Goal::AtMost(1.5),
     },
     Target {
         numerator: "reuse_task_us",
         denominator: "pingpong_us",
-        at_most: true,
-        bound: 2.0,
+        goal: Goal::AtMost(2.0),
     },
     Target {
         numerator: "reuse2_task_us",
         denominator: "pingpong_us",
-        at_most: true,
-        bound: 0.35,
+        goal: Goal::AtMost(0.35),
     },
     Target {
         numerator: "channel_mbps",
         denominator: "socketpair_mbps",
-        at_most: false,
-        bound: 0.85,
+        goal: Goal::AtLeast(0.85),
     },
     // The speedup over one process is within 5% of rayon's:
     // (seq / pprocess2) >= 0.95 (seq / rayon2), i.e. rayon2 / pprocess2 >= 0.95.
     Target {
         numerator: "scene_rayon2_s",
         denominator: "scene_pprocess2_s",
-        at_most: false,
-        bound: 0.95,
+        goal: Goal::AtLeast(0.95),
+    },
+    // How close to rayon a render in created processes gets when it hands
+    // out no work as it goes: its best round is the floor of what forking,
+    // ending and reaping the two processes cost; its median also shows what
+    // a fixed split loses on a machine whose CPUs are not equally fast from
+    // moment to moment.
+    Target {
+        numerator: "scene_rayon2_s",
+        denominator: "scene_split2_s",
+        goal: Goal::Reference,
     },
 ];
-
-/// Ratios shown beside the targets, without a bound: how close to rayon a
-/// render in created processes gets when it hands out no work as it goes.
-/// Its best round is the floor of what forking, ending and reaping the two
-/// processes cost; its median also shows what a fixed split loses on a
-/// machine whose CPUs are not equally fast from moment to moment.
-const REFERENCES: &[(&str, &str)] = &[("scene_rayon2_s", "scene_split2_s")];
 
 /// Forks a raw child running `child` (which must not return into this
 /// program), returning its pid.
@@ -327,16 +346,16 @@ fn split_render(frame: &Frame) -> Vec<u8> {
         .expect("a process for half of the rows")
     };
     let mut halves = [half(0), half(1)];
-    let halves = halves
+    let [even, odd] = halves
         .each_mut()
         .map(|channel| channel.receive_bytes().expect("half of the rows"));
-    let row_len = frame.row_len();
-    (0..frame.height)
-        .flat_map(|row| {
-            let start = row / 2 * row_len;
-            halves[row % 2][start..start + row_len].iter().copied()
-        })
-        .collect()
+    let mut image = Vec::with_capacity(even.len() + odd.len());
+    let mut odd_rows = odd.chunks(frame.row_len());
+    for even_row in even.chunks(frame.row_len()) {
+        image.extend_from_slice(even_row);
+        image.extend_from_slice(odd_rows.next().unwrap_or_default());
+    }
+    image
 }
 
 /// The raytracer's scene rendered row by row in one process, with pprocess
@@ -645,12 +664,6 @@ fn main() {
         };
         let ratio = paired_ratio(numerator, denominator);
         let of_bests = numerator.best() / denominator.best();
-        let met = if target.at_most {
-            ratio <= target.bound
-        } else {
-            ratio >= target.bound
-        };
-        let relation = if target.at_most { "<=" } else { ">=" };
         if args.tsv {
             println!(
                 "{}/{}\t{ratio:.3}\tratio",
@@ -658,27 +671,10 @@ fn main() {
             );
         } else {
             println!(
-                "{:>17} / {:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; target {relation} {}: {})",
+                "{:>17} / {:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; {})",
                 target.numerator,
                 target.denominator,
-                target.bound,
-                if met { "met" } else { "NOT met" }
-            );
-        }
-    }
-    for &(numerator, denominator) in REFERENCES {
-        let (Some(numerator_rounds), Some(denominator_rounds)) =
-            (rounds_of(&all, numerator), rounds_of(&all, denominator))
-        else {
-            continue;
-        };
-        let ratio = paired_ratio(numerator_rounds, denominator_rounds);
-        let of_bests = numerator_rounds.best() / denominator_rounds.best();
-        if args.tsv {
-            println!("{numerator}/{denominator}\t{ratio:.3}\tratio");
-        } else {
-            println!(
-                "{numerator:>17} / {denominator:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; no target)"
+                target.goal.verdict(ratio)
             );
         }
     }
