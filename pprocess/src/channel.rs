@@ -486,7 +486,9 @@ impl Channel {
                 None if self.inbox.at_end_of_file() => break,
                 None => {}
             }
-            self.fill()?;
+            // The payload is read straight into the result: read little
+            // of it into the inbox, from which it would be copied.
+            self.fill_with(Inbox::fill_front)?;
         }
         self.receive::<crate::Bytes>().map(crate::Bytes::into_vec)
     }
@@ -505,7 +507,7 @@ impl Channel {
         self.inbox.skip(frame::HEADER_LEN + buffered.len());
         while bytes.len() < length {
             let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-            match sys::read_into_spare(socket.as_fd(), &mut bytes) {
+            match sys::read_into_spare(socket.as_fd(), &mut bytes, usize::MAX) {
                 Ok(0) => {
                     self.reported_end = true;
                     let truncated = Error::TruncatedFrame {
@@ -587,6 +589,15 @@ impl Channel {
     /// Frames still queued go out meanwhile, as the socket takes them: a
     /// peer that needs them before it sends would otherwise never send.
     pub(crate) fn fill(&mut self) -> Result<usize> {
+        self.fill_with(Inbox::fill)
+    }
+
+    /// Reads once, as [`fill`](Self::fill), with `read` (one of the
+    /// inbox's reads).
+    fn fill_with(
+        &mut self,
+        read: fn(&mut Inbox, BorrowedFd<'_>, usize) -> std::io::Result<usize>,
+    ) -> Result<usize> {
         while self.has_unsent() {
             let socket = self.socket.as_ref().ok_or(Error::Closed)?;
             let ready = sys::poll_one(socket.as_fd(), true, None)
@@ -600,8 +611,7 @@ impl Channel {
             }
         }
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-        self.inbox
-            .fill(socket.as_fd(), self.frame_limit)
+        read(&mut self.inbox, socket.as_fd(), self.frame_limit)
             .map_err(|error| Error::io("receive", error))
     }
 

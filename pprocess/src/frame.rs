@@ -208,12 +208,24 @@ impl Inbox {
     /// than [`MAX_READ_AHEAD`] beyond what arrived. Returns the number of
     /// bytes read; 0 means the peer closed its end.
     pub(crate) fn fill(&mut self, fd: BorrowedFd<'_>, limit: usize) -> io::Result<usize> {
+        self.fill_at_most(fd, limit, usize::MAX)
+    }
+
+    /// Reads once, as [`fill`](Self::fill), but at most [`FIRST_READ`]
+    /// bytes: for the start of a frame whose payload the caller reads
+    /// itself (see [`skip`](Self::skip)). What this reads of the payload is
+    /// copied once more, so it reads little however fast the stream is.
+    pub(crate) fn fill_front(&mut self, fd: BorrowedFd<'_>, limit: usize) -> io::Result<usize> {
+        self.fill_at_most(fd, limit, FIRST_READ)
+    }
+
+    fn fill_at_most(&mut self, fd: BorrowedFd<'_>, limit: usize, most: usize) -> io::Result<usize> {
         let missing = match self.header(limit) {
             Ok(Some(frame)) => (HEADER_LEN + frame.length).saturating_sub(self.available().len()),
             _ => 0,
         };
         let step = self.read_size.max(FIRST_READ);
-        let wanted = missing.clamp(step, MAX_READ_AHEAD.max(step));
+        let wanted = missing.clamp(step, MAX_READ_AHEAD.max(step)).min(most);
         if self.buffer.capacity() - self.buffer.len() < wanted {
             if self.start > 0 {
                 self.buffer.drain(..self.start);
@@ -221,8 +233,8 @@ impl Inbox {
             }
             self.buffer.reserve(wanted);
         }
-        let room = self.buffer.capacity() - self.buffer.len();
-        let read = match sys::read_into_spare(fd, &mut self.buffer) {
+        let room = (self.buffer.capacity() - self.buffer.len()).min(most);
+        let read = match sys::read_into_spare(fd, &mut self.buffer, most) {
             // The peer closed its end while bytes we sent were still unread
             // in it. Linux then reports ECONNRESET instead of end of file,
             // once everything the peer sent has been read: for us it is the
@@ -233,7 +245,7 @@ impl Inbox {
         if read == 0 {
             self.end_of_file = true;
         }
-        if read == room {
+        if read == room && room < most {
             // More may be waiting: ask for more next time.
             self.read_size = (step * 2).min(STREAM_READ);
         }
@@ -302,6 +314,28 @@ mod tests {
         // Reads of 1 KiB would take 49; doubling ones take 6 or 7.
         assert!(reads <= 8, "{reads} reads");
         assert!(inbox.read_size >= 32 * 1024, "{}", inbox.read_size);
+    }
+
+    #[test]
+    fn a_front_read_takes_little_of_a_fast_stream() {
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        // 100 kB in the socket, and reads grown by a stream before.
+        writer.write_all(&message(&[5; 100_000])).unwrap();
+        let mut inbox = Inbox {
+            read_size: STREAM_READ,
+            ..Inbox::default()
+        };
+        let read = inbox.fill_front(reader.as_fd(), usize::MAX).unwrap();
+        assert_eq!(read, FIRST_READ);
+        let header = inbox.header(usize::MAX).unwrap().expect("a header");
+        assert_eq!(header.length, 100_000);
+        assert!(
+            inbox.buffer.capacity() < STREAM_READ,
+            "{}",
+            inbox.buffer.capacity()
+        );
+        // An ordinary read then takes the rest of the frame in large reads.
+        assert!(inbox.fill(reader.as_fd(), usize::MAX).unwrap() > FIRST_READ);
     }
 
     #[test]

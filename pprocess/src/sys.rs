@@ -96,10 +96,16 @@ pub(crate) fn send_all_vectored(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> io::Resu
 }
 
 /// Reads once from `fd` into the spare capacity of `buffer` (which must have
-/// some), appending what arrived. Returns the number of bytes read; 0 means
-/// end of file. Retries `EINTR`.
-pub(crate) fn read_into_spare(fd: BorrowedFd<'_>, buffer: &mut Vec<u8>) -> io::Result<usize> {
+/// some), at most `most` bytes, appending what arrived. Returns the number
+/// of bytes read; 0 means end of file. Retries `EINTR`.
+pub(crate) fn read_into_spare(
+    fd: BorrowedFd<'_>,
+    buffer: &mut Vec<u8>,
+    most: usize,
+) -> io::Result<usize> {
     let spare = buffer.spare_capacity_mut();
+    let length = spare.len().min(most);
+    let spare = &mut spare[..length];
     debug_assert!(!spare.is_empty());
     loop {
         // SAFETY: `spare` is writable memory owned by `buffer` of exactly
