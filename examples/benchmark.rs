@@ -158,6 +158,13 @@ const TARGETS: &[Target] = &[
         denominator: "scene_split2_s",
         goal: Goal::Reference,
     },
+    // What the messages cost: the reused render again, with a quarter of
+    // the tasks (and so of the messages) each rendering four rows.
+    Target {
+        numerator: "scene_rayon2_s",
+        denominator: "scene_grouped2_s",
+        goal: Goal::Reference,
+    },
 ];
 
 /// Forks a raw child running `child` (which must not return into this
@@ -329,6 +336,34 @@ fn timed_render(render: impl FnOnce() -> Vec<u8>) -> (f64, Vec<u8>) {
 /// number, so that each order of the parallel renders comes as often.
 const SCENE_PASSES: usize = 4;
 
+/// How many rows a task renders in the grouped render: the same work in a
+/// quarter of the messages.
+const ROWS_PER_TASK: usize = 4;
+
+/// The scene rendered by two reused processes of a `Map`, each task
+/// rendering `rows_per_task` rows (from the row it is given) and answering
+/// with their bytes in one message.
+fn reused_render(frame: &Frame, rows_per_task: usize) -> Vec<u8> {
+    let render_rows = |first: usize| -> Row {
+        if rows_per_task == 1 {
+            return frame.render_row(first);
+        }
+        let rows = first..(first + rows_per_task).min(frame.height);
+        Row::from(
+            rows.flat_map(|row| frame.render_row(row).into_vec())
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let mut map: Map<Row> = Map::new().limit(2).reuse(true);
+    let mut render = map.manage(MakeReusable::new(render_rows));
+    for first in (0..frame.height).step_by(rows_per_task) {
+        render.call(first);
+    }
+    map.map(|rows| rows.expect("rows").into_vec())
+        .collect::<Vec<_>>()
+        .concat()
+}
+
 /// The scene split in two halves, every other row, each rendered by one
 /// created process that sends its rows in one message: the least
 /// messaging a render in created processes can have (two forks, two
@@ -359,28 +394,19 @@ fn split_render(frame: &Frame) -> Vec<u8> {
 }
 
 /// The raytracer's scene rendered row by row in one process, with pprocess
-/// at limit 2 (two reused processes; a process per row; two halves, see
-/// [`split_render`]), and with rayon on 2 threads: the same code per row.
+/// at limit 2 (two reused processes, a row or [`ROWS_PER_TASK`] rows per
+/// task; a process per row; two halves, see [`split_render`]), and with
+/// rayon on 2 threads: the same code per row.
 /// Each way renders [`SCENE_PASSES`] times, the parallel ones in an order
 /// that alternates from pass to pass (a render is slower right after some
 /// work than after other work: never always after the same one), and the
 /// shortest time of each counts. Every pprocess render forks its processes
 /// anew.
-fn scene_seconds(frame: &Frame) -> [f64; 5] {
+fn scene_seconds(frame: &Frame) -> [f64; 6] {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .expect("a rayon pool");
-    let reused = || {
-        let mut map: Map<Row> = Map::new().limit(2).reuse(true);
-        let mut render_row = map.manage(MakeReusable::new(|row: usize| frame.render_row(row)));
-        for row in 0..frame.height {
-            render_row.call(row);
-        }
-        map.map(|row| row.expect("a row").into_vec())
-            .collect::<Vec<_>>()
-            .concat()
-    };
     let forked = || {
         pprocess::pmap_limit(|row| frame.render_row(row), 0..frame.height, 2)
             .map(|row| row.expect("a row").into_vec())
@@ -396,20 +422,23 @@ fn scene_seconds(frame: &Frame) -> [f64; 5] {
                 .concat()
         })
     };
-    let renders: [(&str, &dyn Fn() -> Vec<u8>); 5] = [
+    let renders: [(&str, &dyn Fn() -> Vec<u8>); 6] = [
         ("one process", &|| frame.render()),
-        ("pprocess, reused processes", &reused),
+        ("pprocess, reused processes", &|| reused_render(frame, 1)),
         ("pprocess, a process per row", &forked),
         ("rayon", &threads),
         ("pprocess, two halves", &|| split_render(frame)),
+        ("pprocess, reused processes, grouped rows", &|| {
+            reused_render(frame, ROWS_PER_TASK)
+        }),
     ];
     let reference = frame.render();
-    let mut seconds = [f64::MAX; 5];
+    let mut seconds = [f64::MAX; 6];
     for pass in 0..SCENE_PASSES {
         let order = if pass % 2 == 0 {
-            [0, 1, 2, 3, 4]
+            [0, 1, 2, 3, 4, 5]
         } else {
-            [0, 4, 3, 2, 1]
+            [0, 5, 4, 3, 2, 1]
         };
         for which in order {
             let (name, render) = renders[which];
@@ -489,7 +518,8 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "1 MiB messages through Channel::send_bytes",
         ),
     ];
-    let [sequential, pprocess, forked, rayon, split] = isolated(|| scene_seconds(&counts.scene));
+    let [sequential, pprocess, forked, rayon, split, grouped] =
+        isolated(|| scene_seconds(&counts.scene));
     figures.extend([
         figure(
             "scene_seq_s",
@@ -520,6 +550,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             split,
             "s",
             "raytracer scene, 2 processes, every other row, one message each",
+        ),
+        figure(
+            "scene_grouped2_s",
+            grouped,
+            "s",
+            "raytracer scene, Map at limit 2, reused processes, 4 rows per task",
         ),
     ]);
     figures
