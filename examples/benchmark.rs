@@ -348,11 +348,7 @@ fn reused_render(frame: &Frame, rows_per_task: usize) -> Vec<u8> {
         if rows_per_task == 1 {
             return frame.render_row(first);
         }
-        let rows = first..(first + rows_per_task).min(frame.height);
-        Row::from(
-            rows.flat_map(|row| frame.render_row(row).into_vec())
-                .collect::<Vec<u8>>(),
-        )
+        Row::from(frame.render_rows(first..(first + rows_per_task).min(frame.height)))
     };
     let mut map: Map<Row> = Map::new().limit(2).reuse(true);
     let mut render = map.manage(MakeReusable::new(render_rows));
@@ -372,11 +368,7 @@ fn reused_render(frame: &Frame, rows_per_task: usize) -> Vec<u8> {
 fn split_render(frame: &Frame) -> Vec<u8> {
     let half = |parity: usize| {
         pprocess::start(move |channel| {
-            let rows: Vec<u8> = (parity..frame.height)
-                .step_by(2)
-                .flat_map(|row| frame.render_row(row).into_vec())
-                .collect();
-            channel.send_bytes(&rows)
+            channel.send_bytes(&frame.render_rows((parity..frame.height).step_by(2)))
         })
         .expect("a process for half of the rows")
     };
@@ -434,13 +426,12 @@ fn scene_seconds(frame: &Frame) -> [f64; 6] {
     ];
     let reference = frame.render();
     let mut seconds = [f64::MAX; 6];
+    let count = renders.len();
     for pass in 0..SCENE_PASSES {
-        let order = if pass % 2 == 0 {
-            [0, 1, 2, 3, 4, 5]
-        } else {
-            [0, 5, 4, 3, 2, 1]
-        };
-        for which in order {
+        // The one-process render first, then the parallel ones, forwards
+        // in even passes and backwards in odd ones.
+        let parallel = (1..count).map(|which| if pass % 2 == 0 { which } else { count - which });
+        for which in std::iter::once(0).chain(parallel) {
             let (name, render) = renders[which];
             let (time, image) = timed_render(render);
             assert!(image == reference, "{name} rendered another image");

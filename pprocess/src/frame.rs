@@ -246,7 +246,8 @@ impl Inbox {
             self.end_of_file = true;
         }
         if read == room && room < most {
-            // More may be waiting: ask for more next time.
+            // More may be waiting: ask for more next time. (A read bounded
+            // on purpose, filling its bound, says nothing of the stream.)
             self.read_size = (step * 2).min(STREAM_READ);
         }
         Ok(read)

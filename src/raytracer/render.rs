@@ -91,7 +91,14 @@ impl Frame {
     /// sequential reference the parallel renderings are compared with.
     /// Returns `width * height * 3` bytes, rows top to bottom.
     pub fn render(&self) -> Vec<u8> {
-        (0..self.height)
+        self.render_rows(0..self.height)
+    }
+
+    /// Renders `rows` in this process, in the order given, into one buffer
+    /// of [`row_len`](Self::row_len) bytes per row: the work of a task that
+    /// renders several rows.
+    pub fn render_rows(&self, rows: impl IntoIterator<Item = usize>) -> Vec<u8> {
+        rows.into_iter()
             .flat_map(|sy| self.render_row(sy).into_vec())
             .collect()
     }
