@@ -2,7 +2,8 @@
 //! deadlocks) among fast ones, under `Exchange`, `Map`, `Queue`, `pmap`,
 //! reuse and continuous processes. Its process is killed and reaped, the
 //! task gets `Error::Timeout` at its own index, and the other tasks carry
-//! on; a reused process that times out is replaced.
+//! on; a reused process that times out is replaced. Also the wait
+//! timeouts of `Exchange::store` and `Exchange::ready`.
 //!
 //! The timeout is generous ([`TIMEOUT`]) so that no fast task can reach it
 //! on a loaded machine; the hung tasks never end by themselves, so the
@@ -327,4 +328,43 @@ fn a_result_that_arrived_before_the_deadline_is_not_a_timeout_when_read_after_it
     assert!(map.next().is_none());
     drop(map);
     assert_gone([pid]);
+}
+
+/// A wait with a zero timeout still looks at the sockets once: a message
+/// that has arrived is stored, never left waiting for a longer wait.
+#[test]
+fn store_and_ready_with_a_zero_timeout_take_a_message_that_has_arrived() {
+    let mut got = Vec::new();
+    let mut exchange = Exchange::with_handler(|channel: &mut Channel, _task: usize| {
+        got.push(channel.receive::<u8>()?);
+        Ok(())
+    });
+    exchange.start(|channel| channel.send(&1u8));
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while exchange.unfinished() && Instant::now() < give_up {
+        exchange.store(Some(Duration::ZERO)).expect("store");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(exchange);
+    assert_eq!(
+        got,
+        [1],
+        "the message never arrived through store(Some(ZERO))"
+    );
+
+    let mut exchange = Exchange::new();
+    exchange.start(|channel| channel.send(&2u8));
+    let mut got = Vec::new();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while exchange.unfinished() && Instant::now() < give_up {
+        for channel in exchange.ready(Some(Duration::ZERO)).expect("ready") {
+            got.push(channel.receive::<u8>().expect("a message"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        got,
+        [2],
+        "the message never arrived through ready(Some(ZERO))"
+    );
 }

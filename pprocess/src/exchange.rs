@@ -633,6 +633,9 @@ impl<'env, H> Exchange<'env, H> {
     fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.removed.clear();
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        // Even a timeout that has passed (or is zero) polls once: a
+        // message already in a socket is ready.
+        let mut polled = false;
         loop {
             self.expire();
             self.sweep();
@@ -653,7 +656,7 @@ impl<'env, H> Exchange<'env, H> {
                 (0..self.slots.len())
                     .filter(|&index| self.slots[index].state() == SlotState::Ready),
             );
-            let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+            let expired = polled && deadline.is_some_and(|deadline| Instant::now() >= deadline);
             // A removed process freed room: callers waiting for room (not
             // for a message) must see it now, as the original module's
             // `ready` returned on a hang-up.
@@ -681,6 +684,7 @@ impl<'env, H> Exchange<'env, H> {
             };
             let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
             poll.wait(left).map_err(|error| Error::io("poll", error))?;
+            polled = true;
             for position in 0..self.scratch.watched.len() {
                 let index = self.scratch.watched[position];
                 let ready = self.scratch.poll.readiness(position);
