@@ -93,6 +93,9 @@ pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
 enum Work<'env> {
     /// Run in a new process.
     Fork(Job<'env>),
+    /// Run in a new process that takes its tasks itself (from a
+    /// [`Board`](crate::board::Board)) and answers each with a message.
+    Serve(Job<'env>),
     /// Send these encoded arguments to a reused process running `worker`
     /// (a new one if none is free).
     Message {
@@ -131,6 +134,9 @@ struct Slot<'env> {
     deadline: Option<Instant>,
     /// The process may send any number of messages, none included.
     continuous: bool,
+    /// The process takes its tasks itself and answers each: every answer
+    /// starts the clock of its next task.
+    serving: bool,
     /// A continuous process killed because it ran out of time: what it
     /// sent before is still received, and its end is reported as
     /// [`Error::Timeout`].
@@ -236,6 +242,8 @@ pub struct Exchange<'env, H = ()> {
     reuse: bool,
     timeout: Option<Duration>,
     next_task: usize,
+    /// How many serving processes were started (see `start_serving`).
+    servers: usize,
     scratch: Scratch,
     /// Work made only when there is room to run it: the inputs of a
     /// `Map::pmap` not yet started, each a task numbered as it starts.
@@ -317,6 +325,7 @@ impl<'env, H> Exchange<'env, H> {
             reuse: false,
             timeout: None,
             next_task: 0,
+            servers: 0,
             scratch: Scratch::default(),
             source: None,
         }
@@ -385,6 +394,9 @@ impl<'env, H> Exchange<'env, H> {
     /// quickly it answers (two for slower tasks, up to 64 for tasks of a few
     /// microseconds). The creator never waits for room in a process's
     /// socket, so large arguments and large results cannot deadlock.
+    ///
+    /// [`Map::pmap`](crate::Map::pmap) with reuse sends no arguments at
+    /// all: its processes take their inputs themselves.
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.reuse = reuse;
         self
@@ -540,6 +552,37 @@ impl<'env, H> Exchange<'env, H> {
         self.submit(Work::Message { payload, worker })
     }
 
+    /// Runs `f` in a new process that takes its own tasks and answers each
+    /// with a message: a continuous process whose timeout counts from its
+    /// last answer. Returns the number the handler knows the process by:
+    /// not a task number (counted down from `usize::MAX`), since the
+    /// process serves many tasks.
+    pub(crate) fn start_serving<F>(&mut self, f: F) -> usize
+    where
+        F: FnOnce(&mut Channel) -> ExitCode + 'env,
+    {
+        while self.take_from_source() {}
+        self.servers += 1;
+        let server = usize::MAX - self.servers;
+        self.submit_as(server, Work::Serve(job(f)));
+        server
+    }
+
+    /// Gives the next `count` task numbers to tasks that serving processes
+    /// will take (after the inputs still waiting in the source), and
+    /// returns the first.
+    pub(crate) fn reserve_tasks(&mut self, count: usize) -> usize {
+        while self.take_from_source() {}
+        let first = self.next_task;
+        self.next_task += count;
+        first
+    }
+
+    /// The most processes that run at once, if limited.
+    pub(crate) fn process_limit(&self) -> Option<usize> {
+        self.limit
+    }
+
     /// Records a task that failed before it could start.
     pub(crate) fn start_failed(&mut self, error: Error) -> usize {
         let task = self.next_task();
@@ -551,6 +594,12 @@ impl<'env, H> Exchange<'env, H> {
         // Work given now comes after the inputs still waiting in the source.
         while self.take_from_source() {}
         let task = self.next_task();
+        self.submit_as(task, work);
+        task
+    }
+
+    /// Starts `work` as task `task`, or queues it if there is no room.
+    fn submit_as(&mut self, task: usize, work: Work<'env>) {
         if self.busy() || !self.waiting.is_empty() {
             match work {
                 Work::Message { payload, worker } => match self.reused_with_room(&worker) {
@@ -568,7 +617,6 @@ impl<'env, H> Exchange<'env, H> {
         } else if let Err(error) = self.launch(task, work) {
             self.failures.push_back((task, error));
         }
-        task
     }
 
     /// A live reused process running `worker` that has room in its
@@ -781,7 +829,7 @@ impl<'env, H> Exchange<'env, H> {
     fn retire(&mut self, mut slot: Slot<'env>) {
         if self.autoclose {
             slot.channel.shut_down(false);
-            if self.continuous && !slot.failed {
+            if slot.continuous && !slot.failed {
                 if let Some(error) = slot.channel.exit_failure() {
                     let error = self.timeout_error(&slot, error);
                     self.failures.push_back((slot.task, error));
@@ -803,21 +851,25 @@ impl<'env, H> Exchange<'env, H> {
             failed: false,
             deadline: self.timeout.map(|timeout| Instant::now() + timeout),
             continuous: self.continuous,
+            serving: false,
             timed_out: false,
         }
     }
 
     /// Starts `work` now, in a new process.
     fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
+        let serving = matches!(work, Work::Serve(_));
         match work {
-            Work::Fork(mut job) => {
+            Work::Fork(mut job) | Work::Serve(mut job) => {
                 let channel = process::start(move |channel: &mut Channel| {
                     let code = job(channel);
                     // The process ends right after: its memory goes with it.
                     std::mem::forget(job);
                     code
                 })?;
-                let slot = self.new_slot(channel, task, None);
+                let mut slot = self.new_slot(channel, task, None);
+                slot.continuous |= serving;
+                slot.serving = serving;
                 self.slots.push(slot);
             }
             Work::Message { payload, worker } => {
@@ -1056,6 +1108,9 @@ impl<'env, H: Handler> Exchange<'env, H> {
         let task = slot.current_task();
         if slot.channel.event() == Event::Message {
             let stored = self.handler.store_data(&mut slot.channel, task);
+            if slot.serving {
+                slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+            }
             if let Some(worker) = slot.worker.clone() {
                 slot.in_flight.pop_front();
                 let more_waiting = !slot.in_flight.is_empty();

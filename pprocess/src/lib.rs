@@ -87,6 +87,7 @@ struct ReadmeDoctests;
 
 mod address;
 mod background;
+mod board;
 mod callable;
 mod channel;
 mod codec;

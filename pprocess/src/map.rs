@@ -1,11 +1,15 @@
 //! [`Map`] and [`pmap`]: results in input order, available as they arrive.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::process::ExitCode;
 use std::rc::Rc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::board::Board;
 use crate::callable::{Callable, MakeParallel};
 use crate::channel::Channel;
 use crate::cores::get_number_of_cores;
@@ -66,6 +70,28 @@ where
 /// exchange.
 pub struct MapResults<T> {
     results: Vec<Option<Result<T>>>,
+    /// The boards of the `pmap` runs with reuse.
+    runs: Vec<Run>,
+    /// The serving processes, by the number the exchange knows them by.
+    servers: HashMap<usize, Server>,
+    /// Places (run, place) whose process failed while inputs of its run
+    /// were left: a new process takes each.
+    vacant: Vec<(usize, usize)>,
+}
+
+/// A process of a `pmap` with reuse: its run, its place on the run's
+/// board, and whether it failed (what it sends after is not a result).
+struct Server {
+    run: usize,
+    place: usize,
+    failed: bool,
+}
+
+/// A `pmap` with reuse: the board its processes take inputs from, and the
+/// index of its first input's result.
+struct Run {
+    board: Rc<Board>,
+    first: usize,
 }
 
 impl<T> MapResults<T> {
@@ -80,17 +106,76 @@ impl<T> MapResults<T> {
     fn has(&self, task: usize) -> bool {
         self.results.get(task).is_some_and(Option::is_some)
     }
+
+    /// A serving process failed with `error`: the input it held gets the
+    /// error (unless it answered it already). One that held none (it could
+    /// not be forked, or died between inputs) gives the error to the next
+    /// input nobody has taken, as a process per task would: each failure
+    /// costs one input at most, so replacing failed processes ends.
+    fn server_failed(&mut self, server: usize, error: Error) {
+        let Some(Server {
+            run,
+            place,
+            failed: failed @ false,
+        }) = self.servers.get_mut(&server)
+        else {
+            return;
+        };
+        *failed = true;
+        let (run, place) = (*run, *place);
+        let Run { board, first } = &self.runs[run];
+        let (board, first) = (Rc::clone(board), *first);
+        let input = match board.vacate(place) {
+            Some(input) => Some(input),
+            None => board.take(place).inspect(|_| {
+                board.vacate(place);
+            }),
+        };
+        if let Some(input) = input {
+            self.put(first + input, Err(error));
+        }
+        if !board.all_taken() {
+            self.vacant.push((run, place));
+        }
+    }
 }
 
 impl<T: DeserializeOwned> Handler for MapResults<T> {
     fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
-        let result = channel.receive();
-        self.put(task, result);
+        let Some(server) = self.servers.get(&task) else {
+            let result = channel.receive();
+            self.put(task, result);
+            return Ok(());
+        };
+        if server.failed {
+            // Whatever a failed process still sends is not a result.
+            let _ = channel.receive::<serde::de::IgnoredAny>();
+            return Ok(());
+        }
+        let Run { board, first } = &self.runs[server.run];
+        let first = *first;
+        let error = match channel.receive::<(usize, T)>() {
+            Ok((input, value)) if board.has_input(input) => {
+                self.put(first + input, Ok(value));
+                return Ok(());
+            }
+            Ok((input, _)) => {
+                Error::Decode(format!("an answer for input {input}, which does not exist"))
+            }
+            Err(error) => error,
+        };
+        // A process whose answers cannot be read takes no more inputs.
+        channel.kill();
+        self.server_failed(task, error);
         Ok(())
     }
 
     fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
-        self.put(task, Err(error));
+        if self.servers.contains_key(&task) {
+            self.server_failed(task, error);
+        } else {
+            self.put(task, Err(error));
+        }
         Ok(())
     }
 }
@@ -124,7 +209,14 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
 pub struct Map<'env, T> {
     exchange: Exchange<'env, MapResults<T>>,
     next: usize,
+    /// For each `pmap` run with reuse: makes the loop of a process that
+    /// takes the run's inputs, for a place on its board.
+    servers: Vec<ServerLoop<'env>>,
 }
+
+/// Makes the loop of a serving process for a place on its run's board.
+type ServerLoop<'env> =
+    Rc<dyn Fn(usize) -> Box<dyn FnOnce(&mut Channel) -> ExitCode + 'env> + 'env>;
 
 impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// An empty map running at most [`get_number_of_cores`] processes at
@@ -133,9 +225,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         Map {
             exchange: Exchange::with_handler(MapResults {
                 results: Vec::new(),
+                runs: Vec::new(),
+                servers: HashMap::new(),
+                vacant: Vec::new(),
             })
             .limit(get_number_of_cores()),
             next: 0,
+            servers: Vec::new(),
         }
     }
 
@@ -157,9 +253,22 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self
     }
 
-    /// Reuses processes for the calls of a managed
-    /// [`MakeReusable`](crate::MakeReusable) callable; see
+    /// Reuses processes for [`pmap`](Map::pmap) and for the calls of a
+    /// managed [`MakeReusable`](crate::MakeReusable) callable; see
     /// [`Exchange::reuse`]. Results still land at their own index.
+    ///
+    /// ```
+    /// let pids: Vec<u32> = pprocess::Map::new()
+    ///     .limit(2)
+    ///     .reuse(true)
+    ///     .pmap(|_: u32| std::process::id(), 0..100)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// let mut distinct = pids.clone();
+    /// distinct.sort();
+    /// distinct.dedup();
+    /// assert!(distinct.len() <= 2); // 100 tasks, two processes at most
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.exchange = self.exchange.reuse(reuse);
         self
@@ -203,6 +312,20 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// does for a new map: use it to give a parallel map a
     /// [`timeout`](Map::timeout) or other settings.
     ///
+    /// With [`reuse`](Map::reuse), the inputs are first collected (so they
+    /// must be finite), then [`limit`](Map::limit) processes are forked,
+    /// and each takes the next input nobody has taken, calls `function` on
+    /// it and sends the result, until none is left. Taking an input is an
+    /// atomic increment in a page the processes share with the creator:
+    /// the inputs are never sent (a process is a copy of its creator and
+    /// already has them, so they need not serialize), and no process waits
+    /// for its creator between two inputs. A process that fails (panics,
+    /// is killed, times out) fails the input it held, at that input's
+    /// index, and a new process takes its place while inputs are left; a
+    /// process that could not be forked fails the next input. The
+    /// [`timeout`](Map::timeout) applies to each input, counted from the
+    /// process's previous answer.
+    ///
     /// ```
     /// use std::time::Duration;
     ///
@@ -221,13 +344,105 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         F: Fn(I::Item) -> T + 'env,
         T: Serialize,
     {
+        if !self.exchange.reuses() {
+            self.fork_each(function, inputs);
+            return self;
+        }
+        let inputs: Vec<I::Item> = inputs.into_iter().collect();
+        let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
+        if places == 0 {
+            return self;
+        }
+        match Board::new(inputs.len(), places) {
+            Ok(board) => self.serve(board, inputs, function, places),
+            // Without a shared page, a process per input still works.
+            Err(_) => self.fork_each(function, inputs),
+        }
+        self
+    }
+
+    /// Starts `function` on every input, a new process each, as processes
+    /// free up.
+    fn fork_each<I, F>(&mut self, function: F, inputs: I)
+    where
+        I: IntoIterator,
+        I::IntoIter: 'env,
+        I::Item: 'env,
+        F: Fn(I::Item) -> T + 'env,
+        T: Serialize,
+    {
         let function = Rc::new(MakeParallel::new(function));
         self.exchange
             .start_each(inputs.into_iter().map(move |input| {
                 let function = Rc::clone(&function);
                 move |channel: &mut Channel| function.call(channel, input)
             }));
-        self
+    }
+
+    /// Starts `places` processes that take `inputs` from `board` one at a
+    /// time, call `function` on each and send `(input, result)`.
+    fn serve<A, F>(&mut self, board: Board, inputs: Vec<A>, function: F, places: usize)
+    where
+        A: 'env,
+        F: Fn(A) -> T + 'env,
+        T: Serialize,
+    {
+        let board = Rc::new(board);
+        let first = self.exchange.reserve_tasks(inputs.len());
+        let handler = self.exchange.handler_mut();
+        let run = handler.runs.len();
+        handler.runs.push(Run {
+            board: Rc::clone(&board),
+            first,
+        });
+        // Each process has its own copy of the inputs and takes each one
+        // it is given out of its copy.
+        let inputs = Rc::new(RefCell::new(
+            inputs.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
+        let function = Rc::new(function);
+        self.servers.push(Rc::new(move |place| {
+            let (board, inputs, function) =
+                (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
+            Box::new(move |channel: &mut Channel| {
+                while let Some(input) = board.take(place) {
+                    let Some(argument) = inputs.borrow_mut()[input].take() else {
+                        return ExitCode::FAILURE;
+                    };
+                    if channel.send(&(input, function(argument))).is_err() {
+                        return ExitCode::FAILURE;
+                    }
+                }
+                ExitCode::SUCCESS
+            })
+        }));
+        for place in 0..places {
+            self.start_server(run, place);
+        }
+    }
+
+    /// Starts a process for `place` on the board of `run`.
+    fn start_server(&mut self, run: usize, place: usize) {
+        let server_loop = (self.servers[run])(place);
+        let server = self.exchange.start_serving(server_loop);
+        self.exchange.handler_mut().servers.insert(
+            server,
+            Server {
+                run,
+                place,
+                failed: false,
+            },
+        );
+    }
+
+    /// Replaces the serving processes that failed while inputs of their
+    /// run were left.
+    fn replace_failed_servers(&mut self) {
+        while let Some((run, place)) = self.exchange.handler_mut().vacant.pop() {
+            if !self.exchange.handler().runs[run].board.all_taken() {
+                self.start_server(run, place);
+            }
+        }
     }
 
     /// The number of tasks given so far. [`pmap`](Map::pmap) gives its
@@ -267,6 +482,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// Stores arriving results until the one at `index` is there.
     fn wait_for(&mut self, index: usize) {
         while !self.exchange.handler().has(index) {
+            self.replace_failed_servers();
             let outcome = if self.exchange.unfinished() {
                 self.exchange.store(None)
             } else {
