@@ -13,13 +13,10 @@
 //! when it dies (a panic, a signal, a timeout) the creator knows which
 //! input the failure belongs to.
 
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
-
 use crate::error::{Error, Result};
+use crate::sys::SharedWords;
 
 /// What a process's place on the board holds when it holds no input.
 const NOTHING: usize = usize::MAX;
@@ -27,55 +24,33 @@ const NOTHING: usize = usize::MAX;
 /// The shared page: the number of the next input to take, then one place
 /// per process saying which input it holds.
 pub(crate) struct Board {
-    words: NonNull<AtomicUsize>,
-    /// How many words are mapped: the counter and the places.
-    len: usize,
+    words: SharedWords,
     inputs: usize,
 }
 
 impl Board {
     /// A board for `inputs` inputs shared by `places` processes at a time.
     pub(crate) fn new(inputs: usize, places: usize) -> Result<Board> {
-        let len = 1 + places;
-        let bytes = NonZeroUsize::new(len * size_of::<AtomicUsize>())
-            .expect("a board has at least its counter");
-        // SAFETY: a new anonymous mapping overlaps nothing; its pages come
-        // zeroed, a valid `AtomicUsize` each, and page alignment is enough
-        // for them.
-        let page = unsafe {
-            mmap_anonymous(
-                None,
-                bytes,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-            )
-        }
-        .map_err(|errno| Error::io("mmap", errno.into()))?;
-        let board = Board {
-            words: page.cast(),
-            len,
-            inputs,
-        };
+        let words = SharedWords::new(1 + places).map_err(|error| Error::io("mmap", error))?;
+        let board = Board { words, inputs };
         for place in 0..places {
             board.place(place).store(NOTHING, Ordering::Relaxed);
         }
         Ok(board)
     }
 
-    fn words(&self) -> &[AtomicUsize] {
-        // SAFETY: `words` points to `len` initialised words, mapped until
-        // `self` is dropped.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+    fn place(&self, place: usize) -> &AtomicUsize {
+        &self.words.words()[1 + place]
     }
 
-    fn place(&self, place: usize) -> &AtomicUsize {
-        &self.words()[1 + place]
+    fn next(&self) -> &AtomicUsize {
+        &self.words.words()[0]
     }
 
     /// Takes the next input for the process at `place` and writes it there;
     /// `None` when every input has been taken.
     pub(crate) fn take(&self, place: usize) -> Option<usize> {
-        let input = self.words()[0].fetch_add(1, Ordering::Relaxed);
+        let input = self.next().fetch_add(1, Ordering::Relaxed);
         let input = (input < self.inputs).then_some(input);
         self.place(place)
             .store(input.unwrap_or(NOTHING), Ordering::Relaxed);
@@ -96,15 +71,7 @@ impl Board {
 
     /// Whether every input has been taken.
     pub(crate) fn all_taken(&self) -> bool {
-        self.words()[0].load(Ordering::Relaxed) >= self.inputs
-    }
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was made in `new` with this length and
-        // nothing borrows from it any more. Failure leaves only a page.
-        let _ = unsafe { munmap(self.words.cast(), self.len * size_of::<AtomicUsize>()) };
+        self.next().load(Ordering::Relaxed) >= self.inputs
     }
 }
 

@@ -6,10 +6,13 @@
 //! sound. Everything outside this module is safe Rust.
 
 use std::io;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -410,4 +413,53 @@ pub(crate) fn detach_standard_streams() -> io::Result<()> {
     nix::unistd::dup2_stdout(&null).map_err(io::Error::from)?;
     nix::unistd::dup2_stderr(&null).map_err(io::Error::from)?;
     Ok(())
+}
+
+/// Words of memory mapped shared (`MAP_SHARED`, anonymous): a process
+/// forked after the mapping writes to the same words as its creator.
+/// Unmapped on drop (in the process that drops it: a created process that
+/// ends with `_exit` leaves its copy of the mapping to the kernel).
+pub(crate) struct SharedWords {
+    words: NonNull<AtomicUsize>,
+    len: usize,
+}
+
+impl SharedWords {
+    /// `len` (at least 1) words, all zero.
+    pub(crate) fn new(len: usize) -> io::Result<SharedWords> {
+        let bytes =
+            NonZeroUsize::new(len.max(1) * size_of::<AtomicUsize>()).expect("at least one word");
+        // SAFETY: a new anonymous mapping overlaps nothing.
+        let page = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                bytes,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )
+        }?;
+        Ok(SharedWords {
+            words: page.cast(),
+            len: len.max(1),
+        })
+    }
+
+    /// The words.
+    pub(crate) fn words(&self) -> &[AtomicUsize] {
+        // SAFETY: the mapping holds `len` words, page-aligned and zeroed
+        // when made (a valid `AtomicUsize` each), until `self` is dropped;
+        // other processes change them only through atomic operations.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made in `new` with this length, and the
+        // borrow of `self` ended with every slice of it. Failure leaves
+        // only a page.
+        let _ = unsafe {
+            nix::sys::mman::munmap(self.words.cast(), self.len * size_of::<AtomicUsize>())
+        };
+    }
 }
