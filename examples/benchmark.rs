@@ -158,8 +158,14 @@ const TARGETS: &[Target] = &[
         denominator: "scene_split2_s",
         goal: Goal::Reference,
     },
-    // What the messages cost: the reused render again, with a quarter of
-    // the tasks (and so of the messages) each rendering four rows.
+    // Reused processes sent their arguments by the creator (a managed
+    // reusable callable) rather than taking their inputs themselves: a row
+    // per call, then four rows per call (a quarter of the messages).
+    Target {
+        numerator: "scene_rayon2_s",
+        denominator: "scene_managed2_s",
+        goal: Goal::Reference,
+    },
     Target {
         numerator: "scene_rayon2_s",
         denominator: "scene_grouped2_s",
@@ -340,10 +346,11 @@ const SCENE_PASSES: usize = 4;
 /// quarter of the messages.
 const ROWS_PER_TASK: usize = 4;
 
-/// The scene rendered by two reused processes of a `Map`, each task
-/// rendering `rows_per_task` rows (from the row it is given) and answering
-/// with their bytes in one message.
-fn reused_render(frame: &Frame, rows_per_task: usize) -> Vec<u8> {
+/// The scene rendered by two reused processes of a `Map` serving a
+/// managed reusable callable: each call sends the first of
+/// `rows_per_task` rows, and the process answers with their bytes in one
+/// message.
+fn managed_render(frame: &Frame, rows_per_task: usize) -> Vec<u8> {
     let render_rows = |first: usize| -> Row {
         if rows_per_task == 1 {
             return frame.render_row(first);
@@ -386,24 +393,39 @@ fn split_render(frame: &Frame) -> Vec<u8> {
 }
 
 /// The raytracer's scene rendered row by row in one process, with pprocess
-/// at limit 2 (two reused processes, a row or [`ROWS_PER_TASK`] rows per
-/// task; a process per row; two halves, see [`split_render`]), and with
-/// rayon on 2 threads: the same code per row.
+/// at limit 2 (a `pmap` of two reused processes that take the rows
+/// themselves; a process per row; two halves, see [`split_render`]; two
+/// reused processes sent a row or [`ROWS_PER_TASK`] rows per call, see
+/// [`managed_render`]), and with rayon on 2 threads: the same code per row.
 /// Each way renders [`SCENE_PASSES`] times, the parallel ones in an order
 /// that alternates from pass to pass (a render is slower right after some
 /// work than after other work: never always after the same one), and the
 /// shortest time of each counts. Every pprocess render forks its processes
 /// anew.
-fn scene_seconds(frame: &Frame) -> [f64; 6] {
+fn scene_seconds(frame: &Frame) -> [f64; 7] {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .expect("a rayon pool");
-    let forked = || {
-        pprocess::pmap_limit(|row| frame.render_row(row), 0..frame.height, 2)
-            .map(|row| row.expect("a row").into_vec())
+    let rows = |map: Map<Row>| {
+        map.map(|row| row.expect("a row").into_vec())
             .collect::<Vec<_>>()
             .concat()
+    };
+    let reused = || {
+        rows(
+            Map::new()
+                .limit(2)
+                .reuse(true)
+                .pmap(|row| frame.render_row(row), 0..frame.height),
+        )
+    };
+    let forked = || {
+        rows(pprocess::pmap_limit(
+            |row| frame.render_row(row),
+            0..frame.height,
+            2,
+        ))
     };
     let threads = || {
         pool.install(|| {
@@ -414,18 +436,21 @@ fn scene_seconds(frame: &Frame) -> [f64; 6] {
                 .concat()
         })
     };
-    let renders: [(&str, &dyn Fn() -> Vec<u8>); 6] = [
+    let renders: [(&str, &dyn Fn() -> Vec<u8>); 7] = [
         ("one process", &|| frame.render()),
-        ("pprocess, reused processes", &|| reused_render(frame, 1)),
+        ("pprocess, reused processes", &reused),
         ("pprocess, a process per row", &forked),
         ("rayon", &threads),
         ("pprocess, two halves", &|| split_render(frame)),
-        ("pprocess, reused processes, grouped rows", &|| {
-            reused_render(frame, ROWS_PER_TASK)
+        ("pprocess, managed reusable callable, grouped rows", &|| {
+            managed_render(frame, ROWS_PER_TASK)
+        }),
+        ("pprocess, managed reusable callable", &|| {
+            managed_render(frame, 1)
         }),
     ];
     let reference = frame.render();
-    let mut seconds = [f64::MAX; 6];
+    let mut seconds = [f64::MAX; 7];
     let count = renders.len();
     for pass in 0..SCENE_PASSES {
         // The one-process render first, then the parallel ones, forwards
@@ -509,7 +534,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "1 MiB messages through Channel::send_bytes",
         ),
     ];
-    let [sequential, pprocess, forked, rayon, split, grouped] =
+    let [sequential, pprocess, forked, rayon, split, grouped, managed] =
         isolated(|| scene_seconds(&counts.scene));
     figures.extend([
         figure(
@@ -522,7 +547,7 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "scene_pprocess2_s",
             pprocess,
             "s",
-            "raytracer scene, Map at limit 2, reused processes",
+            "raytracer scene, Map at limit 2, reused processes take the rows",
         ),
         figure(
             "scene_pmap2_s",
@@ -546,7 +571,13 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "scene_grouped2_s",
             grouped,
             "s",
-            "raytracer scene, Map at limit 2, reused processes, 4 rows per task",
+            "raytracer scene, managed reusable callable at limit 2, 4 rows per call",
+        ),
+        figure(
+            "scene_managed2_s",
+            managed,
+            "s",
+            "raytracer scene, managed reusable callable at limit 2, a row per call",
         ),
     ]);
     figures
