@@ -3,6 +3,12 @@
 //! a task that panics, is killed or times out fails at its own index and
 //! its process is replaced; nothing is left behind.
 //!
+//! The processes leave their answers in memory shared with the creator
+//! (a ring each) and announce them only when the creator sleeps: these
+//! tests also check that such answers are seen while the process works on,
+//! survive its crash, restart its timeout clock, and that answers too
+//! large for a ring arrive through its channel.
+//!
 //! Each scenario that counts processes or descriptors runs in a created
 //! process of its own ([`alone`]): the test process has many threads, each
 //! forking and opening descriptors, so only a single-threaded copy can
@@ -11,6 +17,8 @@
 mod hardening;
 
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use hardening::{TaskLog, block_forever, open_descriptors, own_children};
@@ -216,4 +224,118 @@ fn dropping_the_map_early_kills_and_reaps_its_processes() {
         own_children().len()
     });
     assert_eq!(left, 0);
+}
+
+#[test]
+fn an_answer_is_seen_while_its_process_works_on_the_next_input() {
+    // Input 1 runs until the test has received the result of input 0, in
+    // the same process (limit 1): the answer must reach the creator while
+    // its process is still busy, even when the creator sleeps.
+    let (mut test_end, task_end) = UnixStream::pair().expect("a socketpair");
+    task_end
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    let task_end = &task_end;
+    let mut map = Map::new().limit(1).reuse(true).pmap(
+        move |i: u64| {
+            if i == 1 {
+                let mut go = [0u8];
+                // Without the word: the answer of input 0 never arrived.
+                return (&*task_end).read_exact(&mut go).is_ok();
+            }
+            // Long enough for the creator to stop looking on its own and
+            // sleep until the answer is announced (the path under test;
+            // the outcome does not depend on it).
+            std::thread::sleep(Duration::from_millis(50));
+            true
+        },
+        0..2,
+    );
+    assert!(map.next().expect("input 0").expect("no failure"));
+    test_end.write_all(b"g").expect("releasing input 1");
+    assert!(
+        map.next().expect("input 1").expect("no failure"),
+        "input 1 was not released: the answer of input 0 came only after it"
+    );
+}
+
+#[test]
+fn answers_left_in_shared_memory_survive_the_crash_of_their_process() {
+    let outcomes = alone(|| {
+        Map::new()
+            .limit(1)
+            .reuse(true)
+            .pmap(
+                |i: u64| {
+                    if i == 10 {
+                        raise(Signal::SIGKILL).expect("SIGKILL");
+                    }
+                    i
+                },
+                0..20,
+            )
+            .map(|result| {
+                result.map_err(|error| match error {
+                    Error::Died { signal, .. } => signal,
+                    other => panic!("not a death by signal: {other:?}"),
+                })
+            })
+            .collect::<Vec<Result<u64, i32>>>()
+    });
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 10 {
+            assert_eq!(outcome, &Err(Signal::SIGKILL as i32));
+        } else {
+            assert_eq!(outcome, &Ok(i as u64), "index {i}");
+        }
+    }
+}
+
+#[test]
+fn answers_too_large_for_shared_memory_arrive_through_the_channel() {
+    // 1 KiB to 1 MiB: the small ones go through the rings, the large ones
+    // (more than a ring holds) through the channels, in any order.
+    let sizes: Vec<usize> = (0..24).map(|i| 1 << (10 + i % 11)).collect();
+    let answers: Vec<pprocess::Bytes> = Map::new()
+        .limit(2)
+        .reuse(true)
+        .pmap(
+            |(i, size): (usize, usize)| pprocess::Bytes::from(vec![i as u8; size]),
+            sizes.iter().copied().enumerate(),
+        )
+        .collect::<pprocess::Result<_>>()
+        .expect("every answer");
+    for (i, (answer, size)) in answers.iter().zip(&sizes).enumerate() {
+        assert_eq!(answer.len(), *size, "index {i}");
+        assert!(answer.iter().all(|&byte| byte == i as u8), "index {i}");
+    }
+}
+
+#[test]
+fn a_run_longer_than_the_timeout_completes_while_every_input_is_quick() {
+    // Each input takes 1 ms, the run about a second, the timeout is 200 ms:
+    // the clock restarts with every answer taken from shared memory.
+    let outcomes = alone(|| {
+        Map::new()
+            .limit(2)
+            .reuse(true)
+            .timeout(Duration::from_millis(200))
+            .pmap(
+                |i: u64| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    i
+                },
+                0..2000,
+            )
+            .map(|result| result.map_err(|error| error.to_string()))
+            .collect::<Vec<Result<u64, String>>>()
+    });
+    let failures: Vec<_> = outcomes.iter().filter(|outcome| outcome.is_err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(outcomes.len(), 2000);
 }

@@ -568,6 +568,35 @@ impl<'env, H> Exchange<'env, H> {
         server
     }
 
+    /// Whether a serving process is running.
+    pub(crate) fn serving(&self) -> bool {
+        self.slots.iter().any(|slot| slot.serving)
+    }
+
+    /// Restarts the timeout clock of the serving process known as
+    /// `server`: it answered.
+    pub(crate) fn answered(&mut self, server: usize) {
+        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        if let Some(slot) = self.serving_slot(server) {
+            slot.deadline = deadline;
+        }
+    }
+
+    /// Kills the serving process known as `server`; its end is reported
+    /// as usual.
+    pub(crate) fn kill_server(&mut self, server: usize) {
+        if let Some(slot) = self.serving_slot(server) {
+            slot.channel.kill();
+        }
+    }
+
+    /// The slot of the serving process known as `server`, while it runs.
+    fn serving_slot(&mut self, server: usize) -> Option<&mut Slot<'env>> {
+        self.slots
+            .iter_mut()
+            .find(|slot| slot.serving && slot.task == server)
+    }
+
     /// Gives the next `count` task numbers to tasks that serving processes
     /// will take (after the inputs still waiting in the source), and
     /// returns the first.

@@ -106,6 +106,7 @@ mod pipeline;
 mod process;
 mod queue;
 mod reap;
+mod ring;
 mod sys;
 
 #[doc(hidden)]

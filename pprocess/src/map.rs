@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::board::Board;
 use crate::callable::{Callable, MakeParallel};
 use crate::channel::Channel;
+use crate::codec;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, Handler};
@@ -77,6 +79,8 @@ pub struct MapResults<T> {
     /// Places (run, place) whose process failed while inputs of its run
     /// were left: a new process takes each.
     vacant: Vec<(usize, usize)>,
+    /// Serving processes whose rings hold garbage, to be killed.
+    broken: Vec<usize>,
 }
 
 /// A process of a `pmap` with reuse: its run, its place on the run's
@@ -106,37 +110,113 @@ impl<T> MapResults<T> {
     fn has(&self, task: usize) -> bool {
         self.results.get(task).is_some_and(Option::is_some)
     }
+}
 
-    /// A serving process failed with `error`: the input it held gets the
-    /// error (unless it answered it already). One that held none (it could
-    /// not be forked, or died between inputs) gives the error to the next
-    /// input nobody has taken, as a process per task would: each failure
-    /// costs one input at most, so replacing failed processes ends.
-    fn server_failed(&mut self, server: usize, error: Error) {
-        let Some(Server {
-            run,
-            place,
-            failed: failed @ false,
-        }) = self.servers.get_mut(&server)
-        else {
+impl<T: DeserializeOwned> MapResults<T> {
+    /// A serving process failed with `error`: the answers it left in its
+    /// ring are stored, then the input it held gets the error (unless it
+    /// answered it already). One that held none (it could not be forked,
+    /// or died before it took its first input) gives the error to the next
+    /// input nobody has taken, as a process per task would: each failure costs one
+    /// input at most, so replacing failed processes ends. Once the process
+    /// has `ended`, a new one may take its place while inputs are left.
+    fn server_failed(&mut self, server: usize, error: Error, ended: bool) {
+        let Some(Server { run, place, failed }) = self.servers.get_mut(&server) else {
             return;
         };
+        let (run, place, failed_before) = (*run, *place, *failed);
         *failed = true;
-        let (run, place) = (*run, *place);
         let Run { board, first } = &self.runs[run];
         let (board, first) = (Rc::clone(board), *first);
-        let input = match board.vacate(place) {
-            Some(input) => Some(input),
-            None => board.take(place).inspect(|_| {
-                board.vacate(place);
-            }),
-        };
-        if let Some(input) = input {
-            self.put(first + input, Err(error));
+        if !failed_before {
+            // Bytes in its ring that are not answers are lost with it.
+            let _ = self.take_ring(run, place);
+            let input = match board.vacate(place) {
+                Some(input) => Some(input),
+                None => board.take(place).inspect(|_| {
+                    board.vacate(place);
+                }),
+            };
+            if let Some(input) = input {
+                self.put(first + input, Err(error));
+            }
         }
-        if !board.all_taken() {
+        if ended && !board.all_taken() {
             self.vacant.push((run, place));
         }
+    }
+
+    /// Stores the answers the serving process at `place` left in its
+    /// ring; returns whether there were any.
+    fn take_ring(&mut self, run: usize, place: usize) -> Result<bool> {
+        let answers =
+            self.runs[run].board.ring(place).take_all().ok_or_else(|| {
+                Error::Decode("the answers in shared memory are not frames".into())
+            })?;
+        let any = !answers.is_empty();
+        for answer in answers {
+            self.store_answer(run, codec::decode(&answer)?)?;
+        }
+        Ok(any)
+    }
+
+    /// Stores the answers in the rings of every serving process not known
+    /// to have failed, and returns the processes that had some.
+    fn take_rings(&mut self) -> Vec<usize> {
+        let mut answered = Vec::new();
+        let live: Vec<(usize, usize, usize)> = self
+            .servers
+            .iter()
+            .filter(|(_, server)| !server.failed)
+            .map(|(&number, server)| (number, server.run, server.place))
+            .collect();
+        for (server, run, place) in live {
+            match self.take_ring(run, place) {
+                Ok(true) => answered.push(server),
+                Ok(false) => {}
+                // Its ring is garbage: nothing it answers can be trusted.
+                // It is killed; its place is taken again once it ended.
+                Err(error) => {
+                    self.server_failed(server, error, false);
+                    self.broken.push(server);
+                }
+            }
+        }
+        answered
+    }
+
+    /// Asks the processes of every run to announce their next answer;
+    /// `false` if answers are already waiting in a ring.
+    fn sleep_until_announced(&self) -> bool {
+        let asleep = self
+            .runs
+            .iter()
+            .take_while(|run| run.board.sleep_until_announced())
+            .count();
+        if asleep < self.runs.len() {
+            self.woke();
+            return false;
+        }
+        true
+    }
+
+    /// The processes need not announce answers any more.
+    fn woke(&self) {
+        for run in &self.runs {
+            run.board.woke();
+        }
+    }
+
+    /// Stores the answer of a serving process of `run` for `input`.
+    fn store_answer(&mut self, run: usize, (input, value): (usize, T)) -> Result<()> {
+        let Run { board, first } = &self.runs[run];
+        if !board.has_input(input) {
+            return Err(Error::Decode(format!(
+                "an answer for input {input}, which does not exist"
+            )));
+        }
+        self.put(first + input, Ok(value));
+        Ok(())
     }
 }
 
@@ -152,27 +232,25 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
             let _ = channel.receive::<serde::de::IgnoredAny>();
             return Ok(());
         }
-        let Run { board, first } = &self.runs[server.run];
-        let first = *first;
-        let error = match channel.receive::<(usize, T)>() {
-            Ok((input, value)) if board.has_input(input) => {
-                self.put(first + input, Ok(value));
-                return Ok(());
-            }
-            Ok((input, _)) => {
-                Error::Decode(format!("an answer for input {input}, which does not exist"))
-            }
-            Err(error) => error,
+        let (run, place) = (server.run, server.place);
+        // An answer, or `None`: answers are waiting in the ring.
+        let outcome = match channel.receive::<Option<(usize, T)>>() {
+            Ok(Some(answer)) => self.store_answer(run, answer),
+            Ok(None) => self.take_ring(run, place).map(|_| ()),
+            Err(error) => Err(error),
         };
-        // A process whose answers cannot be read takes no more inputs.
-        channel.kill();
-        self.server_failed(task, error);
+        if let Err(error) = outcome {
+            // A process whose answers cannot be read takes no more inputs;
+            // its place is taken again once it has ended.
+            channel.kill();
+            self.server_failed(task, error, false);
+        }
         Ok(())
     }
 
     fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
         if self.servers.contains_key(&task) {
-            self.server_failed(task, error);
+            self.server_failed(task, error, true);
         } else {
             self.put(task, Err(error));
         }
@@ -214,6 +292,13 @@ pub struct Map<'env, T> {
     servers: Vec<ServerLoop<'env>>,
 }
 
+/// How long a map waiting for results lets answers gather in the rings of
+/// its serving processes before it takes them: each wake-up takes a CPU
+/// from the processes if they are using them all, so one wake-up is
+/// better than one per answer. An answer is seen this long after it was
+/// made at most.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// Makes the loop of a serving process for a place on its run's board.
 type ServerLoop<'env> =
     Rc<dyn Fn(usize) -> Box<dyn FnOnce(&mut Channel) -> ExitCode + 'env> + 'env>;
@@ -228,6 +313,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 runs: Vec::new(),
                 servers: HashMap::new(),
                 vacant: Vec::new(),
+                broken: Vec::new(),
             })
             .limit(get_number_of_cores()),
             next: 0,
@@ -315,16 +401,22 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// With [`reuse`](Map::reuse), the inputs are first collected (so they
     /// must be finite), then [`limit`](Map::limit) processes are forked,
     /// and each takes the next input nobody has taken, calls `function` on
-    /// it and sends the result, until none is left. Taking an input is an
-    /// atomic increment in a page the processes share with the creator:
+    /// it and leaves the result, until none is left. Taking an input is an
+    /// atomic increment in memory the processes share with the creator:
     /// the inputs are never sent (a process is a copy of its creator and
     /// already has them, so they need not serialize), and no process waits
-    /// for its creator between two inputs. A process that fails (panics,
-    /// is killed, times out) fails the input it held, at that input's
-    /// index, and a new process takes its place while inputs are left; a
-    /// process that could not be forked fails the next input. The
-    /// [`timeout`](Map::timeout) applies to each input, counted from the
-    /// process's previous answer.
+    /// for its creator between two inputs. Results are left in that shared
+    /// memory too (256 KiB per process; a larger one goes on the process's
+    /// channel), where a crash does not lose them: the map takes them in
+    /// batches, every 2 ms while it waits, or as soon as one is made when
+    /// nothing has come for that long. So a result costs no wake-up of the
+    /// creator of its own, and is seen within a few milliseconds.
+    ///
+    /// A process that fails (panics, is killed, times out) fails the input
+    /// it held, at that input's index, and a new process takes its place
+    /// while inputs are left; a process that could not be forked fails the
+    /// next input. The [`timeout`](Map::timeout) applies to each input,
+    /// counted from when the map took the process's previous result.
     ///
     /// ```
     /// use std::time::Duration;
@@ -405,14 +497,29 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             let (board, inputs, function) =
                 (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
             Box::new(move |channel: &mut Channel| {
+                let ring = board.ring(place);
+                let mut answer = Vec::new();
                 while let Some(input) = board.take(place) {
                     let Some(argument) = inputs.borrow_mut()[input].take() else {
                         return ExitCode::FAILURE;
                     };
-                    if channel.send(&(input, function(argument))).is_err() {
+                    let output = function(argument);
+                    answer.clear();
+                    let in_ring = codec::encode_into(&(input, &output), &mut answer).is_ok()
+                        && ring.push(&answer);
+                    // An answer that does not fit in the ring (or does not
+                    // encode: sending says why) goes on the channel.
+                    if !in_ring && channel.send(&Some((input, &output))).is_err() {
+                        return ExitCode::FAILURE;
+                    }
+                    if in_ring
+                        && board.must_announce()
+                        && channel.send(&None::<(usize, &T)>).is_err()
+                    {
                         return ExitCode::FAILURE;
                     }
                 }
+                // Its end wakes the creator, which takes what is left.
                 ExitCode::SUCCESS
             })
         }));
@@ -480,14 +587,41 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     }
 
     /// Stores arriving results until the one at `index` is there.
+    ///
+    /// Serving processes leave their answers in rings: while they run, the
+    /// map takes what the rings hold every [`GATHER`] (one wake-up for the
+    /// answers of that time) and, once a wait brought nothing, sleeps until
+    /// a process announces its next answer on its channel.
     fn wait_for(&mut self, index: usize) {
+        let mut quiet = false;
         while !self.exchange.handler().has(index) {
             self.replace_failed_servers();
+            let answered = self.exchange.handler_mut().take_rings();
+            for server in std::mem::take(&mut self.exchange.handler_mut().broken) {
+                self.exchange.kill_server(server);
+            }
+            if !answered.is_empty() {
+                for server in answered {
+                    self.exchange.answered(server);
+                }
+                quiet = false;
+                continue;
+            }
+            let mut timeout = None;
+            if self.exchange.serving() {
+                if !quiet {
+                    timeout = Some(GATHER);
+                    quiet = true;
+                } else if !self.exchange.handler().sleep_until_announced() {
+                    continue;
+                }
+            }
             let outcome = if self.exchange.unfinished() {
-                self.exchange.store(None)
+                self.exchange.store(timeout)
             } else {
                 Err(Error::Lost { task: index })
             };
+            self.exchange.handler().woke();
             if let Err(error) = outcome {
                 // Poll itself failed, or the result is gone: this index
                 // gets the error, so iteration never waits forever.
@@ -532,5 +666,94 @@ impl<T> fmt::Debug for Map<'_, T> {
             .field("exchange", &self.exchange)
             .field("next", &self.next)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results of one run of `inputs` inputs on one place, served by the
+    /// process known as `SERVER`.
+    const SERVER: usize = usize::MAX - 1;
+
+    fn one_run(inputs: usize) -> MapResults<u64> {
+        let board = Rc::new(Board::new(inputs, 1).unwrap());
+        MapResults {
+            results: Vec::new(),
+            runs: vec![Run { board, first: 0 }],
+            servers: HashMap::from([(
+                SERVER,
+                Server {
+                    run: 0,
+                    place: 0,
+                    failed: false,
+                },
+            )]),
+            vacant: Vec::new(),
+            broken: Vec::new(),
+        }
+    }
+
+    /// Does what a serving process does with `input`: takes it and leaves
+    /// its answer in its ring.
+    fn answer_in_ring(results: &MapResults<u64>, input: usize, value: u64) {
+        let board = &results.runs[0].board;
+        assert_eq!(board.take(0), Some(input));
+        let mut answer = Vec::new();
+        codec::encode_into(&(input, value), &mut answer).unwrap();
+        assert!(board.ring(0).push(&answer));
+    }
+
+    #[test]
+    fn a_process_that_dies_leaves_its_answers_and_fails_the_input_it_held() {
+        let mut results = one_run(5);
+        answer_in_ring(&results, 0, 10);
+        answer_in_ring(&results, 1, 11);
+        assert_eq!(results.runs[0].board.take(0), Some(2));
+        let death = Error::Died { pid: 7, signal: 9 };
+        results.store_error(SERVER, death).unwrap();
+        assert!(matches!(results.results[0], Some(Ok(10))));
+        assert!(matches!(results.results[1], Some(Ok(11))));
+        assert!(matches!(
+            results.results[2],
+            Some(Err(Error::Died { pid: 7, signal: 9 }))
+        ));
+        assert!(!results.has(3));
+        assert_eq!(results.vacant, [(0, 0)], "its place is taken again");
+    }
+
+    #[test]
+    fn a_process_that_dies_after_answering_fails_nothing_and_is_replaced() {
+        let mut results = one_run(3);
+        answer_in_ring(&results, 0, 10);
+        let death = Error::Died { pid: 7, signal: 9 };
+        results.store_error(SERVER, death).unwrap();
+        assert!(matches!(results.results[0], Some(Ok(10))));
+        assert!(!results.has(1), "input 1 is left for the next process");
+        assert_eq!(results.vacant, [(0, 0)]);
+    }
+
+    #[test]
+    fn a_process_that_never_took_an_input_fails_the_next_one() {
+        let mut results = one_run(3);
+        let no_fork = Error::io("fork", std::io::Error::from_raw_os_error(11));
+        results.store_error(SERVER, no_fork).unwrap();
+        assert!(matches!(results.results[0], Some(Err(Error::Io { .. }))));
+        assert!(!results.has(1));
+        assert_eq!(results.vacant, [(0, 0)]);
+    }
+
+    #[test]
+    fn answers_for_inputs_that_do_not_exist_fail_the_process() {
+        let mut results = one_run(2);
+        assert_eq!(results.runs[0].board.take(0), Some(0));
+        let mut answer = Vec::new();
+        codec::encode_into(&(99usize, 1u64), &mut answer).unwrap();
+        assert!(results.runs[0].board.ring(0).push(&answer));
+        assert_eq!(results.take_rings(), [0usize; 0]);
+        assert!(matches!(results.results[0], Some(Err(Error::Decode(_)))));
+        assert_eq!(results.broken, [SERVER], "it is to be killed");
+        assert!(results.vacant.is_empty(), "no new process before it ended");
     }
 }

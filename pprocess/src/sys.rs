@@ -415,51 +415,103 @@ pub(crate) fn detach_standard_streams() -> io::Result<()> {
     Ok(())
 }
 
-/// Words of memory mapped shared (`MAP_SHARED`, anonymous): a process
-/// forked after the mapping writes to the same words as its creator.
-/// Unmapped on drop (in the process that drops it: a created process that
-/// ends with `_exit` leaves its copy of the mapping to the kernel).
-pub(crate) struct SharedWords {
-    words: NonNull<AtomicUsize>,
-    len: usize,
+/// Memory mapped shared (`MAP_SHARED`, anonymous): a process forked after
+/// the mapping reads and writes the same memory as its creator. First
+/// atomic words, then bytes that are copied in and out whole.
+///
+/// The bytes are plain memory, copied with `memcpy`: whoever uses them
+/// keeps processes off a range while another writes it (the answer rings
+/// do, with release and acquire on their positions). In this process no
+/// two threads can touch them: a `SharedMemory` is neither `Send` nor
+/// `Sync`. Unmapped on drop (in the process that drops it: a created
+/// process that ends with `_exit` leaves its copy to the kernel).
+pub(crate) struct SharedMemory {
+    start: NonNull<AtomicUsize>,
+    words: usize,
+    bytes: usize,
 }
 
-impl SharedWords {
-    /// `len` (at least 1) words, all zero.
-    pub(crate) fn new(len: usize) -> io::Result<SharedWords> {
-        let bytes =
-            NonZeroUsize::new(len.max(1) * size_of::<AtomicUsize>()).expect("at least one word");
+impl SharedMemory {
+    /// `words` words then `bytes` bytes, all zero (at least one word).
+    pub(crate) fn new(words: usize, bytes: usize) -> io::Result<SharedMemory> {
+        let words = words.max(1);
+        let length =
+            NonZeroUsize::new(words * size_of::<AtomicUsize>() + bytes).expect("at least one word");
         // SAFETY: a new anonymous mapping overlaps nothing.
-        let page = unsafe {
+        let start = unsafe {
             nix::sys::mman::mmap_anonymous(
                 None,
-                bytes,
+                length,
                 nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
                 nix::sys::mman::MapFlags::MAP_SHARED,
             )
         }?;
-        Ok(SharedWords {
-            words: page.cast(),
-            len: len.max(1),
+        Ok(SharedMemory {
+            start: start.cast(),
+            words,
+            bytes,
         })
     }
 
     /// The words.
     pub(crate) fn words(&self) -> &[AtomicUsize] {
-        // SAFETY: the mapping holds `len` words, page-aligned and zeroed
-        // when made (a valid `AtomicUsize` each), until `self` is dropped;
-        // other processes change them only through atomic operations.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+        // SAFETY: the mapping starts with `words` words, page-aligned and
+        // zeroed when made (a valid `AtomicUsize` each), until `self` is
+        // dropped; every access to them is atomic.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.words) }
+    }
+
+    /// The first of the bytes after the words.
+    fn bytes_start(&self) -> *mut u8 {
+        // SAFETY: the words are followed by `bytes` bytes in the mapping.
+        unsafe { self.start.as_ptr().add(self.words).cast::<u8>() }
+    }
+
+    /// Copies `from` into the bytes, from byte `at`.
+    ///
+    /// # Panics
+    ///
+    /// If the range is not within the bytes.
+    pub(crate) fn copy_in(&self, at: usize, from: &[u8]) {
+        assert!(
+            at.checked_add(from.len())
+                .is_some_and(|end| end <= self.bytes)
+        );
+        // SAFETY: the range is within the mapping (checked above), which
+        // `from` (memory of this process's own) cannot overlap; no other
+        // thread of this process can use the mapping (see the type's doc).
+        unsafe {
+            std::ptr::copy_nonoverlapping(from.as_ptr(), self.bytes_start().add(at), from.len());
+        }
+    }
+
+    /// Fills `into` from the bytes, from byte `at`.
+    ///
+    /// # Panics
+    ///
+    /// If the range is not within the bytes.
+    pub(crate) fn copy_out(&self, at: usize, into: &mut [u8]) {
+        assert!(
+            at.checked_add(into.len())
+                .is_some_and(|end| end <= self.bytes)
+        );
+        // SAFETY: as for `copy_in`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.bytes_start().add(at),
+                into.as_mut_ptr(),
+                into.len(),
+            );
+        }
     }
 }
 
-impl Drop for SharedWords {
+impl Drop for SharedMemory {
     fn drop(&mut self) {
+        let length = self.words * size_of::<AtomicUsize>() + self.bytes;
         // SAFETY: the mapping was made in `new` with this length, and the
         // borrow of `self` ended with every slice of it. Failure leaves
-        // only a page.
-        let _ = unsafe {
-            nix::sys::mman::munmap(self.words.cast(), self.len * size_of::<AtomicUsize>())
-        };
+        // only pages.
+        let _ = unsafe { nix::sys::mman::munmap(self.start.cast(), length) };
     }
 }
