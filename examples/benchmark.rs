@@ -136,6 +136,13 @@ const TARGETS: &[Target] = &[
         denominator: "pingpong_us",
         goal: Goal::AtMost(0.35),
     },
+    // Trivial tasks that processes take themselves (a pmap with reuse):
+    // nothing is sent to them, and their answers wait in shared memory.
+    Target {
+        numerator: "pmap_reuse2_task_us",
+        denominator: "pingpong_us",
+        goal: Goal::Reference,
+    },
     Target {
         numerator: "channel_mbps",
         denominator: "socketpair_mbps",
@@ -278,39 +285,51 @@ fn socketpair_mbps(mib: usize) -> f64 {
     mib_per_second(mib, elapsed)
 }
 
-/// `pmap` of trivial tasks, a new process per task.
-fn pmap_task_us(tasks: u64, limit: usize) -> f64 {
+/// Times `squares`, which computes the squares of `0..tasks`, checks its
+/// result, and returns the microseconds per task.
+fn micros_per_square(tasks: u64, squares: impl FnOnce() -> pprocess::Result<Vec<u64>>) -> f64 {
     let start = Instant::now();
-    let squares: Vec<u64> = pprocess::pmap_limit(|i: u64| i * i, 0..tasks, limit)
-        .collect::<pprocess::Result<_>>()
-        .expect("pmap");
+    let squares = squares().expect("every square");
     let elapsed = start.elapsed();
     assert!(
-        squares
-            .iter()
-            .enumerate()
-            .all(|(i, &s)| s == (i * i) as u64)
+        squares.len() as u64 == tasks
+            && squares
+                .iter()
+                .enumerate()
+                .all(|(i, &s)| s == (i * i) as u64)
     );
     micros_per(elapsed, tasks)
 }
 
+/// `pmap` of trivial tasks, a new process per task.
+fn pmap_task_us(tasks: u64, limit: usize) -> f64 {
+    micros_per_square(tasks, || {
+        pprocess::pmap_limit(|i: u64| i * i, 0..tasks, limit).collect()
+    })
+}
+
 /// A `Map` with reuse: trivial tasks sent to `limit` reused processes.
 fn reuse_task_us(tasks: u64, limit: usize) -> f64 {
-    let start = Instant::now();
-    let mut map = Map::new().limit(limit).reuse(true);
-    let mut square = map.manage(MakeReusable::new(|i: u64| i * i));
-    for i in 0..tasks {
-        square.call(i);
-    }
-    let squares: Vec<u64> = map.collect::<pprocess::Result<_>>().expect("reuse");
-    let elapsed = start.elapsed();
-    assert!(
-        squares
-            .iter()
-            .enumerate()
-            .all(|(i, &s)| s == (i * i) as u64)
-    );
-    micros_per(elapsed, tasks)
+    micros_per_square(tasks, || {
+        let mut map = Map::new().limit(limit).reuse(true);
+        let mut square = map.manage(MakeReusable::new(|i: u64| i * i));
+        for i in 0..tasks {
+            square.call(i);
+        }
+        map.collect()
+    })
+}
+
+/// `pmap` on a `Map` with reuse: `limit` processes take trivial tasks
+/// themselves.
+fn pmap_reuse_task_us(tasks: u64, limit: usize) -> f64 {
+    micros_per_square(tasks, || {
+        Map::new()
+            .limit(limit)
+            .reuse(true)
+            .pmap(|i: u64| i * i, 0..tasks)
+            .collect()
+    })
 }
 
 /// A created process sends `mib` messages of 1 MiB through a `Channel`.
@@ -520,6 +539,12 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             isolated(|| reuse_task_us(counts.reuse_tasks, 2)),
             "us",
             "Map with reuse, limit 2",
+        ),
+        figure(
+            "pmap_reuse2_task_us",
+            isolated(|| pmap_reuse_task_us(counts.reuse_tasks, 2)),
+            "us",
+            "pmap on a Map with reuse, limit 2: processes take the tasks",
         ),
         figure(
             "socketpair_mbps",
