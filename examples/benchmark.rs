@@ -723,12 +723,12 @@ fn main() {
     } else {
         println!("best of {rounds} rounds (median in brackets)");
         println!(
-            "{:<18} {:>12} {:>12} {:<6} what",
+            "{:<19} {:>11} {:>12} {:<6} what",
             "figure", "best", "(median)", "unit"
         );
         for rounds in &all {
             println!(
-                "{:<18} {:>12} {:>12} {:<6} {}",
+                "{:<19} {:>11} {:>12} {:<6} {}",
                 rounds.figure.name,
                 format_value(rounds.best()),
                 format!("({})", format_value(rounds.median())),
@@ -754,7 +754,7 @@ fn main() {
             );
         } else {
             println!(
-                "{:>17} / {:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; {})",
+                "{:>19} / {:<17} = {ratio:>6.3}  (of the bests {of_bests:.3}; {})",
                 target.numerator,
                 target.denominator,
                 target.goal.verdict(ratio)
