@@ -28,7 +28,7 @@ use pprocess::{Error, Map};
 /// Runs `scenario` in a created process and returns what it sends; then
 /// checks, in that process, that the scenario left no child and no
 /// descriptor behind.
-fn alone<T>(scenario: fn() -> T) -> T
+fn alone<T>(scenario: impl FnOnce() -> T) -> T
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
@@ -259,32 +259,36 @@ fn an_answer_is_seen_while_its_process_works_on_the_next_input() {
     );
 }
 
-#[test]
-fn answers_left_in_shared_memory_survive_the_crash_of_their_process() {
-    let outcomes = alone(|| {
+/// Runs `0..count` through a `pmap` with reuse at limit 1 in a process of
+/// its own ([`alone`]), input `failing` calling `end` (which ends its
+/// process), and checks that every other input arrives and that input
+/// `failing` fails with an error whose `code` is `expected`.
+fn one_input_ends_its_process(
+    count: u64,
+    failing: u64,
+    end: fn(),
+    code: fn(Error) -> Option<i32>,
+    expected: i32,
+) {
+    let outcomes: Vec<Result<u64, Option<i32>>> = alone(|| {
         Map::new()
             .limit(1)
             .reuse(true)
             .pmap(
-                |i: u64| {
-                    if i == 10 {
-                        raise(Signal::SIGKILL).expect("SIGKILL");
+                move |i: u64| {
+                    if i == failing {
+                        end();
                     }
                     i
                 },
-                0..20,
+                0..count,
             )
-            .map(|result| {
-                result.map_err(|error| match error {
-                    Error::Died { signal, .. } => signal,
-                    other => panic!("not a death by signal: {other:?}"),
-                })
-            })
-            .collect::<Vec<Result<u64, i32>>>()
+            .map(|result| result.map_err(code))
+            .collect()
     });
     for (i, outcome) in outcomes.iter().enumerate() {
-        if i == 10 {
-            assert_eq!(outcome, &Err(Signal::SIGKILL as i32));
+        if i as u64 == failing {
+            assert_eq!(outcome, &Err(Some(expected)), "index {i}");
         } else {
             assert_eq!(outcome, &Ok(i as u64), "index {i}");
         }
@@ -338,4 +342,81 @@ fn a_run_longer_than_the_timeout_completes_while_every_input_is_quick() {
         failures.first()
     );
     assert_eq!(outcomes.len(), 2000);
+}
+
+/// A result that encodes but refuses to decode when it is 3.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+struct NotThree(u64);
+
+impl TryFrom<u64> for NotThree {
+    type Error = String;
+
+    fn try_from(value: u64) -> Result<Self, String> {
+        if value == 3 {
+            return Err("3 does not decode".into());
+        }
+        Ok(NotThree(value))
+    }
+}
+
+impl From<NotThree> for u64 {
+    fn from(value: NotThree) -> u64 {
+        value.0
+    }
+}
+
+#[test]
+fn a_result_that_does_not_decode_fails_only_its_own_index() {
+    for limit in [1, 2] {
+        let outcomes: Vec<Result<u64, String>> = Map::new()
+            .limit(limit)
+            .reuse(true)
+            .pmap(NotThree, 0..10)
+            .map(|result| {
+                result.map(u64::from).map_err(|error| match error {
+                    Error::Decode(message) => message,
+                    other => panic!("not a decode error: {other:?}"),
+                })
+            })
+            .collect();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if i == 3 {
+                let message = outcome.as_ref().expect_err("3 does not decode");
+                assert!(message.contains("3 does not decode"), "{message}");
+            } else {
+                assert_eq!(outcome, &Ok(i as u64), "limit {limit}, index {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn answers_left_in_shared_memory_survive_the_crash_of_their_process() {
+    one_input_ends_its_process(
+        20,
+        10,
+        || {
+            raise(Signal::SIGKILL).expect("SIGKILL");
+        },
+        |error| match error {
+            Error::Died { signal, .. } => Some(signal),
+            _ => None,
+        },
+        Signal::SIGKILL as i32,
+    );
+}
+
+#[test]
+fn an_input_whose_process_exits_with_0_fails_with_no_result_and_the_others_arrive() {
+    one_input_ends_its_process(
+        8,
+        3,
+        || std::process::exit(0),
+        |error| match error {
+            Error::NoResult { code, .. } => Some(code),
+            _ => None,
+        },
+        0,
+    );
 }

@@ -89,13 +89,21 @@ fn job<'env>(f: impl FnOnce(&mut Channel) -> ExitCode + 'env) -> Job<'env> {
 /// The loop a reused process runs: receive arguments, answer, repeat.
 pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
 
+/// Whether a serving process has left answers that the creator has not
+/// taken, elsewhere than on its channel.
+pub(crate) type AnswersWaiting<'env> = Box<dyn Fn() -> bool + 'env>;
+
 /// Work that waits for room under the limit.
 enum Work<'env> {
     /// Run in a new process.
     Fork(Job<'env>),
     /// Run in a new process that takes its tasks itself (from a
-    /// [`Board`](crate::board::Board)) and answers each with a message.
-    Serve(Job<'env>),
+    /// [`Board`](crate::board::Board)) and answers each, on its channel or
+    /// elsewhere (`answers_waiting` says whether answers wait there).
+    Serve {
+        job: Job<'env>,
+        answers_waiting: AnswersWaiting<'env>,
+    },
     /// Send these encoded arguments to a reused process running `worker`
     /// (a new one if none is free).
     Message {
@@ -134,9 +142,10 @@ struct Slot<'env> {
     deadline: Option<Instant>,
     /// The process may send any number of messages, none included.
     continuous: bool,
-    /// The process takes its tasks itself and answers each: every answer
-    /// starts the clock of its next task.
-    serving: bool,
+    /// For a process that takes its tasks itself and answers each:
+    /// whether answers of it wait elsewhere than on its channel. Every
+    /// answer starts the clock of its next task.
+    serving: Option<AnswersWaiting<'env>>,
     /// A continuous process killed because it ran out of time: what it
     /// sent before is still received, and its end is reported as
     /// [`Error::Timeout`].
@@ -552,25 +561,35 @@ impl<'env, H> Exchange<'env, H> {
         self.submit(Work::Message { payload, worker })
     }
 
-    /// Runs `f` in a new process that takes its own tasks and answers each
-    /// with a message: a continuous process whose timeout counts from its
-    /// last answer. Returns the number the handler knows the process by:
-    /// not a task number (counted down from `usize::MAX`), since the
-    /// process serves many tasks.
-    pub(crate) fn start_serving<F>(&mut self, f: F) -> usize
+    /// Runs `f` in a new process that takes its own tasks and answers
+    /// each, on its channel or elsewhere (`answers_waiting` says whether
+    /// answers wait there): a continuous process whose timeout counts from
+    /// its last answer, and whose end is always reported to the handler
+    /// (as `Error::NoResult` with code 0 if it exited with 0: the handler
+    /// knows whether it held a task). Returns the number the handler knows
+    /// the process by: not a task number (counted down from `usize::MAX`),
+    /// since the process serves many tasks.
+    pub(crate) fn start_serving<F>(&mut self, f: F, answers_waiting: AnswersWaiting<'env>) -> usize
     where
         F: FnOnce(&mut Channel) -> ExitCode + 'env,
     {
         while self.take_from_source() {}
         self.servers += 1;
         let server = usize::MAX - self.servers;
-        self.submit_as(server, Work::Serve(job(f)));
+        let job = job(f);
+        self.submit_as(
+            server,
+            Work::Serve {
+                job,
+                answers_waiting,
+            },
+        );
         server
     }
 
     /// Whether a serving process is running.
     pub(crate) fn serving(&self) -> bool {
-        self.slots.iter().any(|slot| slot.serving)
+        self.slots.iter().any(|slot| slot.serving.is_some())
     }
 
     /// Restarts the timeout clock of the serving process known as
@@ -594,7 +613,7 @@ impl<'env, H> Exchange<'env, H> {
     fn serving_slot(&mut self, server: usize) -> Option<&mut Slot<'env>> {
         self.slots
             .iter_mut()
-            .find(|slot| slot.serving && slot.task == server)
+            .find(|slot| slot.serving.is_some() && slot.task == server)
     }
 
     /// Gives the next `count` task numbers to tasks that serving processes
@@ -859,7 +878,15 @@ impl<'env, H> Exchange<'env, H> {
         if self.autoclose {
             slot.channel.shut_down(false);
             if slot.continuous && !slot.failed {
-                if let Some(error) = slot.channel.exit_failure() {
+                // A serving process's end is always reported: only the
+                // handler knows whether it held a task.
+                let serving_end = || {
+                    slot.serving.as_ref().map(|_| Error::NoResult {
+                        pid: slot.channel.pid(),
+                        code: 0,
+                    })
+                };
+                if let Some(error) = slot.channel.exit_failure().or_else(serving_end) {
                     let error = self.timeout_error(&slot, error);
                     self.failures.push_back((slot.task, error));
                 }
@@ -880,42 +907,49 @@ impl<'env, H> Exchange<'env, H> {
             failed: false,
             deadline: self.timeout.map(|timeout| Instant::now() + timeout),
             continuous: self.continuous,
-            serving: false,
+            serving: None,
             timed_out: false,
         }
     }
 
     /// Starts `work` now, in a new process.
     fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
-        let serving = matches!(work, Work::Serve(_));
-        match work {
-            Work::Fork(mut job) | Work::Serve(mut job) => {
-                let channel = process::start(move |channel: &mut Channel| {
-                    let code = job(channel);
-                    // The process ends right after: its memory goes with it.
-                    std::mem::forget(job);
-                    code
-                })?;
-                let mut slot = self.new_slot(channel, task, None);
-                slot.continuous |= serving;
-                slot.serving = serving;
-                self.slots.push(slot);
-            }
-            Work::Message { payload, worker } => {
-                let serve = Rc::clone(&worker);
-                let channel = process::start(move |channel: &mut Channel| serve(channel))?;
-                let slot = self.new_slot(channel, task, Some(worker));
-                self.slots.push(slot);
-                let index = self.slots.len() - 1;
-                self.send_task(index, task, payload);
-                if self.slots[index].in_flight.is_empty() {
-                    // Its arguments could not be queued (the task failed):
-                    // other work, or the word to quit.
-                    self.feed_reused(index);
-                } else {
-                    self.flush_slot(index);
-                }
-            }
+        let (mut job, serving) = match work {
+            Work::Fork(job) => (job, None),
+            Work::Serve {
+                job,
+                answers_waiting,
+            } => (job, Some(answers_waiting)),
+            Work::Message { payload, worker } => return self.launch_reused(task, payload, worker),
+        };
+        let channel = process::start(move |channel: &mut Channel| {
+            let code = job(channel);
+            // The process ends right after: its memory goes with it.
+            std::mem::forget(job);
+            code
+        })?;
+        let mut slot = self.new_slot(channel, task, None);
+        slot.continuous |= serving.is_some();
+        slot.serving = serving;
+        self.slots.push(slot);
+        Ok(())
+    }
+
+    /// Starts a reused process running `worker` and sends it its first
+    /// task's arguments.
+    fn launch_reused(&mut self, task: usize, payload: Vec<u8>, worker: Worker<'env>) -> Result<()> {
+        let serve = Rc::clone(&worker);
+        let channel = process::start(move |channel: &mut Channel| serve(channel))?;
+        let slot = self.new_slot(channel, task, Some(worker));
+        self.slots.push(slot);
+        let index = self.slots.len() - 1;
+        self.send_task(index, task, payload);
+        if self.slots[index].in_flight.is_empty() {
+            // Its arguments could not be queued (the task failed): other
+            // work, or the word to quit.
+            self.feed_reused(index);
+        } else {
+            self.flush_slot(index);
         }
         Ok(())
     }
@@ -1047,6 +1081,16 @@ impl<'env, H> Exchange<'env, H> {
             if slot.owes() && slot.channel.event() != Event::Nothing {
                 continue;
             }
+            // A serving process that answered since its clock started (on
+            // its channel or elsewhere) was not late: its clock starts
+            // again.
+            let answered_since = |answers_waiting: &AnswersWaiting<'env>| {
+                slot.channel.event() == Event::Message || answers_waiting()
+            };
+            if slot.serving.as_ref().is_some_and(answered_since) {
+                slot.deadline = self.timeout.map(|timeout| now + timeout);
+                continue;
+            }
             slot.deadline = None;
             if slot.continuous && !slot.failed {
                 // Its messages so far are still received; its end is
@@ -1137,7 +1181,7 @@ impl<'env, H: Handler> Exchange<'env, H> {
         let task = slot.current_task();
         if slot.channel.event() == Event::Message {
             let stored = self.handler.store_data(&mut slot.channel, task);
-            if slot.serving {
+            if slot.serving.is_some() {
                 slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
             }
             if let Some(worker) = slot.worker.clone() {
@@ -1232,5 +1276,59 @@ impl<H> fmt::Debug for Exchange<'_, H> {
             .field("continuous", &self.continuous)
             .field("reuse", &self.reuse)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A serving process whose answers wait elsewhere than on its channel
+    /// answered in time: its clock starts again rather than run out. Once
+    /// nothing waits, it is killed at its timeout and its end reported.
+    #[test]
+    fn a_serving_process_whose_answers_wait_elsewhere_is_not_late() {
+        let waiting = Rc::new(Cell::new(true));
+        let probe = Rc::clone(&waiting);
+        let mut exchange = Exchange::with_handler(|_: &mut Channel, _: usize| Ok(()))
+            .timeout(Duration::from_millis(50));
+        let server = exchange.start_serving(
+            |_channel| loop {
+                std::thread::park();
+            },
+            Box::new(move || probe.get()),
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            exchange
+                .store(Some(Duration::from_millis(20)))
+                .expect("not killed while its answers wait");
+        }
+        waiting.set(false);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let error = loop {
+            assert!(Instant::now() < give_up, "never timed out");
+            if let Err(error) = exchange.store(Some(Duration::from_millis(20))) {
+                break error;
+            }
+        };
+        assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+        assert!(!exchange.serving(), "server {server} is gone");
+    }
+
+    /// The end of a serving process is reported even when it exits with
+    /// 0: only the handler knows whether it held a task.
+    #[test]
+    fn the_clean_end_of_a_serving_process_is_reported() {
+        let mut exchange = Exchange::with_handler(|_: &mut Channel, _: usize| Ok(()));
+        let server = exchange.start_serving(|_channel| ExitCode::SUCCESS, Box::new(|| false));
+        let error = exchange.finish().expect_err("its end");
+        assert!(
+            matches!(error, Error::NoResult { code: 0, .. }),
+            "{error:?}"
+        );
+        assert!(server > usize::MAX / 2, "not a task number");
     }
 }

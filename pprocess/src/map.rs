@@ -140,6 +140,10 @@ impl<T: DeserializeOwned> MapResults<T> {
             if let Some(input) = input {
                 self.put(first + input, Err(error));
             }
+        } else if ended {
+            // What a process killed for garbage pushed before it died is
+            // not for the next process in its place.
+            board.ring(place).discard();
         }
         if ended && !board.all_taken() {
             self.vacant.push((run, place));
@@ -155,7 +159,7 @@ impl<T: DeserializeOwned> MapResults<T> {
             })?;
         let any = !answers.is_empty();
         for answer in answers {
-            self.store_answer(run, codec::decode(&answer)?)?;
+            self.store_answer(run, &answer)?;
         }
         Ok(any)
     }
@@ -188,10 +192,17 @@ impl<T: DeserializeOwned> MapResults<T> {
     /// Asks the processes of every run to announce their next answer;
     /// `false` if answers are already waiting in a ring.
     fn sleep_until_announced(&self) -> bool {
-        let asleep = self
-            .runs
-            .iter()
-            .take_while(|run| run.board.sleep_until_announced())
+        let asleep = (0..self.runs.len())
+            .take_while(|&run| {
+                // Only the rings of running processes: a failed one's
+                // leftovers are not taken.
+                let places = self
+                    .servers
+                    .values()
+                    .filter(|server| server.run == run && !server.failed)
+                    .map(|server| server.place);
+                self.runs[run].board.sleep_until_announced(places)
+            })
             .count();
         if asleep < self.runs.len() {
             self.woke();
@@ -207,17 +218,37 @@ impl<T: DeserializeOwned> MapResults<T> {
         }
     }
 
-    /// Stores the answer of a serving process of `run` for `input`.
-    fn store_answer(&mut self, run: usize, (input, value): (usize, T)) -> Result<()> {
+    /// Stores an answer of a serving process of `run` (see
+    /// [`encode_answer`]) at its input's index; a result that does not
+    /// decode is that input's error. An answer without a valid input
+    /// number is an error: the process cannot be trusted.
+    fn store_answer(&mut self, run: usize, answer: &[u8]) -> Result<()> {
         let Run { board, first } = &self.runs[run];
-        if !board.has_input(input) {
+        let Some((input, result)) = answer.split_first_chunk::<8>() else {
+            return Err(Error::Decode("an answer without its input".into()));
+        };
+        let input = u64::from_le_bytes(*input);
+        let Some(input) = usize::try_from(input)
+            .ok()
+            .filter(|&input| board.has_input(input))
+        else {
             return Err(Error::Decode(format!(
                 "an answer for input {input}, which does not exist"
             )));
-        }
-        self.put(first + input, Ok(value));
+        };
+        let index = first + input;
+        self.put(index, codec::decode(result));
         Ok(())
     }
+}
+
+/// Encodes the answer of a serving process: its input's number (8 bytes,
+/// little endian), then the result, decoded apart so that a result that
+/// does not decode fails only its own input.
+fn encode_answer<T: Serialize>(input: usize, result: &T, answer: &mut Vec<u8>) -> Result<()> {
+    answer.clear();
+    answer.extend_from_slice(&(input as u64).to_le_bytes());
+    codec::encode_into(result, answer)
 }
 
 impl<T: DeserializeOwned> Handler for MapResults<T> {
@@ -233,10 +264,10 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
             return Ok(());
         }
         let (run, place) = (server.run, server.place);
-        // An answer, or `None`: answers are waiting in the ring.
-        let outcome = match channel.receive::<Option<(usize, T)>>() {
-            Ok(Some(answer)) => self.store_answer(run, answer),
-            Ok(None) => self.take_ring(run, place).map(|_| ()),
+        // An answer, or nothing: answers are waiting in the ring.
+        let outcome = match channel.receive_bytes() {
+            Ok(answer) if answer.is_empty() => self.take_ring(run, place).map(|_| ()),
+            Ok(answer) => self.store_answer(run, &answer),
             Err(error) => Err(error),
         };
         if let Err(error) = outcome {
@@ -504,18 +535,22 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                         return ExitCode::FAILURE;
                     };
                     let output = function(argument);
-                    answer.clear();
-                    let in_ring = codec::encode_into(&(input, &output), &mut answer).is_ok()
-                        && ring.push(&answer);
-                    // An answer that does not fit in the ring (or does not
-                    // encode: sending says why) goes on the channel.
-                    if !in_ring && channel.send(&Some((input, &output))).is_err() {
-                        return ExitCode::FAILURE;
+                    if let Err(error) = encode_answer(input, &output, &mut answer) {
+                        // Reported as this input's failure, with the reason.
+                        panic!("the result of input {input} could not be encoded: {error}");
                     }
-                    if in_ring
-                        && board.must_announce()
-                        && channel.send(&None::<(usize, &T)>).is_err()
-                    {
+                    // An answer that does not fit in the ring goes on the
+                    // channel; an empty message says "look in my ring".
+                    let sent = if ring.push(&answer) {
+                        if board.must_announce() {
+                            channel.send_bytes(&[])
+                        } else {
+                            Ok(())
+                        }
+                    } else {
+                        channel.send_bytes(&answer)
+                    };
+                    if sent.is_err() {
                         return ExitCode::FAILURE;
                     }
                 }
@@ -531,7 +566,9 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// Starts a process for `place` on the board of `run`.
     fn start_server(&mut self, run: usize, place: usize) {
         let server_loop = (self.servers[run])(place);
-        let server = self.exchange.start_serving(server_loop);
+        let board = Rc::clone(&self.exchange.handler().runs[run].board);
+        let answers_waiting = Box::new(move || board.ring(place).used() > 0);
+        let server = self.exchange.start_serving(server_loop, answers_waiting);
         self.exchange.handler_mut().servers.insert(
             server,
             Server {
@@ -701,7 +738,7 @@ mod tests {
         let board = &results.runs[0].board;
         assert_eq!(board.take(0), Some(input));
         let mut answer = Vec::new();
-        codec::encode_into(&(input, value), &mut answer).unwrap();
+        encode_answer(input, &value, &mut answer).unwrap();
         assert!(board.ring(0).push(&answer));
     }
 
@@ -745,11 +782,27 @@ mod tests {
     }
 
     #[test]
+    fn a_result_that_does_not_decode_fails_only_its_input() {
+        let mut results = one_run(3);
+        answer_in_ring(&results, 0, 10);
+        let board = Rc::clone(&results.runs[0].board);
+        assert_eq!(board.take(0), Some(1));
+        // Input 1's number, and no result after it.
+        assert!(board.ring(0).push(&1u64.to_le_bytes()));
+        answer_in_ring(&results, 2, 12);
+        assert_eq!(results.take_rings(), [SERVER]);
+        assert!(matches!(results.results[0], Some(Ok(10))));
+        assert!(matches!(results.results[1], Some(Err(Error::Decode(_)))));
+        assert!(matches!(results.results[2], Some(Ok(12))));
+        assert!(results.broken.is_empty(), "the process is not to blame");
+    }
+
+    #[test]
     fn answers_for_inputs_that_do_not_exist_fail_the_process() {
         let mut results = one_run(2);
         assert_eq!(results.runs[0].board.take(0), Some(0));
         let mut answer = Vec::new();
-        codec::encode_into(&(99usize, 1u64), &mut answer).unwrap();
+        encode_answer(99, &1u64, &mut answer).unwrap();
         assert!(results.runs[0].board.ring(0).push(&answer));
         assert_eq!(results.take_rings(), [0usize; 0]);
         assert!(matches!(results.results[0], Some(Err(Error::Decode(_)))));

@@ -114,6 +114,12 @@ impl<'a> Ring<'a> {
         Some(answers)
     }
 
+    /// In the reader: drops every frame written so far, unread.
+    pub(crate) fn discard(&self) {
+        self.tail
+            .store(self.head.load(Ordering::Acquire), Ordering::Release);
+    }
+
     /// Copies `bytes` into the buffer from position `at`, wrapping round.
     fn copy_in(&self, at: usize, bytes: &[u8]) {
         let at = at % self.capacity;
@@ -178,6 +184,10 @@ mod tests {
         assert!(!ring.push(&[4; 13]));
         assert!(ring.push(&[4; 12]));
         assert_eq!(ring.take_all().unwrap(), [vec![4; 12]]);
+        assert!(ring.push(&[5; 3]));
+        ring.discard();
+        assert_eq!(ring.used(), 0);
+        assert_eq!(ring.take_all().unwrap(), [Vec::<u8>::new(); 0]);
     }
 
     #[test]
