@@ -187,7 +187,7 @@ mod tests {
         assert!(ring.push(&[5; 3]));
         ring.discard();
         assert_eq!(ring.used(), 0);
-        assert_eq!(ring.take_all().unwrap(), [Vec::<u8>::new(); 0]);
+        assert_eq!(ring.take_all().unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
