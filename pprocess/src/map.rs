@@ -84,11 +84,12 @@ pub struct MapResults<T> {
 }
 
 /// A process of a `pmap` with reuse: its run, its place on the run's
-/// board, and whether it failed (what it sends after is not a result).
+/// board, and whether it is retired: it ended, or its answers cannot be
+/// trusted (what it sends after is not a result).
 struct Server {
     run: usize,
     place: usize,
-    failed: bool,
+    retired: bool,
 }
 
 /// A `pmap` with reuse: the board its processes take inputs from, and the
@@ -113,22 +114,29 @@ impl<T> MapResults<T> {
 }
 
 impl<T: DeserializeOwned> MapResults<T> {
-    /// A serving process failed with `error`: the answers it left in its
-    /// ring are stored, then the input it held gets the error (unless it
-    /// answered it already). One that held none (it could not be forked,
-    /// or died before it took its first input) gives the error to the next
-    /// input nobody has taken, as a process per task would: each failure costs one
-    /// input at most, so replacing failed processes ends. Once the process
-    /// has `ended`, a new one may take its place while inputs are left.
+    /// A serving process failed with `error` (or ended: then `error` is
+    /// `NoResult` with its exit code). The answers it left in its ring are
+    /// stored, then the input it held gets the error (unless it answered
+    /// it already). One that held none (it could not be forked, or died
+    /// before it took its first input) gives the error to the next input
+    /// nobody has taken, as a process per task would: each failure costs
+    /// one input at most, so replacing failed processes ends. Once the
+    /// process has `ended`, a new one takes its place while inputs are
+    /// left.
     fn server_failed(&mut self, server: usize, error: Error, ended: bool) {
-        let Some(Server { run, place, failed }) = self.servers.get_mut(&server) else {
+        let Some(Server {
+            run,
+            place,
+            retired,
+        }) = self.servers.get_mut(&server)
+        else {
             return;
         };
-        let (run, place, failed_before) = (*run, *place, *failed);
-        *failed = true;
+        let (run, place, retired_before) = (*run, *place, *retired);
+        *retired = true;
         let Run { board, first } = &self.runs[run];
         let (board, first) = (Rc::clone(board), *first);
-        if !failed_before {
+        if !retired_before {
             // Bytes in its ring that are not answers are lost with it.
             let _ = self.take_ring(run, place);
             let input = match board.vacate(place) {
@@ -164,14 +172,14 @@ impl<T: DeserializeOwned> MapResults<T> {
         Ok(any)
     }
 
-    /// Stores the answers in the rings of every serving process not known
-    /// to have failed, and returns the processes that had some.
+    /// Stores the answers in the rings of every serving process not
+    /// retired, and returns the processes that had some.
     fn take_rings(&mut self) -> Vec<usize> {
         let mut answered = Vec::new();
         let live: Vec<(usize, usize, usize)> = self
             .servers
             .iter()
-            .filter(|(_, server)| !server.failed)
+            .filter(|(_, server)| !server.retired)
             .map(|(&number, server)| (number, server.run, server.place))
             .collect();
         for (server, run, place) in live {
@@ -194,12 +202,12 @@ impl<T: DeserializeOwned> MapResults<T> {
     fn sleep_until_announced(&self) -> bool {
         let asleep = (0..self.runs.len())
             .take_while(|&run| {
-                // Only the rings of running processes: a failed one's
+                // Only the rings of running processes: a retired one's
                 // leftovers are not taken.
                 let places = self
                     .servers
                     .values()
-                    .filter(|server| server.run == run && !server.failed)
+                    .filter(|server| server.run == run && !server.retired)
                     .map(|server| server.place);
                 self.runs[run].board.sleep_until_announced(places)
             })
@@ -242,6 +250,47 @@ impl<T: DeserializeOwned> MapResults<T> {
     }
 }
 
+/// The loop of a serving process at `place` on `board`: takes the next
+/// input nobody has taken out of its copy of `inputs`, calls `function`
+/// on it, and leaves the answer in its ring (on `channel` if it does not
+/// fit), until no input is left.
+fn serve_inputs<A, T: Serialize>(
+    channel: &mut Channel,
+    board: &Board,
+    place: usize,
+    inputs: &RefCell<Vec<Option<A>>>,
+    function: &dyn Fn(A) -> T,
+) -> ExitCode {
+    let ring = board.ring(place);
+    let mut answer = Vec::new();
+    while let Some(input) = board.take(place) {
+        let Some(argument) = inputs.borrow_mut()[input].take() else {
+            return ExitCode::FAILURE;
+        };
+        let output = function(argument);
+        if let Err(error) = encode_answer(input, &output, &mut answer) {
+            // Reported as this input's failure, with the reason.
+            panic!("the result of input {input} could not be encoded: {error}");
+        }
+        // An empty message says "look in my ring", when the creator sleeps
+        // until told.
+        let sent = if ring.push(&answer) {
+            if board.must_announce() {
+                channel.send_bytes(&[])
+            } else {
+                Ok(())
+            }
+        } else {
+            channel.send_bytes(&answer)
+        };
+        if sent.is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    // Its end wakes the creator, which takes what is left.
+    ExitCode::SUCCESS
+}
+
 /// Encodes the answer of a serving process: its input's number (8 bytes,
 /// little endian), then the result, decoded apart so that a result that
 /// does not decode fails only its own input.
@@ -258,9 +307,9 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
             self.put(task, result);
             return Ok(());
         };
-        if server.failed {
-            // Whatever a failed process still sends is not a result.
-            let _ = channel.receive::<serde::de::IgnoredAny>();
+        if server.retired {
+            // Whatever a retired process still sends is not a result.
+            let _ = channel.receive_bytes();
             return Ok(());
         }
         let (run, place) = (server.run, server.place);
@@ -478,7 +527,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         }
         match Board::new(inputs.len(), places) {
             Ok(board) => self.serve(board, inputs, function, places),
-            // Without a shared page, a process per input still works.
+            // Without shared memory, a process per input still works.
             Err(_) => self.fork_each(function, inputs),
         }
         self
@@ -503,7 +552,8 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     }
 
     /// Starts `places` processes that take `inputs` from `board` one at a
-    /// time, call `function` on each and send `(input, result)`.
+    /// time and leave what `function` makes of each in their rings (see
+    /// [`serve_inputs`]).
     fn serve<A, F>(&mut self, board: Board, inputs: Vec<A>, function: F, places: usize)
     where
         A: 'env,
@@ -528,34 +578,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             let (board, inputs, function) =
                 (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
             Box::new(move |channel: &mut Channel| {
-                let ring = board.ring(place);
-                let mut answer = Vec::new();
-                while let Some(input) = board.take(place) {
-                    let Some(argument) = inputs.borrow_mut()[input].take() else {
-                        return ExitCode::FAILURE;
-                    };
-                    let output = function(argument);
-                    if let Err(error) = encode_answer(input, &output, &mut answer) {
-                        // Reported as this input's failure, with the reason.
-                        panic!("the result of input {input} could not be encoded: {error}");
-                    }
-                    // An answer that does not fit in the ring goes on the
-                    // channel; an empty message says "look in my ring".
-                    let sent = if ring.push(&answer) {
-                        if board.must_announce() {
-                            channel.send_bytes(&[])
-                        } else {
-                            Ok(())
-                        }
-                    } else {
-                        channel.send_bytes(&answer)
-                    };
-                    if sent.is_err() {
-                        return ExitCode::FAILURE;
-                    }
-                }
-                // Its end wakes the creator, which takes what is left.
-                ExitCode::SUCCESS
+                serve_inputs(channel, &board, place, &inputs, &*function)
             })
         }));
         for place in 0..places {
@@ -574,7 +597,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             Server {
                 run,
                 place,
-                failed: false,
+                retired: false,
             },
         );
     }
@@ -724,7 +747,7 @@ mod tests {
                 Server {
                     run: 0,
                     place: 0,
-                    failed: false,
+                    retired: false,
                 },
             )]),
             vacant: Vec::new(),
