@@ -481,7 +481,9 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     /// Takes the channel of process `pid` out of the exchange, if it is
-    /// there. Its task is no longer tracked.
+    /// there. Its task is no longer tracked. A reused process leaves with
+    /// every task it was sent and has not answered: the handler never
+    /// hears of them, and their answers come on the returned channel.
     ///
     /// ```
     /// let mut exchange = pprocess::Exchange::new();
