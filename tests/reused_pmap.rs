@@ -420,3 +420,23 @@ fn an_input_whose_process_exits_with_0_fails_with_no_result_and_the_others_arriv
         0,
     );
 }
+
+#[test]
+fn the_creator_frees_its_copy_of_the_inputs_once_all_are_taken() {
+    let witness = std::rc::Rc::new(());
+    let inputs: Vec<std::rc::Rc<()>> = (0..50).map(|_| std::rc::Rc::clone(&witness)).collect();
+    let mut map = Map::new().limit(2).reuse(true).pmap(
+        |input: std::rc::Rc<()>| std::rc::Rc::strong_count(&input) as u64,
+        inputs,
+    );
+    let results: Vec<u64> = map
+        .by_ref()
+        .collect::<pprocess::Result<_>>()
+        .expect("every result");
+    assert_eq!(results.len(), 50);
+    assert_eq!(
+        std::rc::Rc::strong_count(&witness),
+        1,
+        "the map, still alive, holds its inputs"
+    );
+}

@@ -369,7 +369,8 @@ pub struct Map<'env, T> {
     next: usize,
     /// For each `pmap` run with reuse: makes the loop of a process that
     /// takes the run's inputs, for a place on its board.
-    servers: Vec<ServerLoop<'env>>,
+    /// `None` once every input of the run is taken.
+    servers: Vec<Option<ServerLoop<'env>>>,
 }
 
 /// How long a map waiting for results lets answers gather in the rings of
@@ -574,13 +575,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             inputs.into_iter().map(Some).collect::<Vec<_>>(),
         ));
         let function = Rc::new(function);
-        self.servers.push(Rc::new(move |place| {
+        self.servers.push(Some(Rc::new(move |place| {
             let (board, inputs, function) =
                 (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
             Box::new(move |channel: &mut Channel| {
                 serve_inputs(channel, &board, place, &inputs, &*function)
             })
-        }));
+        })));
         for place in 0..places {
             self.start_server(run, place);
         }
@@ -588,7 +589,10 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
 
     /// Starts a process for `place` on the board of `run`.
     fn start_server(&mut self, run: usize, place: usize) {
-        let server_loop = (self.servers[run])(place);
+        let Some(make_loop) = &self.servers[run] else {
+            return;
+        };
+        let server_loop = make_loop(place);
         let board = Rc::clone(&self.exchange.handler().runs[run].board);
         let answers_waiting = Box::new(move || board.ring(place).used() > 0);
         let server = self.exchange.start_serving(server_loop, answers_waiting);
@@ -608,6 +612,18 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         while let Some((run, place)) = self.exchange.handler_mut().vacant.pop() {
             if !self.exchange.handler().runs[run].board.all_taken() {
                 self.start_server(run, place);
+            }
+        }
+    }
+
+    /// Once every input of a run is taken, no process will be forked for
+    /// it again: frees the creator's copy of its inputs (the processes
+    /// that hold inputs have copies of their own).
+    fn free_taken_inputs(&mut self) {
+        let runs = &self.exchange.handler().runs;
+        for (server_loop, run) in self.servers.iter_mut().zip(runs) {
+            if run.board.all_taken() {
+                *server_loop = None;
             }
         }
     }
@@ -688,6 +704,9 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 self.exchange.handler_mut().put(index, Err(error));
             }
         }
+        // Inputs are taken in order: once the last one's result is here,
+        // its run frees its inputs.
+        self.free_taken_inputs();
     }
 }
 
