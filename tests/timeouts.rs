@@ -14,7 +14,7 @@ mod hardening;
 
 use std::time::{Duration, Instant};
 
-use hardening::{TaskLog, assert_gone, block_forever};
+use hardening::{TaskLog, assert_gone, block_forever, wait_for_end};
 use pprocess::{Channel, Error, Exchange, Handler, MakeReusable, Map, Queue};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -340,11 +340,9 @@ fn store_and_ready_with_a_zero_timeout_take_a_message_that_has_arrived() {
         Ok(())
     });
     exchange.start(|channel| channel.send(&1u8));
-    let give_up = Instant::now() + Duration::from_secs(10);
-    while exchange.unfinished() && Instant::now() < give_up {
-        exchange.store(Some(Duration::ZERO)).expect("store");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // It sent before it ended: once it has, the message is in the socket.
+    wait_for_end(exchange.active().next().expect("its channel").pid());
+    exchange.store(Some(Duration::ZERO)).expect("store");
     drop(exchange);
     assert_eq!(
         got,
@@ -354,14 +352,13 @@ fn store_and_ready_with_a_zero_timeout_take_a_message_that_has_arrived() {
 
     let mut exchange = Exchange::new();
     exchange.start(|channel| channel.send(&2u8));
-    let mut got = Vec::new();
-    let give_up = Instant::now() + Duration::from_secs(10);
-    while exchange.unfinished() && Instant::now() < give_up {
-        for channel in exchange.ready(Some(Duration::ZERO)).expect("ready") {
-            got.push(channel.receive::<u8>().expect("a message"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_end(exchange.active().next().expect("its channel").pid());
+    let got: Vec<u8> = exchange
+        .ready(Some(Duration::ZERO))
+        .expect("ready")
+        .into_iter()
+        .map(|channel| channel.receive::<u8>().expect("a message"))
+        .collect();
     assert_eq!(
         got,
         [2],

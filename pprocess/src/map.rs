@@ -785,6 +785,24 @@ mod tests {
     }
 
     #[test]
+    fn a_process_announces_one_answer_to_a_sleeping_creator_and_leaves_all_in_its_ring() {
+        let board = Board::new(2, 1).unwrap();
+        assert!(board.sleep_until_announced(0..1));
+        let inputs = RefCell::new(vec![Some(5u64), Some(6)]);
+        let mut channel =
+            crate::start(|channel| serve_inputs(channel, &board, 0, &inputs, &|n: u64| n * 10))
+                .unwrap();
+        assert_eq!(channel.receive_bytes().unwrap(), [0u8; 0], "announced");
+        assert!(channel.receive_bytes().is_err(), "announced once");
+        assert!(channel.wait().unwrap().success());
+        let answers = board.ring(0).take_all().unwrap();
+        let mut expected = [Vec::new(), Vec::new()];
+        encode_answer(0, &50u64, &mut expected[0]).unwrap();
+        encode_answer(1, &60u64, &mut expected[1]).unwrap();
+        assert_eq!(answers, expected);
+    }
+
+    #[test]
     fn a_process_that_dies_leaves_its_answers_and_fails_the_input_it_held() {
         let mut results = one_run(5);
         answer_in_ring(&results, 0, 10);
