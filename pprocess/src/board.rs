@@ -1,4 +1,4 @@
-//! [`Board`]: the shared page on which the reused processes of a
+//! [`Board`]: the shared memory in which the reused processes of a
 //! `Map::pmap` take their inputs, so that no input waits for a message
 //! from the creator.
 //!

@@ -93,6 +93,11 @@ pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
 /// taken, elsewhere than on its channel.
 pub(crate) type AnswersWaiting<'env> = Box<dyn Fn() -> bool + 'env>;
 
+/// When a task starting now runs out of `timeout`, if one is set.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|timeout| Instant::now() + timeout)
+}
+
 /// Work that waits for room under the limit.
 enum Work<'env> {
     /// Run in a new process.
@@ -597,7 +602,7 @@ impl<'env, H> Exchange<'env, H> {
     /// Restarts the timeout clock of the serving process known as
     /// `server`: it answered.
     pub(crate) fn answered(&mut self, server: usize) {
-        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = deadline_after(self.timeout);
         if let Some(slot) = self.serving_slot(server) {
             slot.deadline = deadline;
         }
@@ -730,7 +735,7 @@ impl<'env, H> Exchange<'env, H> {
     /// of the ready slots in `scratch.ready`.
     fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.removed.clear();
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = deadline_after(timeout);
         // Even a timeout that has passed (or is zero) polls once: a
         // message already in a socket is ready.
         let mut polled = false;
@@ -907,7 +912,7 @@ impl<'env, H> Exchange<'env, H> {
             in_flight: VecDeque::new(),
             pipeline: Pipeline::default(),
             failed: false,
-            deadline: self.timeout.map(|timeout| Instant::now() + timeout),
+            deadline: deadline_after(self.timeout),
             continuous: self.continuous,
             serving: None,
             timed_out: false,
@@ -964,7 +969,7 @@ impl<'env, H> Exchange<'env, H> {
         match slot.channel.queue_encoded(&payload) {
             Ok(()) => {
                 if slot.in_flight.is_empty() {
-                    slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+                    slot.deadline = deadline_after(self.timeout);
                 }
                 slot.in_flight.push_back(InFlight { task, payload });
             }
@@ -1090,7 +1095,7 @@ impl<'env, H> Exchange<'env, H> {
                 slot.channel.event() == Event::Message || answers_waiting()
             };
             if slot.serving.as_ref().is_some_and(answered_since) {
-                slot.deadline = self.timeout.map(|timeout| now + timeout);
+                slot.deadline = deadline_after(self.timeout);
                 continue;
             }
             slot.deadline = None;
@@ -1184,14 +1189,14 @@ impl<'env, H: Handler> Exchange<'env, H> {
         if slot.channel.event() == Event::Message {
             let stored = self.handler.store_data(&mut slot.channel, task);
             if slot.serving.is_some() {
-                slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+                slot.deadline = deadline_after(self.timeout);
             }
             if let Some(worker) = slot.worker.clone() {
                 slot.in_flight.pop_front();
                 let more_waiting = !slot.in_flight.is_empty();
                 slot.pipeline.answered(Instant::now(), more_waiting);
                 if !slot.in_flight.is_empty() {
-                    slot.deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+                    slot.deadline = deadline_after(self.timeout);
                 }
                 self.feed_reused(index);
                 // Fewer tasks are held elsewhere: idle processes may quit.

@@ -517,39 +517,30 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         F: Fn(I::Item) -> T + 'env,
         T: Serialize,
     {
-        if !self.exchange.reuses() {
-            self.fork_each(function, inputs);
-            return self;
-        }
-        let inputs: Vec<I::Item> = inputs.into_iter().collect();
-        let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
-        if places == 0 {
-            return self;
-        }
-        match Board::new(inputs.len(), places) {
-            Ok(board) => self.serve(board, inputs, function, places),
-            // Without shared memory, a process per input still works.
-            Err(_) => self.fork_each(function, inputs),
-        }
-        self
-    }
-
-    /// Starts `function` on every input, a new process each, as processes
-    /// free up.
-    fn fork_each<I, F>(&mut self, function: F, inputs: I)
-    where
-        I: IntoIterator,
-        I::IntoIter: 'env,
-        I::Item: 'env,
-        F: Fn(I::Item) -> T + 'env,
-        T: Serialize,
-    {
+        let inputs: Box<dyn Iterator<Item = I::Item> + 'env> = if self.exchange.reuses() {
+            let inputs: Vec<I::Item> = inputs.into_iter().collect();
+            let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
+            if places == 0 {
+                return self;
+            }
+            match Board::new(inputs.len(), places) {
+                Ok(board) => {
+                    self.serve(board, inputs, function, places);
+                    return self;
+                }
+                // Without shared memory, a process per input still works.
+                Err(_) => Box::new(inputs.into_iter()),
+            }
+        } else {
+            Box::new(inputs.into_iter())
+        };
+        // A process per input, as processes free up.
         let function = Rc::new(MakeParallel::new(function));
-        self.exchange
-            .start_each(inputs.into_iter().map(move |input| {
-                let function = Rc::clone(&function);
-                move |channel: &mut Channel| function.call(channel, input)
-            }));
+        self.exchange.start_each(inputs.map(move |input| {
+            let function = Rc::clone(&function);
+            move |channel: &mut Channel| function.call(channel, input)
+        }));
+        self
     }
 
     /// Starts `places` processes that take `inputs` from `board` one at a
