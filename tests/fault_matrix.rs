@@ -21,8 +21,8 @@ mod hardening;
 use std::collections::BTreeMap;
 
 use hardening::{
-    TaskLog, assert_gone, block_forever, default_segv, eventually, header, no_core_file, report_on,
-    state, write_raw,
+    TaskLog, assert_gone, block_forever, default_segv, eventually, no_core_file, raw_frame,
+    report_on, state, write_raw,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -197,8 +197,7 @@ fn task(channel: &mut Channel, spec: Spec, index: u64, log: &TaskLog) -> pproces
             std::process::exit(0)
         }
         Some(HalfFrameThenExit) => {
-            write_raw(channel, &header(100, 0));
-            write_raw(channel, &[0xAB; 40]);
+            write_raw(channel, &raw_frame(100, 0, &[0xAB; 40]));
             Ok(())
         }
         Some(KilledMidFrame) => {

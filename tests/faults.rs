@@ -9,7 +9,6 @@ use allocation::largest_allocation_during;
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::process::ExitCode;
 
 use nix::errno::Errno;
@@ -20,6 +19,9 @@ use nix::unistd::Pid;
 use pprocess::{Channel, Error, Exchange, Fork, Handler, MAX_FRAME_LIMIT};
 
 mod allocation;
+mod hardening;
+
+use hardening::{gone, header, raw_frame, write_raw};
 
 // ---------------------------------------------------------------------------
 // The largest single allocation made by the current thread, so a test can
@@ -28,27 +30,6 @@ mod allocation;
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// Whether process `pid` is gone: neither running nor a zombie.
-fn gone(pid: i32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// A frame header: the payload length (little endian) and the kind byte.
-fn header(length: u64, kind: u8) -> Vec<u8> {
-    let mut header = length.to_le_bytes().to_vec();
-    header.push(kind);
-    header
-}
-
-/// Writes raw bytes into a channel's socket, bypassing the framing.
-fn write_raw(channel: &Channel, mut bytes: &[u8]) {
-    let socket = channel.socket().expect("the channel is open");
-    while !bytes.is_empty() {
-        let written = nix::unistd::write(socket, bytes).expect("write to the socket");
-        bytes = &bytes[written..];
-    }
-}
 
 /// Blocks until the creator closes its end of the channel (or kills us).
 fn block(channel: &mut Channel) {
@@ -300,8 +281,7 @@ fn a_result_arrives_even_when_the_child_exits_with_a_message_of_its_creator_unre
 #[test]
 fn a_peer_that_writes_an_unknown_frame_kind_gives_decode_and_closes_the_channel() {
     let mut channel = pprocess::start(|channel| {
-        write_raw(channel, &header(4, 7));
-        write_raw(channel, b"abcd");
+        write_raw(channel, &raw_frame(4, 7, b"abcd"));
         block(channel);
     })
     .unwrap();
@@ -402,8 +382,7 @@ fn a_length_prefix_of_2_pow_60_gives_frame_too_large_without_allocating_it() {
 fn a_header_announcing_512_mib_allocates_only_about_what_arrives() {
     const ANNOUNCED: u64 = 512 << 20;
     let mut channel = pprocess::start(|channel| {
-        write_raw(channel, &header(ANNOUNCED, 0));
-        write_raw(channel, b"ten bytes!");
+        write_raw(channel, &raw_frame(ANNOUNCED, 0, b"ten bytes!"));
     })
     .unwrap();
     let pid = channel.pid();
@@ -423,8 +402,7 @@ fn a_header_announcing_512_mib_allocates_only_about_what_arrives() {
 #[test]
 fn a_peer_that_writes_half_a_frame_then_exits_gives_truncated_frame() {
     let mut channel = pprocess::start(|channel| {
-        write_raw(channel, &header(100, 0));
-        write_raw(channel, &[0xAB; 40]);
+        write_raw(channel, &raw_frame(100, 0, &[0xAB; 40]));
     })
     .unwrap();
     let pid = channel.pid();
@@ -494,8 +472,7 @@ fn a_created_process_that_receives_garbage_gets_decode() {
         Err(_) => ExitCode::from(11),
     })
     .unwrap();
-    write_raw(&channel, &header(3, 200));
-    write_raw(&channel, b"xyz");
+    write_raw(&channel, &raw_frame(3, 200, b"xyz"));
     assert_eq!(
         channel.wait().unwrap().code(),
         Some(0),
@@ -538,8 +515,7 @@ fn an_exchange_hands_each_failure_to_store_error_for_its_task_and_the_rest_still
     exchange.start(|_channel| std::process::abort()); // 3
     exchange.start(|_channel| std::process::exit(3)); // 4
     exchange.start(|channel| {
-        write_raw(channel, &header(2, 9));
-        write_raw(channel, b"??");
+        write_raw(channel, &raw_frame(2, 9, b"??"));
         block(channel);
     }); // 5
     exchange.start(|channel| {
@@ -547,8 +523,7 @@ fn an_exchange_hands_each_failure_to_store_error_for_its_task_and_the_rest_still
         block(channel);
     }); // 6
     exchange.start(|channel| {
-        write_raw(channel, &header(100, 0));
-        write_raw(channel, &[0; 40]);
+        write_raw(channel, &raw_frame(100, 0, &[0; 40]));
     }); // 7
     exchange.start(|channel| channel.send(&108u64)); // 8
     exchange.finish().unwrap();

@@ -1,5 +1,5 @@
-//! Helpers shared by the hardening suites (`fault_matrix`, `timeouts`,
-//! `load`, `signals`, `output`, `bad_input`, `codec_props`).
+//! Helpers shared by the suites that provoke failures and check process
+//! hygiene (`faults`, `fault_matrix`, `timeouts`, `bad_input`, ...).
 //!
 //! The rules they keep: nothing synchronises on sleeps (created processes
 //! report over sockets, tests wait for those reports); tests run as threads
@@ -131,6 +131,15 @@ pub fn header(length: u64, kind: u8) -> Vec<u8> {
     let mut header = length.to_le_bytes().to_vec();
     header.push(kind);
     header
+}
+
+/// A frame's header followed by `payload`, as one buffer: written with one
+/// `write_raw`, the reader cannot give up on the header and close the socket
+/// before the payload is in (which would fail the second write with `EPIPE`).
+pub fn raw_frame(length: u64, kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = header(length, kind);
+    frame.extend_from_slice(payload);
+    frame
 }
 
 /// Writes raw bytes into a channel's socket, bypassing the framing.
