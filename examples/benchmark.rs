@@ -8,10 +8,11 @@
 //! cargo run --release --example benchmark -- --rounds 9
 //! ```
 //!
-//! Baselines use raw `socketpair`, `fork`, `read`, `write` and `waitpid`;
-//! the round-trip baseline pins its two processes to two different CPUs,
-//! the case an idle machine gives (a round trip on one CPU is several times
-//! cheaper, and the scheduler picks either).
+//! Baselines use raw `socketpair`, `fork`, `read`, `write` and `waitpid`.
+//! The round trip and the bulk transfers (baseline and `Channel` alike) pin
+//! their two processes to two different CPUs, the case an idle machine
+//! gives: on one CPU a round trip is several times cheaper and a transfer
+//! runs at another speed, and the scheduler picks either from run to run.
 //!
 //! Every measurement runs in a fresh copy of the benchmark process (made
 //! with `pprocess::start`, outside the timed part): the cost of `fork`
@@ -226,9 +227,20 @@ fn pin_to(cpu: usize) {
     }
 }
 
+/// Runs `measurement` with this process pinned to CPU 0, then restores its
+/// affinity. Each two-process measurement pins its other process to CPU 1,
+/// so a baseline and the library figure it is compared with both pay the
+/// cost of crossing CPUs, whichever placement the scheduler would pick.
+fn on_cpu_0<T>(measurement: impl FnOnce() -> T) -> T {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+    pin_to(0);
+    let value = measurement();
+    let _ = sched_setaffinity(Pid::from_raw(0), &allowed);
+    value
+}
+
 /// One 8-byte round trip to a live child, the two pinned to different CPUs.
 fn pingpong_us(round_trips: u64) -> f64 {
-    let allowed = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
     let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
     let our_end = ours.as_raw_fd();
     let pid = fork_raw(|| {
@@ -244,45 +256,49 @@ fn pingpong_us(round_trips: u64) -> f64 {
         }
     });
     drop(theirs);
-    pin_to(0);
-    let mut message = [0; 8];
-    let start = Instant::now();
-    for round in 0..round_trips {
-        ours.write_all(&round.to_le_bytes()).expect("write");
-        ours.read_exact(&mut message).expect("read");
-    }
-    let elapsed = start.elapsed();
-    drop(ours);
-    waitpid(pid, None).expect("waitpid");
-    let _ = sched_setaffinity(Pid::from_raw(0), &allowed);
-    micros_per(elapsed, round_trips)
+    on_cpu_0(|| {
+        let mut message = [0; 8];
+        let start = Instant::now();
+        for round in 0..round_trips {
+            ours.write_all(&round.to_le_bytes()).expect("write");
+            ours.read_exact(&mut message).expect("read");
+        }
+        let elapsed = start.elapsed();
+        drop(ours);
+        waitpid(pid, None).expect("waitpid");
+        micros_per(elapsed, round_trips)
+    })
 }
 
-/// A child writes `mib` MiB in 1 MiB chunks into a raw socketpair.
+/// A child writes `mib` MiB in 1 MiB chunks into a raw socketpair, the two
+/// pinned to different CPUs.
 fn socketpair_mbps(mib: usize) -> f64 {
-    let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
-    let start = Instant::now();
-    let pid = fork_raw(|| {
-        let block = vec![1u8; MIB];
-        for _ in 0..mib {
-            if theirs.write_all(&block).is_err() {
-                break;
+    on_cpu_0(|| {
+        let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+        let start = Instant::now();
+        let pid = fork_raw(|| {
+            pin_to(1);
+            let block = vec![1u8; MIB];
+            for _ in 0..mib {
+                if theirs.write_all(&block).is_err() {
+                    break;
+                }
+            }
+        });
+        drop(theirs);
+        let mut buffer = vec![0u8; MIB];
+        let mut received = 0;
+        loop {
+            match ours.read(&mut buffer).expect("read") {
+                0 => break,
+                read => received += read,
             }
         }
-    });
-    drop(theirs);
-    let mut buffer = vec![0u8; MIB];
-    let mut received = 0;
-    loop {
-        match ours.read(&mut buffer).expect("read") {
-            0 => break,
-            read => received += read,
-        }
-    }
-    let elapsed = start.elapsed();
-    waitpid(pid, None).expect("waitpid");
-    assert_eq!(received, mib * MIB);
-    mib_per_second(mib, elapsed)
+        let elapsed = start.elapsed();
+        waitpid(pid, None).expect("waitpid");
+        assert_eq!(received, mib * MIB);
+        mib_per_second(mib, elapsed)
+    })
 }
 
 /// Times `squares`, which computes the squares of `0..tasks`, checks its
@@ -332,22 +348,26 @@ fn pmap_reuse_task_us(tasks: u64, limit: usize) -> f64 {
     })
 }
 
-/// A created process sends `mib` messages of 1 MiB through a `Channel`.
+/// A created process sends `mib` messages of 1 MiB through a `Channel`,
+/// the two pinned to different CPUs as in `socketpair_mbps`.
 fn channel_mbps(mib: usize) -> f64 {
-    let start = Instant::now();
-    let mut channel = pprocess::start(move |channel| {
-        let block = vec![1u8; MIB];
-        (0..mib).try_for_each(|_| channel.send_bytes(&block))
+    on_cpu_0(|| {
+        let start = Instant::now();
+        let mut channel = pprocess::start(move |channel| {
+            pin_to(1);
+            let block = vec![1u8; MIB];
+            (0..mib).try_for_each(|_| channel.send_bytes(&block))
+        })
+        .expect("start");
+        let mut received = 0;
+        for _ in 0..mib {
+            received += channel.receive_bytes().expect("receive").len();
+        }
+        let elapsed = start.elapsed();
+        assert!(channel.wait().expect("wait").success());
+        assert_eq!(received, mib * MIB);
+        mib_per_second(mib, elapsed)
     })
-    .expect("start");
-    let mut received = 0;
-    for _ in 0..mib {
-        received += channel.receive_bytes().expect("receive").len();
-    }
-    let elapsed = start.elapsed();
-    assert!(channel.wait().expect("wait").success());
-    assert_eq!(received, mib * MIB);
-    mib_per_second(mib, elapsed)
 }
 
 /// Seconds `render` takes, and the image it made.
