@@ -570,13 +570,13 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "socketpair_mbps",
             isolated(|| socketpair_mbps(counts.bulk_mib)),
             "MiB/s",
-            "baseline: 1 MiB writes into a raw socketpair",
+            "baseline: 1 MiB writes into a raw socketpair, processes pinned to two CPUs",
         ),
         figure(
             "channel_mbps",
             isolated(|| channel_mbps(counts.bulk_mib)),
             "MiB/s",
-            "1 MiB messages through Channel::send_bytes",
+            "1 MiB messages through Channel::send_bytes, pinned the same way",
         ),
     ];
     let [sequential, pprocess, forked, rayon, split, grouped, managed] =
