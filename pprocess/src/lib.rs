@@ -91,6 +91,7 @@ mod board;
 mod callable;
 mod channel;
 mod codec;
+mod collection;
 mod cores;
 mod error;
 mod exchange;

@@ -14,6 +14,7 @@ use crate::board::Board;
 use crate::callable::{Callable, MakeParallel};
 use crate::channel::Channel;
 use crate::codec;
+use crate::collection;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, Handler};
@@ -387,6 +388,14 @@ type ServerLoop<'env> =
 impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// An empty map running at most [`get_number_of_cores`] processes at
     /// once.
+    ///
+    /// ```
+    /// let mut map = pprocess::Map::<u8>::new();
+    /// assert!(map.is_empty());
+    /// map.start(|channel| channel.send(&1u8));
+    /// assert_eq!(map.next().unwrap()?, 1);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn new() -> Self {
         Map {
             exchange: Exchange::with_handler(MapResults {
@@ -402,23 +411,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         }
     }
 
-    /// Runs at most `processes` processes at once (at least 1).
-    ///
-    /// ```
-    /// let map = pprocess::Map::<u8>::new().limit(10);
-    /// # drop(map);
-    /// ```
-    pub fn limit(mut self, processes: usize) -> Self {
-        self.exchange = self.exchange.limit(processes);
-        self
-    }
-
-    /// Gives each task at most `timeout`; a task that takes longer is
-    /// killed and fails with [`Error::Timeout`]. See [`Exchange::timeout`].
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.exchange = self.exchange.timeout(timeout);
-        self
-    }
+    collection::pass_to_exchange!(Map, MapResults);
 
     /// Reuses processes for [`pmap`](Map::pmap) and for the calls of a
     /// managed [`MakeReusable`](crate::MakeReusable) callable; see
@@ -439,40 +432,6 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.exchange = self.exchange.reuse(reuse);
         self
-    }
-
-    /// Starts a task that sends one `T` on its channel, and returns its
-    /// index. See [`Exchange::start`].
-    ///
-    /// ```
-    /// let mut map = pprocess::Map::<char>::new();
-    /// assert_eq!(map.start(|channel| channel.send(&'a')), 0);
-    /// assert_eq!(map.next().unwrap()?, 'a');
-    /// # Ok::<(), pprocess::Error>(())
-    /// ```
-    pub fn start<F, R>(&mut self, f: F) -> usize
-    where
-        F: FnOnce(&mut Channel) -> R + 'env,
-        R: std::process::Termination,
-    {
-        self.exchange.start(f)
-    }
-
-    /// Wraps `callable` so that each call starts a task of this map; see
-    /// [`Exchange::manage`].
-    ///
-    /// ```
-    /// use pprocess::{Map, MakeParallel};
-    ///
-    /// let mut map = Map::new();
-    /// let mut add = map.manage(MakeParallel::new(|(a, b): (u32, u32)| a + b));
-    /// add.call((1, 2));
-    /// add.call((3, 4));
-    /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [3, 7]);
-    /// # Ok::<(), pprocess::Error>(())
-    /// ```
-    pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, MapResults<T>, C> {
-        self.exchange.manage(callable)
     }
 
     /// Starts `function` on every input, one task each, like [`pmap`]
@@ -621,11 +580,24 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
 
     /// The number of tasks given so far. [`pmap`](Map::pmap) gives its
     /// inputs as processes free up, so this grows as the map is iterated.
+    ///
+    /// ```
+    /// let mut map = pprocess::Map::<u8>::new();
+    /// map.start(|channel| channel.send(&1u8));
+    /// map.start(|channel| channel.send(&2u8));
+    /// assert_eq!(map.len(), 2);
+    /// # drop(map);
+    /// ```
     pub fn len(&self) -> usize {
         self.exchange.tasks()
     }
 
     /// Whether no task was given and no `pmap` input is left to give.
+    ///
+    /// ```
+    /// assert!(pprocess::pmap(|n: u8| n, []).is_empty());
+    /// assert!(!pprocess::pmap(|n: u8| n, [1]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0 && self.exchange.source_size_hint().1 == Some(0)
     }

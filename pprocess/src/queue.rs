@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
+use crate::collection;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, Handler};
@@ -60,6 +61,14 @@ pub struct Queue<'env, T> {
 impl<'env, T: DeserializeOwned> Queue<'env, T> {
     /// An empty queue running at most [`get_number_of_cores`] processes at
     /// once.
+    ///
+    /// ```
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&1u8));
+    /// assert_eq!(queue.next().unwrap()?, 1);
+    /// assert!(queue.next().is_none()); // every task accounted for
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn new() -> Self {
         Queue {
             exchange: Exchange::with_handler(QueueResults {
@@ -69,22 +78,23 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         }
     }
 
-    /// Runs at most `processes` processes at once (at least 1).
-    pub fn limit(mut self, processes: usize) -> Self {
-        self.exchange = self.exchange.limit(processes);
-        self
-    }
-
-    /// Gives each task at most `timeout`; a task that takes longer is
-    /// killed and fails with [`Error::Timeout`]. See [`Exchange::timeout`].
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.exchange = self.exchange.timeout(timeout);
-        self
-    }
+    collection::pass_to_exchange!(Queue, QueueResults);
 
     /// Reuses processes for the calls of a managed
     /// [`MakeReusable`](crate::MakeReusable) callable; see
     /// [`Exchange::reuse`].
+    ///
+    /// ```
+    /// use pprocess::{MakeReusable, Queue};
+    ///
+    /// let mut queue = Queue::new().limit(1).reuse(true);
+    /// let mut pid = queue.manage(MakeReusable::new(|_: u8| std::process::id()));
+    /// pid.call(0);
+    /// pid.call(1);
+    /// let pids: Vec<u32> = queue.collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(pids[0], pids[1]); // one process answered both calls
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.exchange = self.exchange.reuse(reuse);
         self
@@ -104,32 +114,6 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         self
     }
 
-    /// Starts a task that sends a `T` on its channel, and returns its task
-    /// number. See [`Exchange::start`].
-    pub fn start<F, R>(&mut self, f: F) -> usize
-    where
-        F: FnOnce(&mut Channel) -> R + 'env,
-        R: std::process::Termination,
-    {
-        self.exchange.start(f)
-    }
-
-    /// Wraps `callable` so that each call starts a task of this queue; see
-    /// [`Exchange::manage`].
-    ///
-    /// ```
-    /// use pprocess::{MakeParallel, Queue};
-    ///
-    /// let mut queue = Queue::<i32>::new();
-    /// let mut negate = queue.manage(MakeParallel::new(|n: i32| -n));
-    /// negate.call(5);
-    /// assert_eq!(queue.next().unwrap()?, -5);
-    /// # Ok::<(), pprocess::Error>(())
-    /// ```
-    pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, QueueResults<T>, C> {
-        self.exchange.manage(callable)
-    }
-
     /// The number of results received and not yet taken from the queue.
     ///
     /// ```
@@ -141,6 +125,14 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     }
 
     /// Whether no received result is waiting to be taken.
+    ///
+    /// ```
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&1u8));
+    /// assert!(queue.is_empty()); // nothing taken in yet
+    /// assert_eq!(queue.next().unwrap()?, 1);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
