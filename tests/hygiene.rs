@@ -13,12 +13,15 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use pprocess::{Channel, Error, Exchange, Fork, Handler};
+
+mod hardening;
+
+use hardening::{gone, open_descriptors, own_children};
 
 /// Taken by every test: they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -27,42 +30,12 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The number of descriptors open in this process.
-fn open_descriptors() -> usize {
-    fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-/// Whether process `pid` is gone: neither running nor a zombie.
-fn gone(pid: i32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The parent of process `pid`, if it exists.
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (command) state ppid ...": the command may hold anything.
-    let after_command = &stat[stat.rfind(')')? + 1..];
-    after_command.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Every process whose parent is this one, running or zombie.
-fn children() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| parent_of(pid) == Some(me))
-        .collect()
-}
-
 /// Runs `body` alone, then checks that the processes it reports are gone,
 /// that no other child of this process appeared meanwhile, and that this
 /// process has as many descriptors open as before.
 fn hygienic(body: impl FnOnce() -> Vec<i32>) {
     let _serial = serial();
-    let children_before: BTreeSet<i32> = children().into_iter().collect();
+    let children_before: BTreeSet<i32> = own_children().into_iter().collect();
     let before = open_descriptors();
     let pids = body();
     assert!(!pids.is_empty(), "the test created no process");
@@ -72,7 +45,7 @@ fn hygienic(body: impl FnOnce() -> Vec<i32>) {
             "process {pid} is left behind (running or zombie)"
         );
     }
-    let left: Vec<i32> = children()
+    let left: Vec<i32> = own_children()
         .into_iter()
         .filter(|pid| !children_before.contains(pid))
         .collect();

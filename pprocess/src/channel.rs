@@ -120,8 +120,24 @@ impl Channel {
     /// Wraps one end of a socketpair; `pid` is the created process on the
     /// creator's side and 0 on the created process's side.
     pub(crate) fn new(socket: OwnedFd, pid: i32) -> Self {
+        Channel::with_peer(Some(socket), pid, Peer::Forked)
+    }
+
+    /// A connection to the persistent channel of process `pid` (see
+    /// [`connect`](crate::connect)).
+    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
+        Channel::with_peer(Some(socket), pid, Peer::Connected)
+    }
+
+    /// The listening side of a persistent channel.
+    pub(crate) fn listening(link: Link) -> Self {
+        Channel::with_peer(None, 0, Peer::Listening(Box::new(link)))
+    }
+
+    /// A channel with nothing sent or received yet.
+    fn with_peer(socket: Option<OwnedFd>, pid: i32, peer: Peer) -> Self {
         Channel {
-            socket: Some(socket),
+            socket,
             pid,
             owner: std::process::id(),
             inbox: Inbox::default(),
@@ -132,33 +148,7 @@ impl Channel {
             broken: false,
             taken: 0,
             reported_end: false,
-            peer: Peer::Forked,
-        }
-    }
-
-    /// A connection to the persistent channel of process `pid` (see
-    /// [`connect`](crate::connect)).
-    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
-        let mut channel = Channel::new(socket, pid);
-        channel.peer = Peer::Connected;
-        channel
-    }
-
-    /// The listening side of a persistent channel.
-    pub(crate) fn listening(link: Link) -> Self {
-        Channel {
-            socket: None,
-            pid: 0,
-            owner: std::process::id(),
-            inbox: Inbox::default(),
-            outbox: Vec::new(),
-            unsent: VecDeque::new(),
-            frame_limit: MAX_FRAME_LIMIT,
-            status: None,
-            broken: false,
-            taken: 0,
-            reported_end: false,
-            peer: Peer::Listening(Box::new(link)),
+            peer,
         }
     }
 
