@@ -309,6 +309,53 @@ fn waitall_reaps_every_child_and_their_channels_still_tell_how_they_ended() {
     });
 }
 
+/// Asks the kernel to hand out `pid` next, by setting `ns_last_pid`. That
+/// needs `CAP_SYS_ADMIN`; without it, ids are handed out in turn, and a
+/// caller that wants `pid` forks until it comes round.
+fn ask_for_pid(pid: i32) {
+    let _ = fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string());
+}
+
+/// The largest process id plus one: ids are handed out in turn and wrap
+/// around at it.
+fn pid_max() -> i32 {
+    fs::read_to_string("/proc/sys/kernel/pid_max")
+        .expect("pid_max")
+        .trim()
+        .parse()
+        .expect("pid_max is a number")
+}
+
+#[test]
+fn a_channel_whose_process_waitall_reaped_keeps_its_status_when_the_id_is_reused() {
+    hygienic(|| {
+        let mut first = pprocess::start(|_channel| std::process::exit(3)).unwrap();
+        pprocess::waitall();
+        assert!(gone(first.pid()));
+        // A later process gets the first one's id, and ends differently.
+        // Those that get another id are dropped (killed and reaped). Other
+        // processes of the machine take ids too: allow two rounds of ids.
+        let tries = 2 * pid_max();
+        let mut second = (0..tries)
+            .map(|_| {
+                ask_for_pid(first.pid());
+                pprocess::start(|channel| {
+                    let code: u8 = channel.receive()?;
+                    Ok::<_, Error>(std::process::ExitCode::from(code))
+                })
+                .unwrap()
+            })
+            .find(|second| second.pid() == first.pid())
+            .unwrap_or_else(|| panic!("no process got id {} in {tries} tries", first.pid()));
+        second.send(&4u8).unwrap();
+        // Each channel reports its own process: the first is not handed
+        // the second's status, nor the second left without one.
+        assert_eq!(first.wait().unwrap().code(), Some(3));
+        assert_eq!(second.wait().unwrap().code(), Some(4));
+        vec![first.pid()]
+    });
+}
+
 // ---------------------------------------------------------------------------
 
 /// The inode of the socket at descriptor `fd` of this process.

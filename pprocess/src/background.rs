@@ -91,9 +91,9 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
         }
     };
     match side {
-        Side::Creator { pid, socket } => {
+        Side::Creator { child, socket } => {
             fork::close_channel(listener);
-            let mut intermediate = Channel::new(socket, pid);
+            let mut intermediate = Channel::new(socket, Some(child));
             let report = intermediate.receive::<Report>();
             // Reaps the intermediate process, which has ended or is ending.
             let _ = intermediate.wait();
@@ -122,13 +122,13 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
             match sys::fork() {
                 Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
                 Err(error) => {
-                    let _ = Channel::new(socket, 0).send(&Report::Err(errno_of(&error)));
+                    let _ = Channel::new(socket, None).send(&Report::Err(errno_of(&error)));
                     sys::exit_now(1)
                 }
                 Ok(sys::Forked::Child) => {}
             }
             // The background process.
-            let mut report = Channel::new(socket, 0);
+            let mut report = Channel::new(socket, None);
             let set_up = sys::new_session()
                 .and_then(|()| sys::detach_standard_streams())
                 .and_then(|()| sys::listen(listener.as_fd()));

@@ -90,8 +90,9 @@ pub struct Channel {
 /// Who is at the other end of a channel.
 enum Peer {
     /// A socketpair: the created process (on the creator's side, `pid` is
-    /// its id) or the creator (`pid` is 0).
-    Forked,
+    /// its id and `child` what the reap table knows it by) or the creator
+    /// (`pid` is 0, `child` is `None`).
+    Forked { child: Option<reap::Child> },
     /// A connection to a persistent channel, made by
     /// [`connect`](crate::connect): `pid` is the process there, which is not
     /// our child. Each frame taken is acknowledged.
@@ -117,10 +118,11 @@ pub(crate) enum Event {
 }
 
 impl Channel {
-    /// Wraps one end of a socketpair; `pid` is the created process on the
-    /// creator's side and 0 on the created process's side.
-    pub(crate) fn new(socket: OwnedFd, pid: i32) -> Self {
-        Channel::with_peer(Some(socket), pid, Peer::Forked)
+    /// Wraps one end of a socketpair; `child` is the created process on
+    /// the creator's side and `None` on the created process's side.
+    pub(crate) fn new(socket: OwnedFd, child: Option<reap::Child>) -> Self {
+        let pid = child.map_or(0, |child| child.pid);
+        Channel::with_peer(Some(socket), pid, Peer::Forked { child })
     }
 
     /// A connection to the persistent channel of process `pid` (see
@@ -365,7 +367,7 @@ impl Channel {
     /// In a created process, flushes standard output and standard error
     /// before a message goes out (see [`send`](Self::send)).
     fn flush_output(&self) {
-        if self.pid == 0 && matches!(self.peer, Peer::Forked) {
+        if self.pid == 0 && matches!(self.peer, Peer::Forked { .. }) {
             use std::io::Write;
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
@@ -708,7 +710,7 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        if self.pid == 0 || !matches!(self.peer, Peer::Forked) {
+        if self.pid == 0 || !matches!(self.peer, Peer::Forked { .. }) {
             return Err(Error::NoProcess);
         }
         if let Some(status) = self.status {
@@ -738,17 +740,26 @@ impl Channel {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
-        if self.status.is_none() {
-            self.status = reap::wait(self.pid, block).map_err(|error| Error::io("wait", error))?;
+        if let (None, Peer::Forked { child: Some(child) }) = (self.status, &self.peer) {
+            self.status = reap::wait(*child, block).map_err(|error| Error::io("wait", error))?;
         }
         Ok(self.status)
+    }
+
+    /// Whether this channel reaps the process at its other end: it is the
+    /// creator's end of a socketpair, in the process that created it (a
+    /// process created later holds a copy of it only until it closes it).
+    fn reaps_its_process(&self) -> bool {
+        self.pid != 0
+            && self.owner == std::process::id()
+            && matches!(self.peer, Peer::Forked { .. })
     }
 
     /// Closes the channel and reaps its process; `kill` first kills a
     /// process that is still running (used when nobody will read from it).
     pub(crate) fn shut_down(&mut self, kill: bool) {
         self.close();
-        if self.pid == 0 || self.owner != std::process::id() || !matches!(self.peer, Peer::Forked) {
+        if !self.reaps_its_process() {
             return;
         }
         let kill = kill || self.broken;
@@ -763,7 +774,7 @@ impl Channel {
     /// received, then the end of the stream. Returns whether it was still
     /// running (and so was killed).
     pub(crate) fn kill(&mut self) -> bool {
-        if self.pid == 0 || self.owner != std::process::id() || !matches!(self.peer, Peer::Forked) {
+        if !self.reaps_its_process() {
             return false;
         }
         let running = matches!(self.reap(false), Ok(None));

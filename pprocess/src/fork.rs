@@ -42,8 +42,8 @@ pub(crate) fn close_channel(socket: OwnedFd) {
 
 /// The two sides of a new process, each with its end of the socketpair.
 pub(crate) enum Side {
-    /// The creator: `pid` is the new process.
-    Creator { pid: i32, socket: OwnedFd },
+    /// The creator: `child` is the new process.
+    Creator { child: reap::Child, socket: OwnedFd },
     /// The new process.
     Created { socket: OwnedFd },
 }
@@ -96,9 +96,8 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
         sys::Forked::Parent { child } => {
             drop(created_end);
             open.push(creator_end.as_raw_fd());
-            children.insert(child);
             Side::Creator {
-                pid: child,
+                child: children.insert(child),
                 socket: creator_end,
             }
         }

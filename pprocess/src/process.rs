@@ -58,8 +58,8 @@ pub fn create() -> Result<Fork> {
 
 pub(crate) fn create_with(setup: ChildSetup) -> Result<Fork> {
     Ok(match fork::fork_with_socket(setup)? {
-        Side::Creator { pid, socket } => Fork::Parent(Channel::new(socket, pid)),
-        Side::Created { socket } => Fork::Child(Channel::new(socket, 0)),
+        Side::Creator { child, socket } => Fork::Parent(Channel::new(socket, Some(child))),
+        Side::Created { socket } => Fork::Child(Channel::new(socket, None)),
     })
 }
 

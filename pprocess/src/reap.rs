@@ -12,63 +12,101 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::sys;
 
-/// Created processes by id; `Some` once reaped by [`waitall`] but not yet
-/// collected by their channel.
+/// A created process as the table knows it: its id, and a serial number.
+/// An id is reused once its process is reaped (after at most `pid_max`
+/// forks, 32,768 on many machines); the serial number never is, so a
+/// channel whose process [`waitall`] reaped still finds that process's
+/// status when a later process has the same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Child {
+    pub(crate) pid: i32,
+    serial: u64,
+}
+
+/// One created process: its exit status once [`waitall`] has reaped it,
+/// until its channel collects it.
+struct Entry {
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+/// The created processes not yet collected by their channels.
 ///
 /// A vector, not a map: it holds the processes running at once (a few per
 /// core, as a rule), and once grown it never allocates again, so a creator
 /// that starts a process per task touches no new memory for it.
-pub(crate) struct Children(Vec<(i32, Option<ExitStatus>)>);
+pub(crate) struct Children {
+    entries: Vec<Entry>,
+    next_serial: u64,
+}
 
 impl Children {
-    /// Enters a process just created. An entry left for an earlier
-    /// process with the same id (reaped by [`waitall`], not yet collected by
-    /// its channel) is replaced: that id now names the new process.
-    pub(crate) fn insert(&mut self, pid: i32) {
-        match self.entry(pid) {
-            Some(status) => *status = None,
-            None => self.0.push((pid, None)),
+    /// An empty table.
+    const fn new() -> Self {
+        Children {
+            entries: Vec::new(),
+            next_serial: 0,
         }
+    }
+
+    /// Enters a process just created, and returns what it is known by.
+    pub(crate) fn insert(&mut self, pid: i32) -> Child {
+        let child = Child {
+            pid,
+            serial: self.next_serial,
+        };
+        self.next_serial += 1;
+        self.entries.push(Entry {
+            child,
+            status: None,
+        });
+        child
     }
 
     /// Forgets every process (in a created process: its creator's children
     /// are not its).
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.entries.clear();
     }
 
-    fn entry(&mut self, pid: i32) -> Option<&mut Option<ExitStatus>> {
-        self.0
-            .iter_mut()
-            .find(|(child, _)| *child == pid)
-            .map(|(_, status)| status)
+    /// Removes `child`, and returns how it ended if [`waitall`] reaped it
+    /// (`None` if it was not reaped, or is not in the table).
+    fn remove(&mut self, child: Child) -> Option<ExitStatus> {
+        let index = self.entries.iter().position(|entry| entry.child == child)?;
+        self.entries.swap_remove(index).status
     }
 
-    fn remove(&mut self, pid: i32) -> Option<Option<ExitStatus>> {
-        let index = self.0.iter().position(|(child, _)| *child == pid)?;
-        Some(self.0.swap_remove(index).1)
-    }
-
-    /// Removes process `pid` if [`waitall`] reaped it, and returns how it
-    /// ended.
-    fn take_reaped(&mut self, pid: i32) -> Option<ExitStatus> {
+    /// Removes `child` if [`waitall`] reaped it, and returns how it ended.
+    fn take_reaped(&mut self, child: Child) -> Option<ExitStatus> {
         let index = self
-            .0
+            .entries
             .iter()
-            .position(|&(child, status)| child == pid && status.is_some())?;
-        self.0.swap_remove(index).1
+            .position(|entry| entry.child == child && entry.status.is_some())?;
+        self.entries.swap_remove(index).status
+    }
+
+    /// Records how process `pid` ended: the one entry with that id not
+    /// reaped yet (only one process has an id at a time).
+    fn record(&mut self, pid: i32, status: ExitStatus) {
+        if let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|entry| entry.child.pid == pid && entry.status.is_none())
+        {
+            entry.status = Some(status);
+        }
     }
 
     /// The processes not reaped yet.
     fn running(&self) -> impl Iterator<Item = i32> + '_ {
-        self.0
+        self.entries
             .iter()
-            .filter(|(_, status)| status.is_none())
-            .map(|&(pid, _)| pid)
+            .filter(|entry| entry.status.is_none())
+            .map(|entry| entry.child.pid)
     }
 }
 
-static CHILDREN: Mutex<Children> = Mutex::new(Children(Vec::new()));
+static CHILDREN: Mutex<Children> = Mutex::new(Children::new());
 
 /// The table's lock, taken across `fork` so the child's copy is consistent
 /// (the child then empties it).
@@ -78,23 +116,25 @@ pub(crate) fn lock() -> MutexGuard<'static, Children> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Waits for process `pid` (blocking or not) and removes it from the table
-/// once it has ended. Returns its exit status, or `None` if it is still
-/// running and `block` is false.
-pub(crate) fn wait(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
-    if let Some(status) = lock().take_reaped(pid) {
+/// Waits for `child` (blocking or not) and removes it from the table once
+/// it has ended. Returns its exit status, or `None` if it is still running
+/// and `block` is false.
+pub(crate) fn wait(child: Child, block: bool) -> io::Result<Option<ExitStatus>> {
+    if let Some(status) = lock().take_reaped(child) {
         return Ok(Some(status));
     }
-    match sys::wait_pid(pid, block) {
+    // Not reaped, so the process with this id is `child` itself.
+    match sys::wait_pid(child.pid, block) {
         Ok(Some(status)) => {
-            lock().remove(pid);
+            lock().remove(child);
             Ok(Some(status))
         }
         Ok(None) => Ok(None),
         // Reaped meanwhile by `waitall` in another thread.
-        Err(error) if error.raw_os_error() == Some(nix::libc::ECHILD) => match lock().remove(pid) {
-            Some(Some(status)) => Ok(Some(status)),
-            _ => Err(error),
+        Err(error) if error.raw_os_error() == Some(nix::libc::ECHILD) => match lock().remove(child)
+        {
+            Some(status) => Ok(Some(status)),
+            None => Err(error),
         },
         Err(error) => Err(error),
     }
@@ -121,9 +161,41 @@ pub fn waitall() {
     let pending: Vec<i32> = lock().running().collect();
     for pid in pending {
         if let Ok(Some(status)) = sys::wait_pid(pid, true) {
-            if let Some(entry) = lock().entry(pid) {
-                *entry = Some(status);
-            }
+            lock().record(pid, status);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn a_reaped_process_and_a_later_one_with_its_id_keep_their_own_statuses() {
+        let mut children = Children::new();
+        let first = children.insert(100);
+        children.record(100, exited(3));
+        let second = children.insert(100);
+        assert_ne!(first, second);
+        assert_eq!(children.running().collect::<Vec<_>>(), [100]);
+        assert_eq!(children.take_reaped(second), None);
+        children.record(100, exited(4));
+        assert_eq!(children.take_reaped(first), Some(exited(3)));
+        assert_eq!(children.take_reaped(second), Some(exited(4)));
+        assert!(children.entries.is_empty());
+    }
+
+    #[test]
+    fn removing_a_running_process_forgets_it_and_gives_no_status() {
+        let mut children = Children::new();
+        let child = children.insert(7);
+        assert_eq!(children.remove(child), None);
+        assert_eq!(children.running().count(), 0);
     }
 }
