@@ -108,6 +108,15 @@ pub struct MakeParallel<F> {
 
 impl<F> MakeParallel<F> {
     /// Wraps `function`.
+    ///
+    /// ```
+    /// use pprocess::{Callable, MakeParallel};
+    ///
+    /// let shout = MakeParallel::new(|word: &str| word.to_uppercase());
+    /// let mut channel = pprocess::start(shout.bind("hello"))?;
+    /// assert_eq!(channel.receive::<String>()?, "HELLO");
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn new(function: F) -> Self {
         MakeParallel { function }
     }
@@ -162,6 +171,17 @@ pub struct MakeReusable<F> {
 
 impl<F> MakeReusable<F> {
     /// Wraps `function`.
+    ///
+    /// ```
+    /// use pprocess::{MakeReusable, Queue};
+    ///
+    /// let mut queue = Queue::new().limit(1).reuse(true);
+    /// let mut add_one = queue.manage(MakeReusable::new(|n: u32| n + 1));
+    /// add_one.call(1);
+    /// add_one.call(41);
+    /// assert_eq!(queue.collect::<pprocess::Result<Vec<u32>>>()?, [2, 42]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn new(function: F) -> Self {
         MakeReusable { function }
     }

@@ -192,6 +192,15 @@ impl Channel {
 
     /// The largest message payload, in bytes, this channel accepts (1 GiB
     /// unless set).
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send(&channel.frame_limit()))?;
+    /// // The default, on both ends.
+    /// assert_eq!(channel.receive::<usize>()?, pprocess::MAX_FRAME_LIMIT);
+    /// channel.set_frame_limit(1024);
+    /// assert_eq!(channel.frame_limit(), 1024);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn frame_limit(&self) -> usize {
         self.frame_limit
     }

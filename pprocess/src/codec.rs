@@ -18,6 +18,14 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 
 /// The largest frame limit a channel can be given, in bytes (1 GiB).
+///
+/// ```
+/// let mut channel = pprocess::start(|_channel| ())?;
+/// assert_eq!(pprocess::MAX_FRAME_LIMIT, 1 << 30);
+/// channel.set_frame_limit(usize::MAX); // capped
+/// assert_eq!(channel.frame_limit(), pprocess::MAX_FRAME_LIMIT);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
 pub const MAX_FRAME_LIMIT: usize = 1 << 30;
 
 fn config() -> impl bincode::config::Config {

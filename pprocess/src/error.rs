@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 use crate::sys;
 
 /// A specialised [`Result`](std::result::Result) for pprocess operations.
+///
+/// ```
+/// fn receive_pair(channel: &mut pprocess::Channel) -> pprocess::Result<(u8, u8)> {
+///     Ok((channel.receive()?, channel.receive()?))
+/// }
+///
+/// let mut channel = pprocess::start(|channel| {
+///     channel.send(&1u8)?;
+///     channel.send(&2u8)
+/// })?;
+/// assert_eq!(receive_pair(&mut channel)?, (1, 2));
+/// # Ok::<(), pprocess::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, with enough context to act on.

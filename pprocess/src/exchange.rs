@@ -411,6 +411,26 @@ impl<'env, H> Exchange<'env, H> {
     ///
     /// [`Map::pmap`](crate::Map::pmap) with reuse sends no arguments at
     /// all: its processes take their inputs themselves.
+    ///
+    /// ```
+    /// use pprocess::{Channel, Exchange, MakeReusable};
+    ///
+    /// let mut pids = Vec::new();
+    /// let mut exchange = Exchange::with_handler(|channel: &mut Channel, _task: usize| {
+    ///     pids.push(channel.receive::<u32>()?);
+    ///     Ok(())
+    /// })
+    /// .limit(1)
+    /// .reuse(true);
+    /// let mut whoami = exchange.manage(MakeReusable::new(|_: u8| std::process::id()));
+    /// for n in 0..3 {
+    ///     whoami.call(n);
+    /// }
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(pids, [pids[0]; 3]); // one process served all three calls
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn reuse(mut self, reuse: bool) -> Self {
         self.reuse = reuse;
         self
@@ -443,17 +463,73 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     /// The handler.
+    ///
+    /// ```
+    /// # use pprocess::{Channel, Handler};
+    /// // Adds up the numbers the tasks send.
+    /// struct Sum(u64);
+    /// # impl Handler for Sum {
+    /// #     fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+    /// #         self.0 += channel.receive::<u64>()?;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    ///
+    /// let mut exchange = pprocess::Exchange::with_handler(Sum(0));
+    /// exchange.start(|channel| channel.send(&5u64));
+    /// exchange.finish()?;
+    /// assert_eq!(exchange.handler().0, 5);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn handler(&self) -> &H {
         &self.handler
     }
 
     /// The handler, mutably.
+    ///
+    /// ```
+    /// # use pprocess::{Channel, Handler};
+    /// // Adds up the numbers the tasks send.
+    /// struct Sum(u64);
+    /// # impl Handler for Sum {
+    /// #     fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+    /// #         self.0 += channel.receive::<u64>()?;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    ///
+    /// let mut exchange = pprocess::Exchange::with_handler(Sum(0));
+    /// exchange.handler_mut().0 = 100; // start from 100
+    /// exchange.start(|channel| channel.send(&5u64));
+    /// exchange.finish()?;
+    /// assert_eq!(exchange.handler().0, 105);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn handler_mut(&mut self) -> &mut H {
         &mut self.handler
     }
 
     /// Consumes the exchange and returns its handler. Processes still
     /// running are killed and reaped.
+    ///
+    /// ```
+    /// # use pprocess::{Channel, Handler};
+    /// // Adds up the numbers the tasks send.
+    /// struct Sum(u64);
+    /// # impl Handler for Sum {
+    /// #     fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
+    /// #         self.0 += channel.receive::<u64>()?;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    ///
+    /// let mut exchange = pprocess::Exchange::with_handler(Sum(0));
+    /// exchange.start(|channel| channel.send(&2u64));
+    /// exchange.start(|channel| channel.send(&3u64));
+    /// exchange.finish()?;
+    /// assert_eq!(exchange.into_handler().0, 5);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn into_handler(self) -> H {
         self.handler
     }
@@ -509,6 +585,16 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     /// The channels of the processes running now.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// let channel = pprocess::start(|channel| channel.send(&1u8))?;
+    /// let pid = channel.pid();
+    /// exchange.add(channel);
+    /// let pids: Vec<i32> = exchange.active().map(|channel| channel.pid()).collect();
+    /// assert_eq!(pids, [pid]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn active(&self) -> impl ExactSizeIterator<Item = &Channel> {
         self.slots.iter().map(|slot| &slot.channel)
     }
@@ -516,23 +602,66 @@ impl<'env, H> Exchange<'env, H> {
     /// The channels removed by the last [`ready`](Self::ready) (or `store`)
     /// call because their processes had ended; closed and reaped with
     /// `autoclose`.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// exchange.start(|channel| channel.send(&1u8));
+    /// let pid = exchange.active().next().unwrap().pid();
+    /// assert_eq!(exchange.ready(None)?[0].receive::<u8>()?, 1);
+    /// // The process has ended and everything it sent is read:
+    /// assert!(exchange.ready(None)?.is_empty());
+    /// assert_eq!(exchange.removed()[0].pid(), pid);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn removed(&self) -> &[Channel] {
         &self.removed
     }
 
     /// Takes the removed channels (with `autoclose` off, closing and waiting
     /// for them is then yours).
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new().autoclose(false);
+    /// exchange.start(|channel| channel.send(&1u8));
+    /// assert_eq!(exchange.ready(None)?[0].receive::<u8>()?, 1);
+    /// exchange.ready(None)?; // returns once the ended process is removed
+    /// let mut removed = exchange.take_removed();
+    /// assert!(removed[0].wait()?.success()); // reaping it is ours
+    /// assert!(exchange.removed().is_empty());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn take_removed(&mut self) -> Vec<Channel> {
         std::mem::take(&mut self.removed)
     }
 
     /// Whether the limit is reached: new work would be queued.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new().limit(1);
+    /// assert!(!exchange.busy());
+    /// exchange.start(|channel| channel.send(&1u8));
+    /// assert!(exchange.busy()); // the next `start` would be queued
+    /// ```
     pub fn busy(&self) -> bool {
         self.limit.is_some_and(|limit| self.slots.len() >= limit)
     }
 
     /// Whether any process is running, any work is queued, or any failure
     /// is not yet reported.
+    ///
+    /// ```
+    /// let mut exchange = pprocess::Exchange::new();
+    /// assert!(!exchange.unfinished());
+    /// exchange.start(|channel| channel.send(&1u8));
+    /// let mut got = Vec::new();
+    /// while exchange.unfinished() {
+    ///     for channel in exchange.ready(None)? {
+    ///         got.push(channel.receive::<u8>()?);
+    ///     }
+    /// }
+    /// assert_eq!(got, [1]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn unfinished(&self) -> bool {
         !self.slots.is_empty()
             || !self.waiting.is_empty()
@@ -716,6 +845,19 @@ impl<'env, H> Exchange<'env, H> {
     /// started in the room they leave. A process that ended without sending
     /// anything is returned as ready: receiving from it returns the error
     /// that says why. Returns an error if queued work could not be started.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut exchange = pprocess::Exchange::new();
+    /// exchange.start(|_channel| loop { std::thread::park() }); // never sends
+    /// assert!(exchange.ready(Some(Duration::from_millis(10)))?.is_empty());
+    /// exchange.start(|channel| channel.send(&7u8));
+    /// let mut ready = exchange.ready(None)?;
+    /// assert_eq!(ready.len(), 1);
+    /// assert_eq!(ready[0].receive::<u8>()?, 7);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn ready(&mut self, timeout: Option<Duration>) -> Result<Vec<&mut Channel>> {
         self.wait_ready(timeout)?;
         if let Some((_, error)) = self.failures.pop_front() {
@@ -1213,6 +1355,24 @@ impl<'env, H: Handler> Exchange<'env, H> {
 
     /// Waits until the exchange is not [`busy`](Self::busy), storing what
     /// arrives meanwhile.
+    ///
+    /// ```
+    /// let mut got = Vec::new();
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         got.push(channel.receive::<u8>()?);
+    ///         Ok(())
+    ///     },
+    /// )
+    /// .limit(1);
+    /// exchange.start(|channel| channel.send(&1u8));
+    /// assert!(exchange.busy());
+    /// exchange.wait()?;
+    /// assert!(!exchange.busy());
+    /// drop(exchange);
+    /// assert_eq!(got, [1]); // stored while waiting
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn wait(&mut self) -> Result<()> {
         while self.busy() {
             self.store(None)?;
@@ -1222,6 +1382,26 @@ impl<'env, H: Handler> Exchange<'env, H> {
 
     /// Stores what arrives until every process has ended, all queued work
     /// has run, and every failure has been reported.
+    ///
+    /// ```
+    /// let mut count = 0;
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         channel.receive::<u8>()?;
+    ///         count += 1;
+    ///         Ok(())
+    ///     },
+    /// )
+    /// .limit(2);
+    /// for i in 0..5u8 {
+    ///     exchange.start(move |channel| channel.send(&i)); // three are queued
+    /// }
+    /// exchange.finish()?;
+    /// assert!(!exchange.unfinished());
+    /// drop(exchange);
+    /// assert_eq!(count, 5);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn finish(&mut self) -> Result<()> {
         while self.unfinished() {
             self.store(None)?;
@@ -1231,6 +1411,26 @@ impl<'env, H: Handler> Exchange<'env, H> {
 
     /// Adds `channel` as a new task once there is room under the limit
     /// (storing what arrives meanwhile), and returns its task number.
+    ///
+    /// ```
+    /// let mut got = Vec::new();
+    /// let mut exchange = pprocess::Exchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         got.push(channel.receive::<u8>()?);
+    ///         Ok(())
+    ///     },
+    /// )
+    /// .limit(1);
+    /// for i in 0..3u8 {
+    ///     let channel = pprocess::start(move |channel| channel.send(&i))?;
+    ///     assert_eq!(exchange.add_wait(channel)?, usize::from(i));
+    ///     assert_eq!(exchange.active().len(), 1); // never more than the limit
+    /// }
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(got, [0, 1, 2]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn add_wait(&mut self, channel: Channel) -> Result<usize> {
         self.wait()?;
         Ok(self.add(channel))

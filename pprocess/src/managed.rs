@@ -52,6 +52,17 @@ impl<'x, 'env, H, C> Managed<'x, 'env, H, C> {
     /// Starts the callable with `args` as a new task on the exchange (queued
     /// beyond its limit) and returns the task number. A failure to start it
     /// is a failure of that task (see [`Exchange::start`]).
+    ///
+    /// ```
+    /// use pprocess::{MakeParallel, Queue};
+    ///
+    /// let mut queue = Queue::new().limit(1);
+    /// let mut double = queue.manage(MakeParallel::new(|n: u32| n * 2));
+    /// assert_eq!(double.call(1), 0); // task numbers, in order
+    /// assert_eq!(double.call(2), 1);
+    /// assert_eq!(queue.collect::<pprocess::Result<Vec<u32>>>()?, [2, 4]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn call<A>(&mut self, args: A) -> usize
     where
         C: Callable<A> + 'env,

@@ -333,6 +333,23 @@ impl<'x, 'env, H, C, F> PersistentManaged<'x, 'env, H, C, F> {
     /// returns the task number. Fails, having started nothing, if the
     /// address cannot be listened at (see
     /// [`BackgroundCallable::call`](crate::BackgroundCallable::call)).
+    ///
+    /// ```
+    /// use pprocess::{MakeParallel, PersistentQueue};
+    ///
+    /// let dir = std::env::temp_dir();
+    /// let address = |n: &u64| dir.join(format!("pprocess-doc-pm-call-{}-{n}", std::process::id()));
+    /// let mut queue = PersistentQueue::<u64>::new();
+    /// let mut cube = queue.manage(&address, MakeParallel::new(|n: u64| n * n * n));
+    /// assert_eq!(cube.call(2)?, 0);
+    /// assert_eq!(cube.call(3)?, 1);
+    /// let mut cubes: Vec<u64> = queue.collect::<pprocess::Result<_>>()?;
+    /// cubes.sort();
+    /// assert_eq!(cubes, [8, 27]);
+    /// // Done and collected: each process removed its socket file.
+    /// assert!(!address(&2).exists() && !address(&3).exists());
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
     pub fn call<A, P>(&mut self, args: A) -> Result<usize>
     where
         C: Callable<A>,

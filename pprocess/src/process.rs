@@ -18,6 +18,21 @@ use crate::fork::{self, ChildSetup, Side};
 use crate::sys;
 
 /// The result of [`create`]: which process the caller is now in.
+///
+/// ```
+/// use pprocess::Fork;
+///
+/// let mut channel = match pprocess::create()? {
+///     Fork::Parent(channel) => channel,
+///     Fork::Child(mut channel) => {
+///         channel.send(&std::process::id())?;
+///         pprocess::exit(channel);
+///     }
+/// };
+/// let pid = channel.pid();
+/// assert_eq!(channel.receive::<u32>()?, pid as u32); // the child's own id
+/// # Ok::<(), pprocess::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Fork {
     /// The creator, with its channel to the new process.
