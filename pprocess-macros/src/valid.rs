@@ -58,13 +58,17 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
     }
 
     // `Self`, and `impl Trait` that the wrappers would have to name.
-    let mut found = Found::default();
-    found.visit_generics(&function.item.sig.generics);
+    let mut in_args = Found::default();
+    in_args.visit_generics(&function.item.sig.generics);
     for arg in &function.args {
-        found.visit_type(arg.ty);
+        in_args.visit_type(arg.ty);
+    }
+    let mut in_output = Found::default();
+    if let Some(output) = function.output {
+        in_output.visit_type(output);
     }
     if function.receiver.is_none() {
-        for self_type in &found.self_types {
+        for self_type in in_args.self_types.iter().chain(&in_output.self_types) {
             errors.push(
                 self_type,
                 format!(
@@ -74,7 +78,7 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
             );
         }
     }
-    for impl_trait in &found.impl_traits {
+    for impl_trait in &in_args.impl_traits {
         errors.push(
             impl_trait,
             format!(
@@ -83,30 +87,15 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
             ),
         );
     }
-    if let Some(output) = function.output {
-        let mut found = Found::default();
-        found.visit_type(output);
-        if function.receiver.is_none() {
-            for self_type in &found.self_types {
-                errors.push(
-                    self_type,
-                    format!(
-                        "{attribute} goes on free functions: `Self` means nothing outside an \
-                         `impl` block; move `{name}` out of it and name the type"
-                    ),
-                );
-            }
-        }
-        for impl_trait in &found.impl_traits {
-            errors.push(
-                impl_trait,
-                format!(
-                    "the creator receives the result of a {attribute} function as the type \
-                     it returns, so that type must be named: return a concrete type instead \
-                     of `impl Trait`"
-                ),
-            );
-        }
+    for impl_trait in &in_output.impl_traits {
+        errors.push(
+            impl_trait,
+            format!(
+                "the creator receives the result of a {attribute} function as the type \
+                 it returns, so that type must be named: return a concrete type instead \
+                 of `impl Trait`"
+            ),
+        );
     }
 
     if kind == Kind::Reusable {
