@@ -9,9 +9,11 @@
 /// that name the collection.
 ///
 /// `$collection` is the type (`Map`), `$results` its handler
-/// (`MapResults`).
+/// (`MapResults`), and `$before_new_tasks`, if given, a method of the
+/// collection called before a task is given (a `Map` first takes the
+/// `pmap` inputs still waiting, so that new tasks come after them).
 macro_rules! pass_to_exchange {
-    ($collection:ident, $results:ident) => {
+    ($collection:ident, $results:ident $(, $before_new_tasks:ident)?) => {
         /// Runs at most `processes` processes at once (at least 1); further
         /// tasks wait for a process to end.
         ///
@@ -64,6 +66,7 @@ macro_rules! pass_to_exchange {
             F: FnOnce(&mut Channel) -> R + 'env,
             R: std::process::Termination,
         {
+            $(self.$before_new_tasks();)?
             self.exchange.start(f)
         }
 
@@ -80,6 +83,7 @@ macro_rules! pass_to_exchange {
         /// # Ok::<(), pprocess::Error>(())
         /// ```
         pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, $results<T>, C> {
+            $(self.$before_new_tasks();)?
             self.exchange.manage(callable)
         }
     };

@@ -87,6 +87,7 @@ struct ReadmeDoctests;
 
 mod address;
 mod background;
+mod batches;
 mod board;
 mod callable;
 mod channel;

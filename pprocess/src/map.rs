@@ -1,7 +1,7 @@
 //! [`Map`] and [`pmap`]: results in input order, available as they arrive.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::batches::{Batches, InputBatches};
 use crate::board::Board;
 use crate::callable::{Callable, MakeParallel};
 use crate::channel::Channel;
@@ -73,9 +74,12 @@ where
 /// exchange.
 pub struct MapResults<T> {
     results: Vec<Option<Result<T>>>,
-    /// The boards of the `pmap` runs with reuse.
-    runs: Vec<Run>,
-    /// The serving processes, by the number the exchange knows them by.
+    /// The `pmap` runs with reuse not finished yet, by run number.
+    runs: HashMap<usize, Run>,
+    /// The number the next run gets.
+    next_run: usize,
+    /// The serving processes that have not ended, by the number the
+    /// exchange knows them by.
     servers: HashMap<usize, Server>,
     /// Places (run, place) whose process failed while inputs of its run
     /// were left: a new process takes each.
@@ -93,8 +97,8 @@ struct Server {
     retired: bool,
 }
 
-/// A `pmap` with reuse: the board its processes take inputs from, and the
-/// index of its first input's result.
+/// A `pmap` with reuse (or one batch of its inputs): the board its
+/// processes take inputs from, and the index of its first input's result.
 struct Run {
     board: Rc<Board>,
     first: usize,
@@ -111,6 +115,34 @@ impl<T> MapResults<T> {
 
     fn has(&self, task: usize) -> bool {
         self.results.get(task).is_some_and(Option::is_some)
+    }
+
+    /// Adds a run, and returns its number.
+    fn add_run(&mut self, run: Run) -> usize {
+        let number = self.next_run;
+        self.next_run += 1;
+        self.runs.insert(number, run);
+        number
+    }
+
+    /// Whether the newest run's inputs are all taken (or there is none).
+    fn newest_run_all_taken(&self) -> bool {
+        let newest = self.next_run.checked_sub(1);
+        newest
+            .and_then(|run| self.runs.get(&run))
+            .is_none_or(|run| run.board.all_taken())
+    }
+
+    /// Forgets the runs whose inputs are all taken and whose processes have
+    /// all ended (their answers are stored): their shared memory is freed
+    /// once the last process's probe lets go of it.
+    fn release_finished_runs(&mut self) {
+        let (servers, vacant) = (&self.servers, &self.vacant);
+        self.runs.retain(|&number, run| {
+            !run.board.all_taken()
+                || servers.values().any(|server| server.run == number)
+                || vacant.iter().any(|&(vacant_run, _)| vacant_run == number)
+        });
     }
 }
 
@@ -135,7 +167,7 @@ impl<T: DeserializeOwned> MapResults<T> {
         };
         let (run, place, retired_before) = (*run, *place, *retired);
         *retired = true;
-        let Run { board, first } = &self.runs[run];
+        let Run { board, first } = &self.runs[&run];
         let (board, first) = (Rc::clone(board), *first);
         if !retired_before {
             // Bytes in its ring that are not answers are lost with it.
@@ -154,18 +186,23 @@ impl<T: DeserializeOwned> MapResults<T> {
             // not for the next process in its place.
             board.ring(place).discard();
         }
-        if ended && !board.all_taken() {
-            self.vacant.push((run, place));
+        if ended {
+            // Nothing more comes from it.
+            self.servers.remove(&server);
+            if !board.all_taken() {
+                self.vacant.push((run, place));
+            }
         }
     }
 
     /// Stores the answers the serving process at `place` left in its
     /// ring; returns whether there were any.
     fn take_ring(&mut self, run: usize, place: usize) -> Result<bool> {
-        let answers =
-            self.runs[run].board.ring(place).take_all().ok_or_else(|| {
-                Error::Decode("the answers in shared memory are not frames".into())
-            })?;
+        let answers = self.runs[&run]
+            .board
+            .ring(place)
+            .take_all()
+            .ok_or_else(|| Error::Decode("the answers in shared memory are not frames".into()))?;
         let any = !answers.is_empty();
         for answer in answers {
             self.store_answer(run, &answer)?;
@@ -201,28 +238,25 @@ impl<T: DeserializeOwned> MapResults<T> {
     /// Asks the processes of every run to announce their next answer;
     /// `false` if answers are already waiting in a ring.
     fn sleep_until_announced(&self) -> bool {
-        let asleep = (0..self.runs.len())
-            .take_while(|&run| {
-                // Only the rings of running processes: a retired one's
-                // leftovers are not taken.
-                let places = self
-                    .servers
-                    .values()
-                    .filter(|server| server.run == run && !server.retired)
-                    .map(|server| server.place);
-                self.runs[run].board.sleep_until_announced(places)
-            })
-            .count();
-        if asleep < self.runs.len() {
+        let asleep = self.runs.iter().all(|(&number, run)| {
+            // Only the rings of running processes: a retired one's
+            // leftovers are not taken.
+            let places = self
+                .servers
+                .values()
+                .filter(|server| server.run == number && !server.retired)
+                .map(|server| server.place);
+            run.board.sleep_until_announced(places)
+        });
+        if !asleep {
             self.woke();
-            return false;
         }
-        true
+        asleep
     }
 
     /// The processes need not announce answers any more.
     fn woke(&self) {
-        for run in &self.runs {
+        for run in self.runs.values() {
             run.board.woke();
         }
     }
@@ -232,7 +266,7 @@ impl<T: DeserializeOwned> MapResults<T> {
     /// decode is that input's error. An answer without a valid input
     /// number is an error: the process cannot be trusted.
     fn store_answer(&mut self, run: usize, answer: &[u8]) -> Result<()> {
-        let Run { board, first } = &self.runs[run];
+        let Run { board, first } = &self.runs[&run];
         let Some((input, result)) = answer.split_first_chunk::<8>() else {
             return Err(Error::Decode("an answer without its input".into()));
         };
@@ -368,10 +402,13 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
 pub struct Map<'env, T> {
     exchange: Exchange<'env, MapResults<T>>,
     next: usize,
-    /// For each `pmap` run with reuse: makes the loop of a process that
-    /// takes the run's inputs, for a place on its board.
-    /// `None` once every input of the run is taken.
-    servers: Vec<Option<ServerLoop<'env>>>,
+    /// For each `pmap` run with reuse whose inputs are not all taken, by
+    /// run number: makes the loop of a process that takes the run's inputs,
+    /// for a place on its board.
+    servers: HashMap<usize, ServerLoop<'env>>,
+    /// Inputs of `pmap` calls with reuse not yet taken, in order (see
+    /// [`Batches`]).
+    batches: VecDeque<Box<dyn Batches<'env, T> + 'env>>,
 }
 
 /// How long a map waiting for results lets answers gather in the rings of
@@ -400,18 +437,20 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         Map {
             exchange: Exchange::with_handler(MapResults {
                 results: Vec::new(),
-                runs: Vec::new(),
+                runs: HashMap::new(),
+                next_run: 0,
                 servers: HashMap::new(),
                 vacant: Vec::new(),
                 broken: Vec::new(),
             })
             .limit(get_number_of_cores()),
             next: 0,
-            servers: Vec::new(),
+            servers: HashMap::new(),
+            batches: VecDeque::new(),
         }
     }
 
-    collection::pass_to_exchange!(Map, MapResults);
+    collection::pass_to_exchange!(Map, MapResults, take_all_batches);
 
     /// Reuses processes for [`pmap`](Map::pmap) and for the calls of a
     /// managed [`MakeReusable`](crate::MakeReusable) callable; see
@@ -438,25 +477,37 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// does for a new map: use it to give a parallel map a
     /// [`timeout`](Map::timeout) or other settings.
     ///
-    /// With [`reuse`](Map::reuse), the inputs are first collected (so they
-    /// must be finite), then [`limit`](Map::limit) processes are forked,
-    /// and each takes the next input nobody has taken, calls `function` on
-    /// it and leaves the result, until none is left. Taking an input is an
-    /// atomic increment in memory the processes share with the creator:
-    /// the inputs are never sent (a process is a copy of its creator and
-    /// already has them, so they need not serialize), and no process waits
-    /// for its creator between two inputs. Results are left in that shared
-    /// memory too (256 KiB per process; a larger one goes on the process's
+    /// With [`reuse`](Map::reuse), a batch of inputs is collected, then
+    /// [`limit`](Map::limit) processes are forked, and each takes the next
+    /// input nobody has taken, calls `function` on it and leaves the
+    /// result, until none is left. Taking an input is an atomic increment
+    /// in memory the processes share with the creator: the inputs are
+    /// never sent (a process is a copy of its creator and already has
+    /// them, so they need not serialize), and no process waits for its
+    /// creator between two inputs. Results are left in that shared memory
+    /// too (256 KiB per process; a larger one goes on the process's
     /// channel), where a crash does not lose them: the map takes them in
     /// batches, every 2 ms while it waits, or as soon as one is made when
     /// nothing has come for that long. So a result costs no wake-up of the
     /// creator of its own, and is seen within a few milliseconds.
+    ///
+    /// Inputs known to be at most 1,048,576 (a `Vec`, a range, a slice) are
+    /// one batch. Others (of unknown number, like a reader's lines or an
+    /// endless iterator, or of more) are taken 1,024 first, then twice as
+    /// many each time up to 65,536: each batch is collected once the last
+    /// one's inputs are all taken (or when iterating needs it) and served
+    /// by processes forked for it. So an endless iterator works, and at
+    /// most one batch is held at once.
     ///
     /// A process that fails (panics, is killed, times out) fails the input
     /// it held, at that input's index, and a new process takes its place
     /// while inputs are left; a process that could not be forked fails the
     /// next input. The [`timeout`](Map::timeout) applies to each input,
     /// counted from when the map took the process's previous result.
+    ///
+    /// Tasks given to the map after a `pmap` ([`start`](Map::start),
+    /// [`manage`](Map::manage), another `pmap`) come after all its inputs:
+    /// giving one first takes every input left (with or without reuse).
     ///
     /// ```
     /// use std::time::Duration;
@@ -466,6 +517,15 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     ///     .timeout(Duration::from_secs(60))
     ///     .pmap(|n: u32| n + 1, [1, 2, 3]);
     /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [2, 3, 4]);
+    ///
+    /// // Endless inputs, with reuse: taken a batch at a time.
+    /// let cubes: Vec<u64> = pprocess::Map::new()
+    ///     .limit(2)
+    ///     .reuse(true)
+    ///     .pmap(|n: u64| n * n * n, 1..)
+    ///     .take(4)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(cubes, [1, 8, 27, 64]);
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn pmap<I, F>(mut self, function: F, inputs: I) -> Self
@@ -476,36 +536,73 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         F: Fn(I::Item) -> T + 'env,
         T: Serialize,
     {
-        let inputs: Box<dyn Iterator<Item = I::Item> + 'env> = if self.exchange.reuses() {
-            let inputs: Vec<I::Item> = inputs.into_iter().collect();
-            let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
-            if places == 0 {
-                return self;
-            }
-            match Board::new(inputs.len(), places) {
-                Ok(board) => {
-                    self.serve(board, inputs, function, places);
-                    return self;
-                }
-                // Without shared memory, a process per input still works.
-                Err(_) => Box::new(inputs.into_iter()),
-            }
+        // Its inputs come after those of earlier calls.
+        self.take_all_batches();
+        if self.exchange.reuses() {
+            let batches = InputBatches::new(inputs.into_iter(), function);
+            self.batches.push_back(Box::new(batches));
+            self.serve_next_batch();
         } else {
-            Box::new(inputs.into_iter())
-        };
-        // A process per input, as processes free up.
-        let function = Rc::new(MakeParallel::new(function));
+            self.start_each_input(Rc::new(function), inputs.into_iter());
+        }
+        self
+    }
+
+    /// Starts a process for each input, as processes free up.
+    fn start_each_input<A, F>(&mut self, function: Rc<F>, inputs: impl Iterator<Item = A> + 'env)
+    where
+        A: 'env,
+        F: Fn(A) -> T + 'env,
+        T: Serialize,
+    {
+        let function = Rc::new(MakeParallel::new(move |input| (*function)(input)));
         self.exchange.start_each(inputs.map(move |input| {
             let function = Rc::clone(&function);
             move |channel: &mut Channel| function.call(channel, input)
         }));
-        self
+    }
+
+    /// Serves a batch of `inputs` of a `pmap` with reuse: forks processes
+    /// that take them from a board (see [`serve`](Self::serve)), or, if no
+    /// shared memory can be had, a process per input.
+    pub(crate) fn serve_batch<A, F>(&mut self, inputs: Vec<A>, function: Rc<F>)
+    where
+        A: 'env,
+        F: Fn(A) -> T + 'env,
+        T: Serialize,
+    {
+        let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
+        match Board::new(inputs.len(), places) {
+            Ok(board) => self.serve(board, inputs, function, places),
+            Err(_) => self.start_each_input(function, inputs.into_iter()),
+        }
+    }
+
+    /// Serves the next batch of the `pmap` inputs not yet taken; `false`
+    /// if none is left.
+    fn serve_next_batch(&mut self) -> bool {
+        while let Some(mut batches) = self.batches.pop_front() {
+            let served = batches.serve_next(self);
+            if served {
+                if batches.size_hint().1 != Some(0) {
+                    self.batches.push_front(batches);
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Takes every `pmap` input not yet taken: tasks given after a `pmap`
+    /// come after all its inputs.
+    fn take_all_batches(&mut self) {
+        while self.serve_next_batch() {}
     }
 
     /// Starts `places` processes that take `inputs` from `board` one at a
     /// time and leave what `function` makes of each in their rings (see
     /// [`serve_inputs`]).
-    fn serve<A, F>(&mut self, board: Board, inputs: Vec<A>, function: F, places: usize)
+    fn serve<A, F>(&mut self, board: Board, inputs: Vec<A>, function: Rc<F>, places: usize)
     where
         A: 'env,
         F: Fn(A) -> T + 'env,
@@ -513,9 +610,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     {
         let board = Rc::new(board);
         let first = self.exchange.reserve_tasks(inputs.len());
-        let handler = self.exchange.handler_mut();
-        let run = handler.runs.len();
-        handler.runs.push(Run {
+        let run = self.exchange.handler_mut().add_run(Run {
             board: Rc::clone(&board),
             first,
         });
@@ -524,14 +619,16 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         let inputs = Rc::new(RefCell::new(
             inputs.into_iter().map(Some).collect::<Vec<_>>(),
         ));
-        let function = Rc::new(function);
-        self.servers.push(Some(Rc::new(move |place| {
-            let (board, inputs, function) =
-                (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
-            Box::new(move |channel: &mut Channel| {
-                serve_inputs(channel, &board, place, &inputs, &*function)
-            })
-        })));
+        self.servers.insert(
+            run,
+            Rc::new(move |place| {
+                let (board, inputs, function) =
+                    (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
+                Box::new(move |channel: &mut Channel| {
+                    serve_inputs(channel, &board, place, &inputs, &*function)
+                })
+            }),
+        );
         for place in 0..places {
             self.start_server(run, place);
         }
@@ -539,11 +636,11 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
 
     /// Starts a process for `place` on the board of `run`.
     fn start_server(&mut self, run: usize, place: usize) {
-        let Some(make_loop) = &self.servers[run] else {
+        let Some(make_loop) = self.servers.get(&run) else {
             return;
         };
         let server_loop = make_loop(place);
-        let board = Rc::clone(&self.exchange.handler().runs[run].board);
+        let board = Rc::clone(&self.exchange.handler().runs[&run].board);
         let answers_waiting = Box::new(move || board.ring(place).used() > 0);
         let server = self.exchange.start_serving(server_loop, answers_waiting);
         self.exchange.handler_mut().servers.insert(
@@ -560,7 +657,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// run were left.
     fn replace_failed_servers(&mut self) {
         while let Some((run, place)) = self.exchange.handler_mut().vacant.pop() {
-            if !self.exchange.handler().runs[run].board.all_taken() {
+            if !self.exchange.handler().runs[&run].board.all_taken() {
                 self.start_server(run, place);
             }
         }
@@ -571,11 +668,8 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// that hold inputs have copies of their own).
     fn free_taken_inputs(&mut self) {
         let runs = &self.exchange.handler().runs;
-        for (server_loop, run) in self.servers.iter_mut().zip(runs) {
-            if run.board.all_taken() {
-                *server_loop = None;
-            }
-        }
+        self.servers
+            .retain(|run, _| runs.get(run).is_some_and(|run| !run.board.all_taken()));
     }
 
     /// The number of tasks given so far. [`pmap`](Map::pmap) gives its
@@ -599,7 +693,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// assert!(!pprocess::pmap(|n: u8| n, [1]).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.exchange.source_size_hint().1 == Some(0)
+        self.len() == 0 && self.exchange.source_size_hint().1 == Some(0) && self.batches.is_empty()
     }
 
     /// Waits for the result at `index` and returns it; `None` if no task
@@ -615,7 +709,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             return None;
         }
         while index >= self.len() {
-            if !self.exchange.take_from_source() {
+            if !self.exchange.take_from_source() && !self.serve_next_batch() {
                 return None;
             }
         }
@@ -635,6 +729,10 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         let mut quiet = false;
         while !self.exchange.handler().has(index) {
             self.replace_failed_servers();
+            // The next batch's processes start as the last one's end.
+            if !self.batches.is_empty() && self.exchange.handler().newest_run_all_taken() {
+                self.serve_next_batch();
+            }
             let answered = self.exchange.handler_mut().take_rings();
             for server in std::mem::take(&mut self.exchange.handler_mut().broken) {
                 self.exchange.kill_server(server);
@@ -670,6 +768,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         // Inputs are taken in order: once the last one's result is here,
         // its run frees its inputs.
         self.free_taken_inputs();
+        self.exchange.handler_mut().release_finished_runs();
     }
 }
 
@@ -683,7 +782,8 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.len() && !self.exchange.take_from_source() {
+        if self.next >= self.len() && !self.exchange.take_from_source() && !self.serve_next_batch()
+        {
             return None;
         }
         self.wait_for(self.next);
@@ -694,7 +794,16 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.len() - self.next;
-        let (least, most) = self.exchange.source_size_hint();
+        let (least, most) = self.batches.iter().map(|batches| batches.size_hint()).fold(
+            self.exchange.source_size_hint(),
+            |(least, most), (more, most_more)| {
+                (
+                    least.saturating_add(more),
+                    most.zip(most_more)
+                        .and_then(|(most, more)| most.checked_add(more)),
+                )
+            },
+        );
         (
             left.saturating_add(least),
             most.and_then(|most| most.checked_add(left)),
@@ -723,7 +832,8 @@ mod tests {
         let board = Rc::new(Board::new(inputs, 1).unwrap());
         MapResults {
             results: Vec::new(),
-            runs: vec![Run { board, first: 0 }],
+            runs: HashMap::from([(0, Run { board, first: 0 })]),
+            next_run: 1,
             servers: HashMap::from([(
                 SERVER,
                 Server {
@@ -740,7 +850,7 @@ mod tests {
     /// Does what a serving process does with `input`: takes it and leaves
     /// its answer in its ring.
     fn answer_in_ring(results: &MapResults<u64>, input: usize, value: u64) {
-        let board = &results.runs[0].board;
+        let board = &results.runs[&0].board;
         assert_eq!(board.take(0), Some(input));
         let mut answer = Vec::new();
         encode_answer(input, &value, &mut answer).unwrap();
@@ -770,7 +880,7 @@ mod tests {
         let mut results = one_run(5);
         answer_in_ring(&results, 0, 10);
         answer_in_ring(&results, 1, 11);
-        assert_eq!(results.runs[0].board.take(0), Some(2));
+        assert_eq!(results.runs[&0].board.take(0), Some(2));
         let death = Error::Died { pid: 7, signal: 9 };
         results.store_error(SERVER, death).unwrap();
         assert!(matches!(results.results[0], Some(Ok(10))));
@@ -805,10 +915,46 @@ mod tests {
     }
 
     #[test]
+    fn a_run_is_forgotten_once_its_inputs_are_taken_and_its_processes_ended() {
+        let mut results = one_run(2);
+        let board = Rc::clone(&results.runs[&0].board);
+        answer_in_ring(&results, 0, 10);
+        results.release_finished_runs();
+        assert_eq!(results.runs.len(), 1, "input 1 is not taken yet");
+        answer_in_ring(&results, 1, 11);
+        results.release_finished_runs();
+        assert_eq!(results.runs.len(), 1, "its process has not ended");
+        let end = Error::NoResult { pid: 7, code: 0 };
+        results.store_error(SERVER, end).unwrap();
+        assert!(matches!(results.results[..], [Some(Ok(10)), Some(Ok(11))]));
+        assert!(results.vacant.is_empty(), "no input is left to serve");
+        results.release_finished_runs();
+        assert!(results.runs.is_empty());
+        assert!(results.servers.is_empty());
+        assert_eq!(
+            Rc::strong_count(&board),
+            1,
+            "the map holds its board no more"
+        );
+    }
+
+    #[test]
+    fn a_run_whose_failed_process_awaits_a_successor_is_kept() {
+        let mut results = one_run(2);
+        assert_eq!(results.runs[&0].board.take(0), Some(0));
+        results
+            .store_error(SERVER, Error::Died { pid: 7, signal: 9 })
+            .unwrap();
+        assert_eq!(results.vacant, [(0, 0)]);
+        results.release_finished_runs();
+        assert_eq!(results.runs.len(), 1, "input 1 still needs a process");
+    }
+
+    #[test]
     fn a_result_that_does_not_decode_fails_only_its_input() {
         let mut results = one_run(3);
         answer_in_ring(&results, 0, 10);
-        let board = Rc::clone(&results.runs[0].board);
+        let board = Rc::clone(&results.runs[&0].board);
         assert_eq!(board.take(0), Some(1));
         // Input 1's number, and no result after it.
         assert!(board.ring(0).push(&1u64.to_le_bytes()));
@@ -823,10 +969,10 @@ mod tests {
     #[test]
     fn answers_for_inputs_that_do_not_exist_fail_the_process() {
         let mut results = one_run(2);
-        assert_eq!(results.runs[0].board.take(0), Some(0));
+        assert_eq!(results.runs[&0].board.take(0), Some(0));
         let mut answer = Vec::new();
         encode_answer(99, &1u64, &mut answer).unwrap();
-        assert!(results.runs[0].board.ring(0).push(&answer));
+        assert!(results.runs[&0].board.ring(0).push(&answer));
         assert_eq!(results.take_rings(), [0usize; 0]);
         assert!(matches!(results.results[0], Some(Err(Error::Decode(_)))));
         assert_eq!(results.broken, [SERVER], "it is to be killed");
