@@ -729,8 +729,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         let mut quiet = false;
         while !self.exchange.handler().has(index) {
             self.replace_failed_servers();
-            // The next batch's processes start as the last one's end.
-            if !self.batches.is_empty() && self.exchange.handler().newest_run_all_taken() {
+            // The next batch's processes start as the last one's end
+            // (or, for a batch served a process per input, once all its
+            // inputs are given to processes).
+            if !self.batches.is_empty()
+                && self.exchange.handler().newest_run_all_taken()
+                && self.exchange.source_size_hint().1 == Some(0)
+            {
                 self.serve_next_batch();
             }
             let answered = self.exchange.handler_mut().take_rings();
