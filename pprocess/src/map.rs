@@ -73,7 +73,12 @@ where
 /// The results a [`Map`] has received, by task number: the handler of its
 /// exchange.
 pub struct MapResults<T> {
-    results: Vec<Option<Result<T>>>,
+    /// The results of tasks `taken..`, where they have arrived. The ones
+    /// iterating took are gone, so an endless map holds only those between
+    /// the next to take and the newest to arrive.
+    results: VecDeque<Option<Result<T>>>,
+    /// How many results iterating has taken (the index of the next).
+    taken: usize,
     /// The `pmap` runs with reuse not finished yet, by run number.
     runs: HashMap<usize, Run>,
     /// The number the next run gets.
@@ -105,16 +110,31 @@ struct Run {
 }
 
 impl<T> MapResults<T> {
-    /// Keeps the first result of each task.
+    /// Keeps the first result of each task (once taken, a task has had
+    /// its result).
     fn put(&mut self, task: usize, result: Result<T>) {
-        if self.results.len() <= task {
-            self.results.resize_with(task + 1, || None);
+        let Some(slot) = task.checked_sub(self.taken) else {
+            return;
+        };
+        if self.results.len() <= slot {
+            self.results.resize_with(slot + 1, || None);
         }
-        self.results[task].get_or_insert(result);
+        self.results[slot].get_or_insert(result);
     }
 
     fn has(&self, task: usize) -> bool {
-        self.results.get(task).is_some_and(Option::is_some)
+        task < self.taken || self.result(task).is_some()
+    }
+
+    /// The result of `task`, if it has arrived and was not taken.
+    fn result(&self, task: usize) -> Option<&Result<T>> {
+        self.results.get(task.checked_sub(self.taken)?)?.as_ref()
+    }
+
+    /// Takes the next result (iterating), which must have arrived.
+    fn take_next(&mut self) -> Option<Result<T>> {
+        self.taken += 1;
+        self.results.pop_front().flatten()
     }
 
     /// Adds a run, and returns its number.
@@ -401,7 +421,6 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
 /// ```
 pub struct Map<'env, T> {
     exchange: Exchange<'env, MapResults<T>>,
-    next: usize,
     /// For each `pmap` run with reuse whose inputs are not all taken, by
     /// run number: makes the loop of a process that takes the run's inputs,
     /// for a place on its board.
@@ -436,7 +455,8 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     pub fn new() -> Self {
         Map {
             exchange: Exchange::with_handler(MapResults {
-                results: Vec::new(),
+                results: VecDeque::new(),
+                taken: 0,
                 runs: HashMap::new(),
                 next_run: 0,
                 servers: HashMap::new(),
@@ -444,7 +464,6 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 broken: Vec::new(),
             })
             .limit(get_number_of_cores()),
-            next: 0,
             servers: HashMap::new(),
             batches: VecDeque::new(),
         }
@@ -705,7 +724,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// assert!(map.get(2).is_none());
     /// ```
     pub fn get(&mut self, index: usize) -> Option<Result<&T, &Error>> {
-        if index < self.next {
+        if index < self.exchange.handler().taken {
             return None;
         }
         while index >= self.len() {
@@ -714,9 +733,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             }
         }
         self.wait_for(index);
-        self.exchange.handler().results[index]
-            .as_ref()
-            .map(Result::as_ref)
+        self.exchange.handler().result(index).map(Result::as_ref)
     }
 
     /// Stores arriving results until the one at `index` is there.
@@ -787,18 +804,16 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.len() && !self.exchange.take_from_source() && !self.serve_next_batch()
-        {
+        let next = self.exchange.handler().taken;
+        if next >= self.len() && !self.exchange.take_from_source() && !self.serve_next_batch() {
             return None;
         }
-        self.wait_for(self.next);
-        let result = self.exchange.handler_mut().results[self.next].take();
-        self.next += 1;
-        result
+        self.wait_for(next);
+        self.exchange.handler_mut().take_next()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.len() - self.next;
+        let left = self.len() - self.exchange.handler().taken;
         let (least, most) = self.batches.iter().map(|batches| batches.size_hint()).fold(
             self.exchange.source_size_hint(),
             |(least, most), (more, most_more)| {
@@ -820,7 +835,7 @@ impl<T> fmt::Debug for Map<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("exchange", &self.exchange)
-            .field("next", &self.next)
+            .field("next", &self.exchange.handler().taken)
             .finish()
     }
 }
@@ -836,7 +851,8 @@ mod tests {
     fn one_run(inputs: usize) -> MapResults<u64> {
         let board = Rc::new(Board::new(inputs, 1).unwrap());
         MapResults {
-            results: Vec::new(),
+            results: VecDeque::new(),
+            taken: 0,
             runs: HashMap::from([(0, Run { board, first: 0 })]),
             next_run: 1,
             servers: HashMap::from([(
@@ -920,6 +936,20 @@ mod tests {
     }
 
     #[test]
+    fn results_taken_are_dropped_and_a_late_one_for_a_taken_task_is_ignored() {
+        let mut results = one_run(1);
+        results.put(0, Ok(1));
+        results.put(1, Ok(2));
+        assert!(matches!(results.take_next(), Some(Ok(1))));
+        assert_eq!(results.results.len(), 1, "the taken result is dropped");
+        results.put(0, Ok(9));
+        assert!(results.has(0));
+        assert!(results.result(0).is_none());
+        assert!(matches!(results.take_next(), Some(Ok(2))));
+        assert!(results.results.is_empty());
+    }
+
+    #[test]
     fn a_run_is_forgotten_once_its_inputs_are_taken_and_its_processes_ended() {
         let mut results = one_run(2);
         let board = Rc::clone(&results.runs[&0].board);
@@ -931,7 +961,8 @@ mod tests {
         assert_eq!(results.runs.len(), 1, "its process has not ended");
         let end = Error::NoResult { pid: 7, code: 0 };
         results.store_error(SERVER, end).unwrap();
-        assert!(matches!(results.results[..], [Some(Ok(10)), Some(Ok(11))]));
+        assert!(matches!(results.result(0), Some(Ok(10))));
+        assert!(matches!(results.result(1), Some(Ok(11))));
         assert!(results.vacant.is_empty(), "no input is left to serve");
         results.release_finished_runs();
         assert!(results.runs.is_empty());
