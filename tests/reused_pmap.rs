@@ -22,6 +22,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use hardening::{TaskLog, block_forever, open_descriptors, own_children};
+use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{Signal, raise};
 use pprocess::{Error, Map};
 
@@ -421,4 +422,289 @@ fn the_creator_frees_its_copy_of_the_inputs_once_all_are_taken() {
         1,
         "the map, still alive, holds its inputs"
     );
+}
+
+/// `0..count` from an iterator that does not know its length
+/// (`size_hint().1 == None`), as `BufRead::lines()` would give: the map
+/// takes such inputs a batch at a time.
+fn unknown_size(count: u64) -> impl Iterator<Item = u64> {
+    let mut next = 0;
+    std::iter::from_fn(move || {
+        (next < count).then(|| {
+            next += 1;
+            next - 1
+        })
+    })
+}
+
+/// An endless input is served a batch at a time (1,024 inputs, then twice
+/// the last), each batch by at most `limit` processes of its own.
+#[test]
+fn an_endless_input_is_served_in_batches_each_by_processes_of_its_own() {
+    let results = alone(|| {
+        Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| (n * 3, std::process::id()), 0u64..)
+            .take(5000)
+            .collect::<pprocess::Result<Vec<(u64, u32)>>>()
+            .map_err(|error| error.to_string())
+    })
+    .expect("every result");
+    let values: Vec<u64> = results.iter().map(|(value, _)| *value).collect();
+    assert_eq!(values, (0..5000u64).map(|n| n * 3).collect::<Vec<_>>());
+    // The batches that cover 5,000 inputs: 1,024, 2,048, and 4,096 (of
+    // which the first 1,928 are taken here).
+    let batches = [0..1024, 1024..3072, 3072..5000];
+    let pids_of = |range: std::ops::Range<usize>| -> BTreeSet<u32> {
+        results[range].iter().map(|(_, pid)| *pid).collect()
+    };
+    let mut all = BTreeSet::new();
+    for batch in batches {
+        let pids = pids_of(batch.clone());
+        assert!(
+            (1..=2).contains(&pids.len()),
+            "inputs {batch:?} ran in {} processes: {pids:?}",
+            pids.len()
+        );
+        assert!(
+            all.is_disjoint(&pids),
+            "a process of an earlier batch served inputs {batch:?}: {pids:?}"
+        );
+        all.extend(pids);
+    }
+    assert!(
+        (3..=6).contains(&all.len()),
+        "5,000 inputs in 3 batches ran in {} processes: {all:?}",
+        all.len()
+    );
+}
+
+/// A finite input of unknown size, not a whole number of batches, gives
+/// every result in order, then `None`, and the map's length is its number
+/// of inputs.
+#[test]
+fn a_finite_input_of_unknown_size_gives_every_result_in_order_then_none() {
+    let (values, after, len) = alone(|| {
+        let mut map = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| n * n, unknown_size(3000));
+        let values: Vec<Result<u64, String>> = map
+            .by_ref()
+            .take(3000)
+            .map(|result| result.map_err(|error| error.to_string()))
+            .collect();
+        let after = map
+            .next()
+            .map(|result| result.map_err(|error| error.to_string()));
+        (values, after, map.len())
+    });
+    assert_eq!(values, (0..3000u64).map(|n| Ok(n * n)).collect::<Vec<_>>());
+    assert_eq!(after, None);
+    assert_eq!(len, 3000);
+}
+
+/// An empty input of unknown size forks no process: the map is empty and
+/// yields nothing.
+#[test]
+fn an_empty_input_of_unknown_size_forks_no_process_and_the_map_is_empty() {
+    let (children, empty, next, children_after) = alone(|| {
+        let mut map = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| n, unknown_size(0));
+        let children = own_children().len();
+        let empty = map.is_empty();
+        let next = map
+            .next()
+            .map(|result| result.map_err(|error| error.to_string()));
+        (children, empty, next, own_children().len())
+    });
+    assert_eq!(children, 0, "processes forked for no input");
+    assert!(empty);
+    assert_eq!(next, None);
+    assert_eq!(children_after, 0, "processes forked while iterating");
+}
+
+/// A panic in the second batch of an endless input fails only its own
+/// index; a new process takes the failed one's place and serves the rest
+/// of the batch.
+#[test]
+fn a_panic_in_a_later_batch_fails_only_its_index_and_its_process_is_replaced() {
+    let outcomes: Vec<Result<(u64, u32), String>> = alone(|| {
+        Map::new()
+            .limit(1)
+            .reuse(true)
+            .pmap(
+                |n: u64| {
+                    if n == 1500 {
+                        panic!("input {n} is bad");
+                    }
+                    (n * 3, std::process::id())
+                },
+                0u64..,
+            )
+            .take(3000)
+            .map(|result| {
+                result.map_err(|error| match error {
+                    Error::Panicked { message, .. } => format!("panicked: {message}"),
+                    other => format!("not a panic: {other}"),
+                })
+            })
+            .collect()
+    });
+    assert_eq!(outcomes.len(), 3000);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Err(message) if i == 1500 => assert!(
+                message.starts_with("panicked: ") && message.contains("input 1500 is bad"),
+                "index 1500: {message}"
+            ),
+            Ok((value, _)) if i != 1500 => assert_eq!(*value, i as u64 * 3, "index {i}"),
+            other => panic!("index {i}: {other:?}"),
+        }
+    }
+    // Limit 1: one process for the first batch, one for the second up to
+    // the panic, and the one that took its place for the rest.
+    let pids_of = |range: std::ops::Range<usize>| -> BTreeSet<u32> {
+        outcomes[range]
+            .iter()
+            .map(|outcome| outcome.as_ref().expect("a result").1)
+            .collect()
+    };
+    let (first, before, after) = (pids_of(0..1024), pids_of(1024..1500), pids_of(1501..3000));
+    assert_eq!((first.len(), before.len(), after.len()), (1, 1, 1));
+    assert!(
+        first.is_disjoint(&before) && first.is_disjoint(&after) && before.is_disjoint(&after),
+        "first batch {first:?}, second before the panic {before:?}, after it {after:?}"
+    );
+}
+
+/// Dropping a map of an endless input while its processes work kills and
+/// reaps them and leaves no descriptor open ([`alone`] checks).
+#[test]
+fn dropping_an_endless_map_early_kills_and_reaps_its_processes() {
+    let (firsts, left) = alone(|| {
+        // Every input from 10 on runs until its process is killed.
+        let mut map = Map::new().limit(2).reuse(true).pmap(
+            |n: u64| {
+                if n >= 10 {
+                    block_forever();
+                }
+                n
+            },
+            0u64..,
+        );
+        let firsts: Vec<u64> = map
+            .by_ref()
+            .take(10)
+            .collect::<pprocess::Result<_>>()
+            .expect("the first 10 results");
+        drop(map);
+        (firsts, own_children().len())
+    });
+    assert_eq!(firsts, (0..10u64).collect::<Vec<_>>());
+    assert_eq!(left, 0);
+}
+
+/// `get` of an index in a batch not yet collected collects the batches up
+/// to it and gives its result; iteration still starts at index 0.
+#[test]
+fn get_of_an_index_in_a_batch_not_yet_collected_gives_its_result() {
+    let (value, first) = alone(|| {
+        let mut map = Map::new().limit(2).reuse(true).pmap(|n: u64| n * 7, 0u64..);
+        let value = map
+            .get(2500)
+            .map(|result| result.copied().map_err(|error| error.to_string()));
+        let first = map
+            .next()
+            .map(|result| result.map_err(|error| error.to_string()));
+        (value, first)
+    });
+    assert_eq!(value, Some(Ok(2500 * 7)));
+    assert_eq!(first, Some(Ok(0)));
+}
+
+/// Inputs of unknown number that are neither `Send` nor serializable reach
+/// their processes through the fork, batch after batch.
+#[test]
+fn unsendable_inputs_of_unknown_number_all_arrive() {
+    let results = alone(|| {
+        let names = unknown_size(2000).map(|n| std::rc::Rc::<str>::from(format!("input {n}")));
+        Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|name: std::rc::Rc<str>| name.to_uppercase(), names)
+            .collect::<pprocess::Result<Vec<String>>>()
+            .map_err(|error| error.to_string())
+    });
+    assert_eq!(
+        results,
+        Ok((0..2000).map(|n| format!("INPUT {n}")).collect::<Vec<_>>())
+    );
+}
+
+/// A task started after a `pmap` of unknown size comes after all its
+/// inputs: its result is at the index after the last input's.
+#[test]
+fn a_task_started_after_a_pmap_of_unknown_size_comes_after_all_its_inputs() {
+    let (index, values) = alone(|| {
+        let mut map = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| n, unknown_size(1500));
+        let index = map.start(|channel| channel.send(&u64::MAX));
+        let values = map
+            .collect::<pprocess::Result<Vec<u64>>>()
+            .map_err(|error| error.to_string());
+        (index, values)
+    });
+    assert_eq!(index, 1500);
+    let mut expected: Vec<u64> = (0..1500).collect();
+    expected.push(u64::MAX);
+    assert_eq!(values, Ok(expected));
+}
+
+/// The address space of this process now, from `/proc/self/status`.
+fn address_space_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmSize:"))
+        .expect("VmSize");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmSize in kB");
+    kib * 1024
+}
+
+/// Without the shared memory for a board (the address space is limited
+/// to 400 KiB more than is in use, less than the 512 KiB two rings need),
+/// each input gets a process of its own, and every result still arrives
+/// in order.
+#[test]
+fn without_shared_memory_each_input_gets_a_process_of_its_own() {
+    let (doubles, pids) = alone(|| {
+        let limit = address_space_bytes() + (400 << 10);
+        setrlimit(Resource::RLIMIT_AS, limit, limit).expect("RLIMIT_AS");
+        let mut next = 0u64;
+        let count = std::iter::from_fn(move || {
+            next += 1;
+            (next <= 1000).then_some(next - 1)
+        });
+        let results: Vec<(u64, u32)> = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| (n * 2, std::process::id()), count)
+            .collect::<pprocess::Result<_>>()
+            .expect("every input answered");
+        let doubles: Vec<u64> = results.iter().map(|&(double, _)| double).collect();
+        let pids: BTreeSet<u32> = results.iter().map(|&(_, pid)| pid).collect();
+        (doubles, pids.len())
+    });
+    assert_eq!(doubles, (0..1000).map(|n| n * 2).collect::<Vec<u64>>());
+    assert_eq!(pids, 1000, "a process per input");
 }
