@@ -9,6 +9,11 @@
 //! survive its crash, restart its timeout clock, and that answers too
 //! large for a ring arrive through its channel.
 //!
+//! Inputs of unknown number (endless ones too) are taken a batch at a
+//! time, each batch served by processes forked for it; the tests at the
+//! end check the batches, the order of results across them, and the
+//! process-per-input fallback when no shared memory can be mapped.
+//!
 //! Each scenario that counts processes or descriptors runs in a created
 //! process of its own ([`alone`]): the test process has many threads, each
 //! forking and opening descriptors, so only a single-threaded copy can
