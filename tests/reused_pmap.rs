@@ -713,3 +713,80 @@ fn without_shared_memory_each_input_gets_a_process_of_its_own() {
     assert_eq!(doubles, (0..1000).map(|n| n * 2).collect::<Vec<u64>>());
     assert_eq!(pids, 1000, "a process per input");
 }
+
+/// An input iterator is never asked again once it has ended, even one
+/// that would give more (as a terminal's lines do after end of file).
+#[test]
+fn an_input_that_ended_is_not_asked_again() {
+    let (results, asked_after_the_end) = alone(|| {
+        let asked_after_the_end = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = std::rc::Rc::clone(&asked_after_the_end);
+        let mut n = 0u64;
+        let resuming = std::iter::from_fn(move || {
+            n += 1;
+            match n {
+                1..=3 => Some(n - 1),
+                4 => None,
+                _ => {
+                    counter.set(counter.get() + 1);
+                    (n <= 7).then_some(100 + n)
+                }
+            }
+        });
+        let results: Vec<u64> = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|n: u64| n, resuming)
+            .collect::<pprocess::Result<_>>()
+            .expect("every input answered");
+        (results, asked_after_the_end.get())
+    });
+    assert_eq!(results, [0, 1, 2]);
+    assert_eq!(asked_after_the_end, 0);
+}
+
+/// A process of a `pmap` with reuse that fails is replaced without taking
+/// the inputs of a `pmap` given after it: those are still taken only as
+/// processes free up.
+#[test]
+fn replacing_a_failed_process_leaves_a_later_pmaps_inputs_where_they_are() {
+    let (results, pulled) = alone(|| {
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let counter = std::rc::Rc::clone(&pulled);
+        let later = (0..100_000u64).inspect(move |_| counter.set(counter.get() + 1));
+        let results: Vec<Result<u64, String>> = Map::new()
+            .limit(1)
+            .reuse(true)
+            .pmap(
+                |n: u64| {
+                    if n == 5 {
+                        panic!("input 5");
+                    }
+                    n
+                },
+                0..100u64,
+            )
+            .reuse(false)
+            .pmap(|n: u64| n + 1000, later)
+            .take(105)
+            .map(|result| result.map_err(|error| error.to_string()))
+            .collect();
+        (results, pulled.get())
+    });
+    for (index, result) in results.iter().enumerate() {
+        let index = index as u64;
+        match index {
+            5 => assert!(
+                result
+                    .as_ref()
+                    .is_err_and(|error| error.contains("input 5"))
+            ),
+            0..100 => assert_eq!(result, &Ok(index)),
+            _ => assert_eq!(result, &Ok(index - 100 + 1000)),
+        }
+    }
+    assert!(
+        pulled < 100,
+        "{pulled} inputs of the later pmap taken for 5 results"
+    );
+}

@@ -8,6 +8,7 @@
 //! processes of its own, so they need not fit in memory at once and an
 //! endless iterator is served as it is iterated.
 
+use std::iter::Fuse;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -41,7 +42,9 @@ pub(crate) trait Batches<'env, T> {
 
 /// The inputs of one `pmap` call and its function.
 pub(crate) struct InputBatches<I, F> {
-    inputs: I,
+    /// Fused: an iterator is never asked again once it has ended (some,
+    /// like a terminal's lines, would wait for more).
+    inputs: Fuse<I>,
     function: Rc<F>,
     /// How many inputs the next batch takes at most.
     size: usize,
@@ -54,7 +57,7 @@ impl<I: Iterator, F> InputBatches<I, F> {
             _ => FIRST_BATCH,
         };
         InputBatches {
-            inputs,
+            inputs: inputs.fuse(),
             function: Rc::new(function),
             size,
         }
@@ -70,7 +73,9 @@ where
 {
     fn serve_next(&mut self, map: &mut Map<'env, T>) -> bool {
         let batch: Vec<I::Item> = self.inputs.by_ref().take(self.size).collect();
-        self.size = (self.size * 2).min(LAST_BATCH);
+        if self.size < LAST_BATCH {
+            self.size = (self.size * 2).min(LAST_BATCH);
+        }
         if batch.is_empty() {
             return false;
         }

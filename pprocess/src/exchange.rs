@@ -709,7 +709,6 @@ impl<'env, H> Exchange<'env, H> {
     where
         F: FnOnce(&mut Channel) -> ExitCode + 'env,
     {
-        while self.take_from_source() {}
         self.servers += 1;
         let server = usize::MAX - self.servers;
         let job = job(f);

@@ -424,10 +424,11 @@ pub struct Map<'env, T> {
     /// For each `pmap` run with reuse whose inputs are not all taken, by
     /// run number: makes the loop of a process that takes the run's inputs,
     /// for a place on its board.
-    servers: HashMap<usize, ServerLoop<'env>>,
-    /// Inputs of `pmap` calls with reuse not yet taken, in order (see
-    /// [`Batches`]).
-    batches: VecDeque<Box<dyn Batches<'env, T> + 'env>>,
+    server_loops: HashMap<usize, ServerLoop<'env>>,
+    /// The inputs of the last `pmap` with reuse not yet taken (see
+    /// [`Batches`]). A `pmap` takes those of the one before it first, so
+    /// there is one at most.
+    batches: Option<Box<dyn Batches<'env, T> + 'env>>,
 }
 
 /// How long a map waiting for results lets answers gather in the rings of
@@ -464,8 +465,8 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 broken: Vec::new(),
             })
             .limit(get_number_of_cores()),
-            servers: HashMap::new(),
-            batches: VecDeque::new(),
+            server_loops: HashMap::new(),
+            batches: None,
         }
     }
 
@@ -514,9 +515,14 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// one batch. Others (of unknown number, like a reader's lines or an
     /// endless iterator, or of more) are taken 1,024 first, then twice as
     /// many each time up to 65,536: each batch is collected once the last
-    /// one's inputs are all taken (or when iterating needs it) and served
-    /// by processes forked for it. So an endless iterator works, and at
-    /// most one batch is held at once.
+    /// one's inputs are all taken (or when [`get`](Map::get) reaches into
+    /// it) and served by processes forked for it. So an endless iterator
+    /// works, and a map iterated in order holds a batch or two of inputs.
+    /// A batch is collected before its processes start: `pmap` returns,
+    /// and the first result comes, once the first batch is collected. For
+    /// inputs that trickle in (a socket, a terminal), or that depend on
+    /// the map's own results, use a `pmap` without reuse, which forks a
+    /// process for each input as it comes.
     ///
     /// A process that fails (panics, is killed, times out) fails the input
     /// it held, at that input's index, and a new process takes its place
@@ -559,7 +565,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self.take_all_batches();
         if self.exchange.reuses() {
             let batches = InputBatches::new(inputs.into_iter(), function);
-            self.batches.push_back(Box::new(batches));
+            self.batches = Some(Box::new(batches));
             self.serve_next_batch();
         } else {
             self.start_each_input(Rc::new(function), inputs.into_iter());
@@ -582,7 +588,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     }
 
     /// Serves a batch of `inputs` of a `pmap` with reuse: forks processes
-    /// that take them from a board (see [`serve`](Self::serve)), or, if no
+    /// that take them from a board (see [`start_run`](Self::start_run)), or, if no
     /// shared memory can be had, a process per input.
     pub(crate) fn serve_batch<A, F>(&mut self, inputs: Vec<A>, function: Rc<F>)
     where
@@ -592,7 +598,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     {
         let places = self.exchange.process_limit().unwrap_or(1).min(inputs.len());
         match Board::new(inputs.len(), places) {
-            Ok(board) => self.serve(board, inputs, function, places),
+            Ok(board) => self.start_run(board, inputs, function, places),
             Err(_) => self.start_each_input(function, inputs.into_iter()),
         }
     }
@@ -600,16 +606,14 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// Serves the next batch of the `pmap` inputs not yet taken; `false`
     /// if none is left.
     fn serve_next_batch(&mut self) -> bool {
-        while let Some(mut batches) = self.batches.pop_front() {
-            let served = batches.serve_next(self);
-            if served {
-                if batches.size_hint().1 != Some(0) {
-                    self.batches.push_front(batches);
-                }
-                return true;
-            }
+        let Some(mut batches) = self.batches.take() else {
+            return false;
+        };
+        let served = batches.serve_next(self);
+        if served && batches.size_hint().1 != Some(0) {
+            self.batches = Some(batches);
         }
-        false
+        served
     }
 
     /// Takes every `pmap` input not yet taken: tasks given after a `pmap`
@@ -621,7 +625,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// Starts `places` processes that take `inputs` from `board` one at a
     /// time and leave what `function` makes of each in their rings (see
     /// [`serve_inputs`]).
-    fn serve<A, F>(&mut self, board: Board, inputs: Vec<A>, function: Rc<F>, places: usize)
+    fn start_run<A, F>(&mut self, board: Board, inputs: Vec<A>, function: Rc<F>, places: usize)
     where
         A: 'env,
         F: Fn(A) -> T + 'env,
@@ -638,7 +642,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         let inputs = Rc::new(RefCell::new(
             inputs.into_iter().map(Some).collect::<Vec<_>>(),
         ));
-        self.servers.insert(
+        self.server_loops.insert(
             run,
             Rc::new(move |place| {
                 let (board, inputs, function) =
@@ -655,7 +659,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
 
     /// Starts a process for `place` on the board of `run`.
     fn start_server(&mut self, run: usize, place: usize) {
-        let Some(make_loop) = self.servers.get(&run) else {
+        let Some(make_loop) = self.server_loops.get(&run) else {
             return;
         };
         let server_loop = make_loop(place);
@@ -687,7 +691,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// that hold inputs have copies of their own).
     fn free_taken_inputs(&mut self) {
         let runs = &self.exchange.handler().runs;
-        self.servers
+        self.server_loops
             .retain(|run, _| runs.get(run).is_some_and(|run| !run.board.all_taken()));
     }
 
@@ -712,7 +716,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// assert!(!pprocess::pmap(|n: u8| n, [1]).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.exchange.source_size_hint().1 == Some(0) && self.batches.is_empty()
+        self.len() == 0 && self.exchange.source_size_hint().1 == Some(0) && self.batches.is_none()
     }
 
     /// Waits for the result at `index` and returns it; `None` if no task
@@ -749,7 +753,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             // The next batch's processes start as the last one's end
             // (or, for a batch served a process per input, once all its
             // inputs are given to processes).
-            if !self.batches.is_empty()
+            if self.batches.is_some()
                 && self.exchange.handler().newest_run_all_taken()
                 && self.exchange.source_size_hint().1 == Some(0)
             {
@@ -816,10 +820,10 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
         let left = self.len() - self.exchange.handler().taken;
         let (least, most) = self.batches.iter().map(|batches| batches.size_hint()).fold(
             self.exchange.source_size_hint(),
-            |(least, most), (more, most_more)| {
+            |(least, most), (more, more_at_most)| {
                 (
                     least.saturating_add(more),
-                    most.zip(most_more)
+                    most.zip(more_at_most)
                         .and_then(|(most, more)| most.checked_add(more)),
                 )
             },

@@ -85,13 +85,16 @@ impl Children {
         self.entries.swap_remove(index).status
     }
 
-    /// Records how process `pid` ended: the one entry with that id not
-    /// reaped yet (only one process has an id at a time).
+    /// Records how process `pid` ended: the newest entry with that id
+    /// not reaped yet. Only one process has an id at a time; an older
+    /// entry with the same id and no status is a process its own channel
+    /// has just reaped and not yet removed.
     fn record(&mut self, pid: i32, status: ExitStatus) {
         if let Some(entry) = self
             .entries
             .iter_mut()
-            .find(|entry| entry.child.pid == pid && entry.status.is_none())
+            .filter(|entry| entry.child.pid == pid && entry.status.is_none())
+            .max_by_key(|entry| entry.child.serial)
         {
             entry.status = Some(status);
         }
@@ -188,6 +191,18 @@ mod tests {
         children.record(100, exited(4));
         assert_eq!(children.take_reaped(first), Some(exited(3)));
         assert_eq!(children.take_reaped(second), Some(exited(4)));
+        assert!(children.entries.is_empty());
+    }
+
+    #[test]
+    fn a_status_goes_to_the_newest_process_with_its_id() {
+        let mut children = Children::new();
+        // Reaped by its channel, which has not removed it yet.
+        let reaped = children.insert(100);
+        let running = children.insert(100);
+        children.record(100, exited(5));
+        assert_eq!(children.take_reaped(running), Some(exited(5)));
+        assert_eq!(children.remove(reaped), None);
         assert!(children.entries.is_empty());
     }
 
