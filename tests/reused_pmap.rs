@@ -313,10 +313,10 @@ fn answers_too_large_for_shared_memory_arrive_through_the_channel() {
 
 #[test]
 fn a_run_longer_than_the_timeout_completes_while_every_input_is_quick() {
-    // Each input's work is 1 ms of sleep (a workload, not a wait for
-    // anything): the run lasts 1.5 s or more, the timeout is 1 s, far above
-    // any one input even on a loaded machine. The clock restarts with every
-    // answer taken from shared memory.
+    // Each input's work is a fixed computation of about 1 ms (an unoptimised
+    // build on this machine): the run lasts 1.5 s or more, the timeout is
+    // 1 s, far above any one input even on a loaded machine. The clock
+    // restarts with every answer taken from shared memory.
     let outcomes = alone(|| {
         Map::new()
             .limit(2)
@@ -324,7 +324,10 @@ fn a_run_longer_than_the_timeout_completes_while_every_input_is_quick() {
             .timeout(Duration::from_secs(1))
             .pmap(
                 |i: u64| {
-                    std::thread::sleep(Duration::from_millis(1));
+                    let mixed = (0..120_000).fold(i, |mixed, round| {
+                        std::hint::black_box(mixed.wrapping_mul(6364136223846793005) ^ round)
+                    });
+                    std::hint::black_box(mixed);
                     i
                 },
                 0..3000,

@@ -18,13 +18,8 @@ macro_rules! pass_to_exchange {
         /// tasks wait for a process to end.
         ///
         /// ```
-        /// use std::time::Duration;
-        ///
         #[doc = concat!("let mut tasks = pprocess::", stringify!($collection), "::new().limit(1);")]
-        /// tasks.start(|channel| {
-        ///     std::thread::sleep(Duration::from_millis(50)); // the work
-        ///     channel.send(&0u8)
-        /// });
+        /// tasks.start(|channel| channel.send(&0u8));
         /// tasks.start(|channel| channel.send(&1u8));
         /// // One at a time: the second task starts once the first has ended.
         /// assert_eq!(tasks.collect::<pprocess::Result<Vec<u8>>>()?, [0, 1]);
@@ -43,7 +38,7 @@ macro_rules! pass_to_exchange {
         /// use std::time::Duration;
         ///
         #[doc = concat!("let mut tasks = pprocess::", stringify!($collection), "::<u8>::new().timeout(Duration::from_millis(100));")]
-        /// tasks.start(|_channel| std::thread::sleep(Duration::from_secs(60)));
+        /// tasks.start(|_channel| loop { std::thread::park() }); // never ends
         /// assert!(matches!(tasks.next(), Some(Err(pprocess::Error::Timeout { .. }))));
         /// ```
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {

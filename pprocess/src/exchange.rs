@@ -1496,18 +1496,22 @@ mod tests {
     /// nothing waits, it is killed at its timeout and its end reported.
     #[test]
     fn a_serving_process_whose_answers_wait_elsewhere_is_not_late() {
+        // The probe is asked at each deadline: it counts them.
         let waiting = Rc::new(Cell::new(true));
-        let probe = Rc::clone(&waiting);
+        let deadlines = Rc::new(Cell::new(0));
+        let (probe, asked) = (Rc::clone(&waiting), Rc::clone(&deadlines));
         let mut exchange = Exchange::with_handler(|_: &mut Channel, _: usize| Ok(()))
             .timeout(Duration::from_millis(50));
         let server = exchange.start_serving(
             |_channel| loop {
                 std::thread::park();
             },
-            Box::new(move || probe.get()),
+            Box::new(move || {
+                asked.set(asked.get() + 1);
+                probe.get()
+            }),
         );
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(300) {
+        while deadlines.get() < 5 {
             exchange
                 .store(Some(Duration::from_millis(20)))
                 .expect("not killed while its answers wait");
