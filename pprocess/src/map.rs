@@ -732,12 +732,18 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
             return None;
         }
         while index >= self.len() {
-            if !self.exchange.take_from_source() && !self.serve_next_batch() {
+            if !self.give_next_task() {
                 return None;
             }
         }
         self.wait_for(index);
         self.exchange.handler().result(index).map(Result::as_ref)
+    }
+
+    /// Gives the next input of a `pmap` a task number (a batch of them with
+    /// reuse); `false` if no input is left.
+    fn give_next_task(&mut self) -> bool {
+        self.exchange.take_from_source() || self.serve_next_batch()
     }
 
     /// Stores arriving results until the one at `index` is there.
@@ -747,6 +753,9 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// answers of that time) and, once a wait brought nothing, sleeps until
     /// a process announces its next answer on its channel.
     fn wait_for(&mut self, index: usize) {
+        if self.exchange.handler().has(index) {
+            return;
+        }
         let mut quiet = false;
         while !self.exchange.handler().has(index) {
             self.replace_failed_servers();
@@ -809,7 +818,7 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
 
     fn next(&mut self) -> Option<Result<T>> {
         let next = self.exchange.handler().taken;
-        if next >= self.len() && !self.exchange.take_from_source() && !self.serve_next_batch() {
+        if next >= self.len() && !self.give_next_task() {
             return None;
         }
         self.wait_for(next);
@@ -818,21 +827,27 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.len() - self.exchange.handler().taken;
-        let (least, most) = self.batches.iter().map(|batches| batches.size_hint()).fold(
-            self.exchange.source_size_hint(),
-            |(least, most), (more, more_at_most)| {
-                (
-                    least.saturating_add(more),
-                    most.zip(more_at_most)
-                        .and_then(|(most, more)| most.checked_add(more)),
-                )
-            },
-        );
-        (
-            left.saturating_add(least),
-            most.and_then(|most| most.checked_add(left)),
-        )
+        let given = (left, Some(left));
+        let to_give = self.exchange.source_size_hint();
+        let hint = add_size_hints(given, to_give);
+        match &self.batches {
+            Some(batches) => add_size_hints(hint, batches.size_hint()),
+            None => hint,
+        }
     }
+}
+
+/// The bounds on the number of items of two iterators one after the
+/// other, as [`Iterator::size_hint`] gives them.
+fn add_size_hints(
+    (least, most): (usize, Option<usize>),
+    (more, more_at_most): (usize, Option<usize>),
+) -> (usize, Option<usize>) {
+    (
+        least.saturating_add(more),
+        most.zip(more_at_most)
+            .and_then(|(most, more)| most.checked_add(more)),
+    )
 }
 
 impl<T> fmt::Debug for Map<'_, T> {

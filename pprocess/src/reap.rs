@@ -78,11 +78,11 @@ impl Children {
 
     /// Removes `child` if [`waitall`] reaped it, and returns how it ended.
     fn take_reaped(&mut self, child: Child) -> Option<ExitStatus> {
-        let index = self
+        let reaped = self
             .entries
             .iter()
-            .position(|entry| entry.child == child && entry.status.is_some())?;
-        self.entries.swap_remove(index).status
+            .any(|entry| entry.child == child && entry.status.is_some());
+        if reaped { self.remove(child) } else { None }
     }
 
     /// Records how process `pid` ended: the newest entry with that id
