@@ -435,8 +435,7 @@ impl SharedMemory {
     /// `words` words then `bytes` bytes, all zero (at least one word).
     pub(crate) fn new(words: usize, bytes: usize) -> io::Result<SharedMemory> {
         let words = words.max(1);
-        let length =
-            NonZeroUsize::new(words * size_of::<AtomicUsize>() + bytes).expect("at least one word");
+        let length = NonZeroUsize::new(mapping_length(words, bytes)).expect("at least one word");
         // SAFETY: a new anonymous mapping overlaps nothing.
         let start = unsafe {
             nix::sys::mman::mmap_anonymous(
@@ -461,10 +460,17 @@ impl SharedMemory {
         unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.words) }
     }
 
-    /// The first of the bytes after the words.
-    fn bytes_start(&self) -> *mut u8 {
-        // SAFETY: the words are followed by `bytes` bytes in the mapping.
-        unsafe { self.start.as_ptr().add(self.words).cast::<u8>() }
+    /// Byte `at` of the bytes after the words, where `length` bytes are
+    /// to be copied.
+    ///
+    /// # Panics
+    ///
+    /// If the range is not within the bytes.
+    fn byte_at(&self, at: usize, length: usize) -> *mut u8 {
+        assert!(at.checked_add(length).is_some_and(|end| end <= self.bytes));
+        // SAFETY: the words are followed by `bytes` bytes in the mapping,
+        // and `at` is within them (checked above).
+        unsafe { self.start.as_ptr().add(self.words).cast::<u8>().add(at) }
     }
 
     /// Copies `from` into the bytes, from byte `at`.
@@ -473,16 +479,12 @@ impl SharedMemory {
     ///
     /// If the range is not within the bytes.
     pub(crate) fn copy_in(&self, at: usize, from: &[u8]) {
-        assert!(
-            at.checked_add(from.len())
-                .is_some_and(|end| end <= self.bytes)
-        );
-        // SAFETY: the range is within the mapping (checked above), which
-        // `from` (memory of this process's own) cannot overlap; no other
-        // thread of this process can use the mapping (see the type's doc).
-        unsafe {
-            std::ptr::copy_nonoverlapping(from.as_ptr(), self.bytes_start().add(at), from.len());
-        }
+        let to = self.byte_at(at, from.len());
+        // SAFETY: the range is within the mapping (checked by `byte_at`),
+        // which `from` (memory of this process's own) cannot overlap; no
+        // other thread of this process can use the mapping (see the
+        // type's doc).
+        unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), to, from.len()) }
     }
 
     /// Fills `into` from the bytes, from byte `at`.
@@ -491,24 +493,20 @@ impl SharedMemory {
     ///
     /// If the range is not within the bytes.
     pub(crate) fn copy_out(&self, at: usize, into: &mut [u8]) {
-        assert!(
-            at.checked_add(into.len())
-                .is_some_and(|end| end <= self.bytes)
-        );
+        let from = self.byte_at(at, into.len());
         // SAFETY: as for `copy_in`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.bytes_start().add(at),
-                into.as_mut_ptr(),
-                into.len(),
-            );
-        }
+        unsafe { std::ptr::copy_nonoverlapping(from, into.as_mut_ptr(), into.len()) }
     }
+}
+
+/// The length of a mapping of `words` words then `bytes` bytes.
+fn mapping_length(words: usize, bytes: usize) -> usize {
+    words * size_of::<AtomicUsize>() + bytes
 }
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        let length = self.words * size_of::<AtomicUsize>() + self.bytes;
+        let length = mapping_length(self.words, self.bytes);
         // SAFETY: the mapping was made in `new` with this length, and the
         // borrow of `self` ended with every slice of it. Failure leaves
         // only pages.
