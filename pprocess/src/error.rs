@@ -149,7 +149,7 @@ pub enum Error {
 
     /// The directory in which the socket of address `path` would be made
     /// does not exist.
-    #[error("cannot listen at {}: directory {} does not exist", path.display(), crate::address::directory_of(path).display())]
+    #[error("cannot listen at {}: directory {} does not exist", path.display(), directory_of(path).display())]
     MissingDirectory {
         /// The address.
         path: PathBuf,
@@ -261,5 +261,14 @@ impl Error {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// The directory an address is in (`.` for a bare file name): where its
+/// socket file would be made.
+pub(crate) fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     }
 }

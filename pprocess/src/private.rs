@@ -11,8 +11,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::callable::{MakeParallel, MakeReusable};
-pub use crate::map::{Map, pmap, pmap_limit};
+pub use crate::collections::map::{Map, pmap, pmap_limit};
+pub use crate::exchange::callable::{MakeParallel, MakeReusable};
 
 /// A type a wrapped function can return: sent over the channel by the
 /// created process, received as the same type by the creator.

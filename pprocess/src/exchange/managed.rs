@@ -4,8 +4,8 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::callable::Callable;
 use crate::channel::Channel;
+use crate::exchange::callable::Callable;
 use crate::exchange::{Exchange, Worker};
 
 /// A callable bound to an exchange, from [`Exchange::manage`] (or the

@@ -7,19 +7,23 @@
 //! read, so a result sent just before exiting is never lost; only then is
 //! the channel removed (closed and reaped with `autoclose`).
 
+pub(crate) mod callable;
+pub(crate) mod managed;
+pub(crate) mod pipeline;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::process::{ExitCode, Termination};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::channel::start::{self as process, Fork};
 use crate::channel::{Channel, Event};
-use crate::codec;
 use crate::error::{Error, Result};
-use crate::managed::Managed;
-use crate::pipeline::Pipeline;
-use crate::process::{self, Fork};
+use crate::exchange::managed::Managed;
+use crate::exchange::pipeline::Pipeline;
 use crate::sys;
+use crate::wire::codec;
 
 /// Stores what the processes of an [`Exchange`] send: the `store_data` of
 /// the original module's convenient exchanges.
@@ -103,7 +107,7 @@ enum Work<'env> {
     /// Run in a new process.
     Fork(Job<'env>),
     /// Run in a new process that takes its tasks itself (from a
-    /// [`Board`](crate::board::Board)) and answers each, on its channel or
+    /// [`Board`](crate::reused_pmap::board::Board)) and answers each, on its channel or
     /// elsewhere (`answers_waiting` says whether answers wait there).
     Serve {
         job: Job<'env>,
