@@ -81,6 +81,8 @@ pub struct Channel {
     frame_limit: usize,
     status: Option<ExitStatus>,
     broken: bool,
+    /// Someone else reaped the process (see [`Error::StatusTaken`]).
+    status_taken: bool,
     /// Frames taken by `receive` (messages and panic reports).
     taken: u64,
     /// `receive` has reported the end of the stream or a broken stream.
@@ -169,6 +171,7 @@ impl Channel {
             frame_limit: MAX_FRAME_LIMIT,
             status: None,
             broken: false,
+            status_taken: false,
             taken: 0,
             reported_end: false,
             peer,
@@ -591,6 +594,9 @@ impl Channel {
     /// How the reaped process ended, as an error, if it ended badly (killed
     /// by a signal or a non-zero exit code).
     pub(crate) fn exit_failure(&self) -> Option<Error> {
+        if self.status_taken {
+            return Some(Error::StatusTaken { pid: self.pid });
+        }
         let status = self.status?;
         match (status.signal(), status.code()) {
             (Some(signal), _) => Some(Error::Died {
@@ -770,10 +776,26 @@ impl Channel {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if self.status_taken {
+            return Err(Error::StatusTaken { pid: self.pid });
+        }
         if let (None, Peer::Forked { child: Some(child) }) = (self.status, &self.peer) {
-            self.status = reap::wait(*child, block).map_err(|error| Error::io("wait", error))?;
+            self.status = reap::wait(*child, block).map_err(|error| {
+                if error.raw_os_error() == Some(nix::libc::ECHILD) {
+                    self.status_taken = true;
+                    Error::StatusTaken { pid: self.pid }
+                } else {
+                    Error::io("wait", error)
+                }
+            })?;
         }
         Ok(self.status)
+    }
+
+    /// Whether the process at the other end has ended (or is not this
+    /// channel's to wait for), without waiting: it is reaped if it has.
+    pub(crate) fn process_ended(&mut self) -> bool {
+        !self.reaps_its_process() || !matches!(self.reap(false), Ok(None))
     }
 
     /// Whether this channel reaps the process at its other end: it is the
