@@ -63,7 +63,8 @@ fn check_lines(name: &str, expected: impl IntoIterator<Item = String>) {
     assert_eq!(run(name), expected, "{name}: wrong output");
 }
 
-/// The output of the loop examples: 0 to 99, then `Done`.
+/// What the loop examples print: 0 to 99, from the created process as it
+/// receives them, then `Done`, from the creator.
 fn loop_output() -> impl Iterator<Item = String> {
     (0..100)
         .map(|number| number.to_string())
@@ -108,14 +109,26 @@ fn create_loop() {
 
 #[test]
 fn start_loop() {
-    check_lines("start_loop", loop_output());
+    let announced = ["loop to 100".to_owned()];
+    check_lines("start_loop", announced.into_iter().chain(loop_output()));
 }
 
+/// The two sides print at the same time, so their lines interleave in any
+/// order; each side's own lines come in order, from 20 down to 1.
 #[test]
 fn two_way() {
-    let countdown = (0..=20).rev().map(|n| {
-        let who = if n % 2 == 0 { "child" } else { "parent" };
-        format!("{who}: {n}")
-    });
-    check_lines("two_way", countdown.chain(["Done".to_owned()]));
+    let printed = run("two_way");
+    for side in ["Child", "Parent"] {
+        let expected: Vec<String> = (1..=20)
+            .rev()
+            .flat_map(|n| [format!("{side}: {n}"), format!("{side} sent")])
+            .collect();
+        let lines: Vec<String> = printed
+            .iter()
+            .filter(|line| line.starts_with(side))
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "two_way: wrong {side} lines");
+    }
+    assert_eq!(printed.len(), 80, "two_way printed:\n{}", printed.join("\n"));
 }
