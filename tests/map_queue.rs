@@ -231,6 +231,24 @@ fn map_keeps_input_order_when_tasks_finish_in_random_order() {
 }
 
 #[test]
+fn map_create_keeps_results_in_creation_order_when_processes_finish_in_random_order() {
+    let mut map = Map::new().limit(8);
+    for index in 0..40u64 {
+        if let Some(mut channel) = map.create().expect("a created process") {
+            std::thread::sleep(shuffling_delay(index));
+            if channel.send(&(index, index * index)).is_err() {
+                std::process::abort(); // never into the test harness
+            }
+            pprocess::exit(channel);
+        }
+    }
+    assert_eq!(map.len(), 40);
+    let results: Vec<(u64, u64)> = map.collect::<Result<_>>().expect("every task succeeds");
+    let expected: Vec<(u64, u64)> = (0..40).map(|index| (index, index * index)).collect();
+    assert_eq!(results, expected);
+}
+
+#[test]
 fn pmap_keeps_input_order_when_tasks_finish_in_random_order() {
     let results: Vec<u64> = pmap_limit(
         |index: u64| {

@@ -5,8 +5,8 @@
 //! [`Exchange`]: crate::Exchange
 
 /// Writes the methods a results collection passes on to the `exchange`
-/// field it holds: `limit`, `timeout`, `start` and `manage`, with examples
-/// that name the collection.
+/// field it holds: `limit`, `timeout`, `start`, `manage` and `create`, with
+/// examples that name the collection.
 ///
 /// `$collection` is the type (`Map`), `$results` its handler
 /// (`MapResults`), and `$before_new_tasks`, if given, a method of the
@@ -80,6 +80,30 @@ macro_rules! pass_to_exchange {
         pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, $results<T>, C> {
             $(self.$before_new_tasks();)?
             self.exchange.manage(callable)
+        }
+
+        /// Creates a process, fork-style, as a new task, once there is room
+        /// under the limit (results that arrive meanwhile are stored). The
+        /// creator gets `None`; the created process gets its channel: it
+        /// sends its result on it, then ends with [`exit`](crate::exit).
+        /// See [`Exchange::create`](crate::Exchange::create).
+        ///
+        /// ```
+        #[doc = concat!("let mut tasks = pprocess::", stringify!($collection), "::<u8>::new().limit(2);")]
+        /// for i in 0..3u8 {
+        ///     if let Some(mut channel) = tasks.create()? {
+        ///         channel.send(&(i * 2))?; // in the created process
+        ///         pprocess::exit(channel);
+        ///     }
+        /// }
+        /// let mut doubled = tasks.collect::<pprocess::Result<Vec<u8>>>()?;
+        /// doubled.sort();
+        /// assert_eq!(doubled, [0, 2, 4]);
+        /// # Ok::<(), pprocess::Error>(())
+        /// ```
+        pub fn create(&mut self) -> Result<Option<Channel>> {
+            $(self.$before_new_tasks();)?
+            self.exchange.create()
         }
     };
 }
