@@ -14,6 +14,7 @@
 //! ```
 
 use pprocess::Fork;
+use pprocess_examples::print_until;
 
 /// The stop value: the last number sent, and the first not printed.
 const LIMIT: u32 = 100;
@@ -21,12 +22,10 @@ const LIMIT: u32 = 100;
 fn main() -> pprocess::Result<()> {
     match pprocess::create()? {
         Fork::Child(mut channel) => {
-            let mut i: u32 = channel.receive()?;
-            while i < LIMIT {
-                println!("{i}");
-                i = channel.receive()?;
+            if let Err(error) = print_until(&mut channel, LIMIT) {
+                eprintln!("create_loop: created process: {error}");
             }
-            channel.send("Done")?;
+            // Never back into the creator's code, whatever happened.
             pprocess::exit(channel);
         }
         Fork::Parent(mut channel) => {

@@ -14,20 +14,16 @@
 //! ```
 
 use pprocess::Channel;
+use pprocess_examples::print_until;
 
 /// The stop value: the last number sent, and the first not printed.
 const LIMIT: u32 = 100;
 
-/// The created process's work: prints the numbers it receives until
-/// `limit`, then answers `"Done"`.
+/// The created process's work: announces its limit, then prints the
+/// numbers it receives until `limit` and answers `"Done"`.
 fn looping(channel: &mut Channel, limit: u32) -> pprocess::Result<()> {
     println!("loop to {limit}");
-    let mut i: u32 = channel.receive()?;
-    while i < limit {
-        println!("{i}");
-        i = channel.receive()?;
-    }
-    channel.send("Done")
+    print_until(channel, limit)
 }
 
 fn main() -> pprocess::Result<()> {

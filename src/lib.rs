@@ -116,6 +116,27 @@ pub fn print_time_taken(start: std::time::Instant) {
     println!("Time taken: {}", start.elapsed().as_secs_f64());
 }
 
+/// The created process's side of the loop programs (`create_loop`,
+/// `start_loop`): prints each number it receives while it is below
+/// `limit`, then, once it receives `limit`, sends `"Done"`.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| pprocess_examples::print_until(channel, 2))?;
+/// for i in 0..=2u32 {
+///     channel.send(&i)?; // the created process prints 0 and 1
+/// }
+/// assert_eq!(channel.receive::<String>()?, "Done");
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn print_until(channel: &mut pprocess::Channel, limit: u32) -> pprocess::Result<()> {
+    let mut i: u32 = channel.receive()?;
+    while i < limit {
+        println!("{i}");
+        i = channel.receive()?;
+    }
+    channel.send("Done")
+}
+
 /// What a persistent example was asked to do, from its command line:
 /// `[--start] [--reconnect] [--address PATH]`.
 ///
