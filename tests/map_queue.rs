@@ -980,6 +980,41 @@ fn pmap_task_that_exits_without_sending_is_no_result_at_its_index() {
 }
 
 #[test]
+fn queue_store_with_a_timeout_returns_empty_handed_then_takes_in_what_arrives() {
+    let gate = Gate::new();
+    let gate = &gate;
+    let mut queue = Queue::<u32>::new().limit(2).continuous(true);
+    queue.start(move |channel| -> Result<()> {
+        for message in 0..3u32 {
+            if !gate.wait() {
+                return Ok(());
+            }
+            channel.send(&message)?;
+        }
+        Ok(())
+    });
+    // Nothing is sent until the gate opens: the store times out empty.
+    queue
+        .store(Some(Duration::from_millis(20)))
+        .expect("a store that times out");
+    assert_eq!(queue.len(), 0);
+    gate.open(2);
+    while queue.len() < 2 {
+        queue
+            .store(Some(HANG_GUARD))
+            .expect("a store that takes in messages");
+    }
+    assert_eq!(queue.len(), 2);
+    // Both were taken in: the iterator yields them without waiting, and
+    // only the third message is still to come.
+    assert_eq!(queue.next().unwrap().unwrap(), 0);
+    assert_eq!(queue.next().unwrap().unwrap(), 1);
+    assert!(queue.is_empty());
+    gate.open(1);
+    assert_eq!(queue.collect::<Result<Vec<u32>>>().unwrap(), [2]);
+}
+
+#[test]
 fn queue_yields_an_err_item_for_each_failed_task_and_every_other_result() {
     let mut queue = Queue::<u32>::new().limit(4);
     {

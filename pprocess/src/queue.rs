@@ -137,6 +137,33 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         self.len() == 0
     }
 
+    /// Waits up to `timeout` (`None`: until something happens) for results
+    /// and takes in those that arrive, without yielding them: they are
+    /// then counted by [`len`](Queue::len), and the iterator yields them
+    /// without waiting. The original module's `store(timeout)`, for a loop
+    /// that does something else when nothing arrives. Fails only if the
+    /// wait itself fails (a failed task is an `Err` item).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|_channel| loop { std::thread::park() }); // never sends
+    /// queue.store(Some(Duration::from_millis(10)))?;
+    /// assert_eq!(queue.len(), 0); // nothing arrived in time
+    /// # drop(queue);
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&7u8));
+    /// while queue.is_empty() {
+    ///     queue.store(Some(Duration::from_millis(100)))?;
+    /// }
+    /// assert_eq!(queue.next().unwrap()?, 7);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn store(&mut self, timeout: Option<std::time::Duration>) -> Result<()> {
+        self.exchange.store(timeout)
+    }
+
     /// The queue's exchange (for persistent queues, which add connections
     /// to it).
     pub(crate) fn exchange_mut(&mut self) -> &mut Exchange<'env, QueueResults<T>> {
