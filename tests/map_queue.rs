@@ -980,7 +980,8 @@ fn pmap_task_that_exits_without_sending_is_no_result_at_its_index() {
 }
 
 #[test]
-fn queue_store_with_a_timeout_returns_empty_handed_then_takes_in_what_arrives() {
+fn queue_store_with_a_timeout_returns_empty_handed_then_takes_in_what_arrives_until_unfinished_is_false()
+ {
     let gate = Gate::new();
     let gate = &gate;
     let mut queue = Queue::<u32>::new().limit(2).continuous(true);
@@ -1010,7 +1011,14 @@ fn queue_store_with_a_timeout_returns_empty_handed_then_takes_in_what_arrives() 
     assert_eq!(queue.next().unwrap().unwrap(), 0);
     assert_eq!(queue.next().unwrap().unwrap(), 1);
     assert!(queue.is_empty());
+    assert!(queue.unfinished(), "the process has one more to send");
     gate.open(1);
+    while queue.unfinished() {
+        queue
+            .store(None)
+            .expect("a store that takes in the last message");
+    }
+    assert_eq!(queue.len(), 1);
     assert_eq!(queue.collect::<Result<Vec<u32>>>().unwrap(), [2]);
 }
 

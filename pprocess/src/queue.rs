@@ -164,6 +164,23 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         self.exchange.store(timeout)
     }
 
+    /// Whether a process of the queue is still running, or a task is still
+    /// waiting to start: more results may come than the [`len`](Queue::len)
+    /// taken in. See [`Exchange::unfinished`].
+    ///
+    /// ```
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&1u8));
+    /// while queue.unfinished() {
+    ///     queue.store(None)?;
+    /// }
+    /// assert_eq!(queue.len(), 1); // all taken in, none yielded yet
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn unfinished(&self) -> bool {
+        self.exchange.unfinished()
+    }
+
     /// The queue's exchange (for persistent queues, which add connections
     /// to it).
     pub(crate) fn exchange_mut(&mut self) -> &mut Exchange<'env, QueueResults<T>> {
