@@ -120,6 +120,33 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
         self.exchange.manage(callable)
     }
 
+    /// Creates a process, fork-style, as a task, once there is room; see
+    /// [`Exchange::create`]. It comes after every `pmap` input given
+    /// before.
+    pub(crate) fn create(&mut self) -> Result<Option<Channel>> {
+        self.take_all_batches();
+        self.exchange.create()
+    }
+
+    /// Waits at most `timeout` for results (see [`Exchange::store`]) and
+    /// passes those that arrived to `found`.
+    pub(crate) fn store(
+        &mut self,
+        timeout: Option<Duration>,
+        found: &mut dyn FnMut(usize, Result<T>),
+    ) -> Result<()> {
+        let outcome = self.exchange.store(timeout);
+        self.take_served();
+        self.pass_found(found);
+        outcome
+    }
+
+    /// Whether a process runs, or a task waits to start; see
+    /// [`Exchange::unfinished`].
+    pub(crate) fn unfinished(&self) -> bool {
+        self.exchange.unfinished()
+    }
+
     /// Makes a task of each input, after those given before; with reuse,
     /// serving processes take them a batch at a time (see `Map::pmap`).
     pub(crate) fn pmap<I, F>(&mut self, function: F, inputs: I)

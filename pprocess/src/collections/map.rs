@@ -254,6 +254,29 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self.runner.processes().manage(callable)
     }
 
+    /// Creates a process, fork-style, as a new task, once there is room
+    /// under the limit (results that arrive meanwhile are stored). The
+    /// creator gets `None`; the created process gets its channel: it
+    /// sends its result on it, then ends with [`exit`](crate::exit).
+    /// See [`Exchange::create`](crate::Exchange::create).
+    ///
+    /// ```
+    /// let mut tasks = pprocess::Map::<u8>::new().limit(2);
+    /// for i in 0..3u8 {
+    ///     if let Some(mut channel) = tasks.create()? {
+    ///         channel.send(&(i * 2))?; // in the created process
+    ///         pprocess::exit(channel);
+    ///     }
+    /// }
+    /// let mut doubled = tasks.collect::<pprocess::Result<Vec<u8>>>()?;
+    /// doubled.sort();
+    /// assert_eq!(doubled, [0, 2, 4]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn create(&mut self) -> Result<Option<Channel>> {
+        self.runner.processes().create()
+    }
+
     /// Starts `function` on every input, one task each, like [`pmap`]
     /// does for a new map: use it to give a parallel map a
     /// [`timeout`](Map::timeout) or other settings.

@@ -713,7 +713,7 @@ impl<'env, H> Exchange<'env, H> {
         } = &mut self.scratch;
         watched.clear();
         poll.clear();
-        let mut unwatched = false;
+        let (mut unwatched, mut changed) = (false, false);
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
             match slot.state() {
@@ -734,7 +734,9 @@ impl<'env, H> Exchange<'env, H> {
                         Err(_) => unwatched = true,
                     }
                 }
-                SlotState::Ready | SlotState::Ended => {}
+                // Its process ended since the caller looked: look again
+                // at once.
+                SlotState::Ready | SlotState::Ended => changed = true,
             }
         }
         let next_deadline = self
@@ -746,8 +748,11 @@ impl<'env, H> Exchange<'env, H> {
         let mut wake = [deadline, next_deadline].into_iter().flatten().min();
         let now = Instant::now();
         if unwatched || !self.lingering.is_empty() {
-            // Processes that only a later look can see end.
+            // What only a later look can see.
             wake = Some(wake.map_or(now + LINGER_POLL, |wake| wake.min(now + LINGER_POLL)));
+        }
+        if changed {
+            wake = Some(now);
         }
         let left = wake.map(|wake| wake.saturating_duration_since(now));
         let polled = self.scratch.poll.wait(left);
