@@ -39,6 +39,7 @@ use crate::managed::Managed;
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap<'env, I, F, T>(function: F, inputs: I) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -59,6 +60,7 @@ where
 /// assert_eq!(lengths, [24, 25, 26]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap_limit<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -419,6 +421,7 @@ impl<T: DeserializeOwned> Handler for MapResults<T> {
 /// assert_eq!(lengths, [3, 5, 4]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Map` does its work while it is iterated, and dropping it kills its processes: iterate it, `collect` it or `get` its results"]
 pub struct Map<'env, T> {
     exchange: Exchange<'env, MapResults<T>>,
     /// For each `pmap` run with reuse whose inputs are not all taken, by

@@ -54,6 +54,7 @@ impl<T: DeserializeOwned> Handler for QueueResults<T> {
 /// assert_eq!(results, [10, 20, 30, 40]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Queue` does its work while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub struct Queue<'env, T> {
     exchange: Exchange<'env, QueueResults<T>>,
 }
