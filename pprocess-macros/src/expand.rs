@@ -63,7 +63,13 @@ pub enum Bodies {
     /// The real wrappers and helpers.
     Real,
     /// Signatures only, for the fallback: no cascade of errors at uses.
-    Stub,
+    Stub {
+        /// Whether the result type is one that cannot be sent: then the
+        /// helpers return an empty iterator of `pprocess::Result<T>`,
+        /// which needs nothing of `T`, where a `Map` would add an error at
+        /// each use (iterating a `Map` decodes its results).
+        unsendable: bool,
+    },
 }
 
 /// The module generated next to `function` (not the function itself).
@@ -122,7 +128,12 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             #(#outlive: #env,)*
             #(#predicates,)*
     };
-    let map = quote!(#private::Map<#env, #env_output>);
+    let map = match bodies {
+        Bodies::Stub { unsendable: true } => {
+            quote!(::core::iter::Empty<::pprocess::Result<#env_output>>)
+        }
+        _ => quote!(#private::Map<#env, #env_output>),
+    };
 
     // What each function does, in its own documentation.
     let inputs_doc = inputs_doc(function);
@@ -227,7 +238,7 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             pmap_reused_body = quote!(#assert_result #pmap_reused);
             pmap_reused_limit_body = quote!(#assert_result #pmap_reused_limit);
         }
-        Bodies::Stub => {
+        Bodies::Stub { .. } => {
             let unimplemented = quote!(::core::unimplemented!());
             parallel_ty = quote!(#private::MakeParallel<fn(#args) -> #output>);
             reusable_ty = quote!(#private::MakeReusable<fn(#args) -> #output>);
