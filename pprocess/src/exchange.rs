@@ -327,6 +327,7 @@ impl<'env, H> Exchange<'env, H> {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn with_handler(handler: H) -> Self {
+        crate::threads::warn_if_threaded();
         Exchange {
             handler,
             slots: Vec::new(),

@@ -110,6 +110,7 @@ mod queue;
 mod reap;
 mod ring;
 mod sys;
+mod threads;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -144,5 +145,6 @@ pub use persistent_queue::{BackgroundQueue, PersistentQueue};
 pub use process::{Fork, create, exit, start};
 pub use queue::{Queue, QueueResults};
 pub use reap::waitall;
+pub use threads::other_threads;
 
 pub use pprocess_macros::{parallel, reusable};
