@@ -135,8 +135,18 @@ use crate::expand::Bodies;
 ///
 /// The generated module imports its parent's names (`use super::*`), so
 /// the types of the signature resolve as they do for the function. So the
-/// attribute goes on functions at module level: on a function declared
-/// inside another function's body, the module cannot see it.
+/// attribute goes on functions at module level. Two places an attribute
+/// cannot see are then errors from rustc itself, one each:
+///
+/// - A function declared inside another function's body (inside `main`,
+///   say): the module cannot see it, and rustc says ``cannot find function
+///   `calculate` in module `super` `` at its name. Move the function to
+///   module level.
+/// - An associated function in an `impl` block: a module cannot live
+///   there, and rustc says ``module is not supported in `trait`s or
+///   `impl`s`` at the attribute. Move the function out of the block, or
+///   wrap a closure that calls it: `MakeParallel::new(|(i, j): (u32, u32)|
+///   Grid::cell(i, j))`.
 ///
 /// # Requirements and errors
 ///

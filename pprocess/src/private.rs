@@ -19,9 +19,7 @@ pub use crate::map::{Map, pmap, pmap_limit};
 /// from memory they share with the creator (`Map::reuse`).
 pub fn pmap_reused<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
 where
-    I: IntoIterator,
-    I::IntoIter: 'env,
-    I::Item: 'env,
+    I: IntoIterator<IntoIter: 'env, Item: 'env>,
     F: Fn(I::Item) -> T + 'env,
     T: Serialize + DeserializeOwned,
 {
