@@ -116,32 +116,18 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod address;
-mod background;
-mod batches;
-mod board;
-mod callable;
+// The layers, from the bottom up: a module uses only those above it in
+// this list (checked by the `layers` test below).
 mod channel;
-mod codec;
-mod collection;
+mod collections;
 mod cores;
 mod error;
 mod exchange;
-mod fork;
-mod frame;
-mod managed;
-mod map;
-mod panic_report;
-mod persistent;
-mod persistent_exchange;
-mod persistent_queue;
-mod pipeline;
+pub mod persistent;
 mod process;
-mod queue;
-mod reap;
-mod ring;
+mod reused_pmap;
 mod sys;
-mod threads;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -164,21 +150,127 @@ pub mod tutorial {}
 /// ```
 pub use serde_bytes::ByteBuf as Bytes;
 
-pub use background::BackgroundCallable;
-pub use callable::{Callable, MakeParallel, MakeReusable};
 pub use channel::Channel;
-pub use codec::MAX_FRAME_LIMIT;
+pub use channel::start::{Fork, create, exit, start};
+pub use collections::map::{Map, pmap, pmap_limit};
+pub use collections::queue::Queue;
 pub use cores::get_number_of_cores;
 pub use error::{Error, Result};
+pub use exchange::callable::{Callable, MakeParallel, MakeReusable};
+pub use exchange::managed::Managed;
 pub use exchange::{Exchange, Handler};
-pub use managed::Managed;
-pub use map::{Map, MapResults, pmap, pmap_limit};
-pub use persistent::{PersistentChannel, connect};
-pub use persistent_exchange::{PersistentExchange, PersistentManaged};
-pub use persistent_queue::{BackgroundQueue, PersistentQueue};
-pub use process::{Fork, create, exit, start};
-pub use queue::{Queue, QueueResults};
-pub use reap::waitall;
-pub use threads::other_threads;
+pub use persistent::{
+    BackgroundCallable, BackgroundQueue, PersistentChannel, PersistentExchange, PersistentManaged,
+    PersistentQueue, connect,
+};
+pub use process::reap::waitall;
+pub use process::threads::other_threads;
+pub use wire::codec::MAX_FRAME_LIMIT;
 
 pub use pprocess_macros::{parallel, reusable};
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The layers from the bottom up, by top-level module, as `lib.rs`
+    /// declares them; modules on one line are one layer.
+    const LAYERS: &[&[&str]] = &[
+        &["sys"],
+        &["error", "cores"],
+        &["wire"],
+        &["process"],
+        &["channel"],
+        &["exchange"],
+        &["reused_pmap"],
+        &["collections"],
+        &["persistent"],
+        &["mpi"],
+        &["__private", "private", "lib"],
+    ];
+
+    /// Functions re-exported at the root, and the module each comes from.
+    const ROOT_FUNCTIONS: &[(&str, &str)] = &[
+        ("start", "channel"),
+        ("create", "channel"),
+        ("exit", "channel"),
+        ("waitall", "process"),
+        ("get_number_of_cores", "cores"),
+        ("pmap", "collections"),
+        ("pmap_limit", "collections"),
+        ("connect", "persistent"),
+    ];
+
+    fn layer_of(module: &str) -> usize {
+        let module = ROOT_FUNCTIONS
+            .iter()
+            .find(|(function, _)| *function == module)
+            .map_or(module, |(_, from)| from);
+        LAYERS
+            .iter()
+            .position(|layer| layer.contains(&module))
+            .unwrap_or_else(|| panic!("module `{module}` is in no layer of LAYERS"))
+    }
+
+    /// Every `crate::module` named in the code (comments and docs aside)
+    /// of `text`.
+    fn named_modules(text: &str) -> Vec<String> {
+        let mut named = Vec::new();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // Lower-case names are modules; items re-exported at the
+                // root (`crate::Error`) are the root's.
+                if name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+                    named.push(name);
+                }
+            }
+        }
+        named
+    }
+
+    fn check(dir: &Path, module: Option<&str>, wrong: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            if path.is_dir() {
+                check(&path, Some(module.unwrap_or(&name)), wrong);
+                continue;
+            }
+            let own = module.unwrap_or(&name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            for used in named_modules(&text) {
+                if layer_of(&used) > layer_of(own) {
+                    wrong.push(format!("{} uses crate::{used}", path.display()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_module_uses_only_the_layers_below_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut wrong = Vec::new();
+        check(&src, None, &mut wrong);
+        assert!(
+            wrong.is_empty(),
+            "imports from a layer above:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_layer_check_sees_an_import_from_above() {
+        assert_eq!(
+            named_modules("use crate::collections::map::Map; // crate::mpi\n/// crate::exchange"),
+            ["collections"]
+        );
+        assert!(layer_of("collections") > layer_of("channel"));
+    }
+}

@@ -11,8 +11,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::callable::{MakeParallel, MakeReusable};
-pub use crate::map::{Map, pmap, pmap_limit};
+pub use crate::collections::map::{Map, pmap, pmap_limit};
+pub use crate::exchange::callable::{MakeParallel, MakeReusable};
 
 /// The generated `pmap_reused` and `pmap_reused_limit`: `function` on
 /// every input in at most `limit` reused processes, which take the inputs

@@ -33,8 +33,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::libc;
 
-use crate::error::{Error, Result};
-use crate::{fork, sys};
+use crate::error::{Error, Result, directory_of};
+use crate::process::fork;
+use crate::sys;
 
 /// How often a link that lost a race (something appeared at the address)
 /// is retried before the error is returned.
@@ -198,14 +199,6 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
         }
         _ => Error::address("connect", path, error),
     })
-}
-
-/// The directory an address is in (`.` for a bare file name).
-pub(crate) fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
 }
 
 fn missing_directory(path: &Path) -> Error {
