@@ -10,11 +10,6 @@ use std::time::Duration;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// The tutorial's examples (docs/tutorial.md), compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../docs/tutorial.md")]
-struct TutorialDoctests;
-
 pub mod bottles;
 pub mod indexer;
 pub mod raytracer;

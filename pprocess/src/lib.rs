@@ -1,31 +1,62 @@
 //! Fork-based parallel processing for Unix.
 //!
-//! pprocess runs work in created processes made by `fork`, and talks to them
-//! over channels (one `socketpair` each). Because a created process is a
-//! copy of its creator, it already has your closures and data: nothing needs
-//! to be `Send`, `Sync` or serializable except the messages (results, and the
-//! arguments of reused processes). And because it is a process, a panic, a
-//! crash or a leak in one task costs that task and nothing else: the creator
-//! gets an [`Error`] at that task's result.
+//! A parallel `map` in one line: each input in a created process (made by
+//! `fork`), at most one process per core, the results in input order.
 //!
 //! ```
-//! use pprocess::{Channel, Exchange};
-//!
-//! let table = vec![3u64, 1, 4, 1, 5, 9, 2, 6]; // borrowed, never serialized
-//! let mut sums = vec![0u64; 4];
-//! let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
-//!     sums[task] = channel.receive()?;
-//!     Ok(())
-//! })
-//! .limit(pprocess::get_number_of_cores());
-//! for chunk in table.chunks(2) {
-//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()));
-//! }
-//! exchange.finish()?;
-//! drop(exchange);
-//! assert_eq!(sums, [4, 5, 14, 8]);
+//! let squares: Vec<u64> = pprocess::pmap(|n: u64| n * n, 0..8).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 //! # Ok::<(), pprocess::Error>(())
 //! ```
+//!
+//! Or put [`#[parallel]`](macro@parallel) on a function: it stays a plain
+//! function and gains `pmap` helpers. For many short tasks, `pmap_reused`
+//! runs them in a few reused processes instead of a process each:
+//!
+//! ```
+//! #[pprocess::parallel]
+//! fn calculate(i: u32, j: u32) -> u32 {
+//!     i * 10 + j
+//! }
+//!
+//! fn main() -> pprocess::Result<()> {
+//!     let cells: Vec<u32> = calculate::pmap([(0, 1), (2, 3), (4, 5)])
+//!         .collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells, [1, 23, 45]);
+//!
+//!     let inputs: Vec<(u32, u32)> = (0..10_000).map(|n| (n / 10, n % 10)).collect();
+//!     let cells: Vec<u32> = calculate::pmap_reused(inputs).collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells[9_999], 9_999);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Because a created process is a copy of its creator, it already has your
+//! closures and data: nothing needs to be `Send`, `Sync` or serializable
+//! except the results (and the arguments of reused processes). And because
+//! it is a process, a panic, a crash or a leak in one task costs that task
+//! and nothing else: the creator gets an [`Error`] at that task's result.
+//!
+//! # Which API do I want
+//!
+//! A process per task costs a `fork`, about 0.2-0.5 ms; a reused process
+//! takes its next task in microseconds (figures from a 2-CPU machine, in
+//! the repository's `docs/performance.md`).
+//!
+//! | you have | use | a task costs |
+//! |---|---|---|
+//! | inputs, and tasks of several milliseconds or more, or tasks that must each start from a fresh copy of the program | [`pmap`], [`pmap_limit`], or `calculate::pmap` from [`#[parallel]`](macro@parallel) | a fork: 0.2-0.5 ms |
+//! | many short tasks (10,000 trivial ones: 2-9 ms this way, 1.6-4.8 s with a process each) | `calculate::pmap_reused`, or [`Map::new()`](Map::new)`.reuse(true).pmap(f, inputs)` | about 0.15 us |
+//! | tasks given one by one, results by index, with a limit, a timeout | [`Map`]: `start`, `manage`, `get` | a fork, or 2 us with `reuse(true)` and a [`MakeReusable`] |
+//! | tasks whose results you take as they come | [`Queue`] | the same |
+//! | control of every channel: several messages per task, your own handler | [`Exchange`], [`Channel`], [`start`], [`create`] | a fork |
+//! | processes that outlive this program, reached at a socket path | [`BackgroundCallable`], [`PersistentExchange`], [`PersistentQueue`] | a fork, once |
+//!
+//! Reused processes isolate failures as well (a task that panics is an
+//! `Err` at its index, and a new process takes the failed one's place),
+//! but the tasks a process runs share its memory: a leak or a changed
+//! global carries over to the next task. The [`tutorial`] walks through
+//! every one of these, from the simplest.
 //!
 //! # The layers
 //!
@@ -102,6 +133,9 @@ mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+#[doc = include_str!("../docs/tutorial.md")]
+pub mod tutorial {}
+
 /// A byte buffer sent as one block: a `Vec<u8>` is encoded byte by byte by
 /// serde, `Bytes` is a length and a copy. Use it for bulk data (a row of
 /// pixels, a file's contents) in messages.
@@ -130,6 +164,7 @@ pub use persistent::{
     PersistentQueue, connect,
 };
 pub use process::reap::waitall;
+pub use process::threads::other_threads;
 pub use wire::codec::MAX_FRAME_LIMIT;
 
 pub use pprocess_macros::{parallel, reusable};

@@ -33,6 +33,7 @@ use crate::exchange::managed::Managed;
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap<'env, I, F, T>(function: F, inputs: I) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -53,6 +54,7 @@ where
 /// assert_eq!(lengths, [24, 25, 26]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap_limit<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -130,6 +132,7 @@ impl<T> InputOrder<T> {
 /// assert_eq!(lengths, [3, 5, 4]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Map` does its work while it is iterated, and dropping it kills its processes: iterate it, `collect` it or `get` its results"]
 pub struct Map<'env, T> {
     order: InputOrder<T>,
     runner: Runner<'env, T>,

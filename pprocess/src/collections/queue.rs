@@ -37,6 +37,7 @@ use crate::exchange::{Exchange, Handler};
 /// assert_eq!(results, [10, 20, 30, 40]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Queue` does its work while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub struct Queue<'env, T> {
     /// The results that arrived and were not yet taken, in arrival order.
     arrived: VecDeque<Result<T>>,

@@ -189,6 +189,7 @@ impl<'env, H> Exchange<'env, H> {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn with_handler(handler: H) -> Self {
+        crate::process::threads::warn_if_threaded();
         Exchange {
             handler,
             slots: Vec::new(),
