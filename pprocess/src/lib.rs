@@ -110,6 +110,11 @@
 //! their creator.
 
 #![warn(missing_docs)]
+// Unix calls are wrapped once, in `sys`, each with its safety argument;
+// the rest of the crate is safe Rust (the fork path says why it may call
+// `sys::fork`, the one wrapper with an obligation on its caller).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 /// The crate README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -126,6 +131,7 @@ mod exchange;
 pub mod persistent;
 mod process;
 mod reused_pmap;
+#[allow(unsafe_code)]
 mod sys;
 mod wire;
 

@@ -29,16 +29,17 @@ pub(crate) enum Forked {
 
 /// Forks the calling process.
 ///
-/// The caller must make sure the child only runs code that is safe after
-/// `fork` in a multi-threaded program: the crate holds its own locks (and
-/// the standard stream locks) across the call, so they are consistent in
-/// the child; glibc's allocator has its own fork handlers.
-pub(crate) fn fork() -> io::Result<Forked> {
-    // SAFETY: `fork` itself is always safe to call; what is unsafe is running
-    // code in the child that takes a lock another thread held at the time of
-    // the fork. The crate's own state is guarded by locks the caller holds
-    // across this call (see `fork.rs`), and the rules for user code are
-    // documented on `create` and `start`.
+/// # Safety
+///
+/// In a multi-threaded program, only the calling thread exists in the
+/// child, and every lock another thread held at the call stays locked
+/// there for ever. The caller must make sure the child takes no such
+/// lock: it holds the locks the child will use across the call (the
+/// crate's own, and the standard streams'), and the child runs only code
+/// that takes no other lock another thread may hold. The fork procedure
+/// of `process::fork` is the one caller; it documents how it meets this.
+pub(crate) unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller meets `fork`'s obligation (see `# Safety`).
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent {
             child: child.as_raw(),

@@ -120,7 +120,7 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
         Side::Created { socket } => {
             // The intermediate process: `connection` was closed by the fork.
             std::mem::forget(connection);
-            match sys::fork() {
+            match fork::fork_single_threaded() {
                 Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
                 Err(error) => {
                     let _ = Channel::new(socket, None).send(&Report::Err(errno_of(&error)));

@@ -93,7 +93,15 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
     let (creator_end, created_end) =
         sys::socket_pair().map_err(|error| Error::io("socketpair", error))?;
     let creator_pid = std::process::id() as i32;
-    let side = match sys::fork().map_err(|error| Error::io("fork", error))? {
+    // SAFETY: the locks the child uses (the standard streams', the list of
+    // open channels, the table of children) are held across the call, so
+    // they are consistent and free in the child; the child then runs only
+    // the set-up below and the created process's closure, whose rules
+    // (take no lock another thread of the creator may hold) are documented
+    // on `start` and `create`.
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    let side = match forked.map_err(|error| Error::io("fork", error))? {
         sys::Forked::Parent { child } => {
             drop(created_end);
             open.push(creator_end.as_raw_fd());
@@ -129,4 +137,16 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
     drop(stderr);
     drop(stdout);
     Ok(side)
+}
+
+/// Forks a process that has just been created, before it starts a thread
+/// or takes a lock (the intermediate of a background start): its child
+/// needs none of the set-up of [`fork_with_socket`].
+pub(crate) fn fork_single_threaded() -> std::io::Result<sys::Forked> {
+    // SAFETY: the caller is a created process that has one thread, so no
+    // lock can be held by another thread at the call.
+    #[allow(unsafe_code)]
+    unsafe {
+        sys::fork()
+    }
 }
