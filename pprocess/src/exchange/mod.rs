@@ -688,7 +688,7 @@ impl<'env, H> Exchange<'env, H> {
             // `ready` returned on a hang-up.
             let freed = !self.removed.is_empty();
             if found
-                || self.slots.is_empty()
+                || (self.slots.is_empty() && self.lingering.is_empty())
                 || expired
                 || freed
                 || !self.failures.is_empty()
@@ -740,6 +740,18 @@ impl<'env, H> Exchange<'env, H> {
                 SlotState::Ready | SlotState::Ended => changed = true,
             }
         }
+        // Processes set aside are watched too: a wait with nothing else to
+        // wait for returns once they have ended and been removed.
+        for slot in &self.lingering {
+            let pid = slot.channel.pid();
+            match fork::open_tracked(|| sys::pidfd_open(pid)) {
+                Ok(pidfd) => {
+                    poll.add(pidfd.as_fd(), false);
+                    pidfds.push(pidfd);
+                }
+                Err(_) => unwatched = true,
+            }
+        }
         let next_deadline = self
             .slots
             .iter()
@@ -748,7 +760,7 @@ impl<'env, H> Exchange<'env, H> {
             .min();
         let mut wake = [deadline, next_deadline].into_iter().flatten().min();
         let now = Instant::now();
-        if unwatched || !self.lingering.is_empty() {
+        if unwatched {
             // What only a later look can see.
             wake = Some(wake.map_or(now + LINGER_POLL, |wake| wake.min(now + LINGER_POLL)));
         }
@@ -798,8 +810,13 @@ impl<'env, H> Exchange<'env, H> {
                 self.retire(slot);
             } else if done {
                 let slot = self.slots.remove(index);
-                self.lingering.push(slot);
                 self.short = false;
+                if self.autoclose {
+                    self.lingering.push(slot);
+                } else {
+                    // Reaping it is the caller's.
+                    self.retire(slot);
+                }
             } else {
                 index += 1;
             }

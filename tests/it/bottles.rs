@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use pprocess_examples::bottles::PATTERNS;
 
-mod support;
+use crate::support;
 
 /// How long anything may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -28,8 +28,8 @@ use nix::sys::signal::{Signal, kill};
 use hardening::{eventually, wait_for_end};
 use support::{example_path, output_within};
 
-mod hardening;
-mod support;
+use crate::hardening;
+use crate::support;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Pid;
 use pprocess::{
@@ -532,7 +532,12 @@ fn connecting_to_a_missing_or_dead_address_is_an_error_at_once() {
     let scratch = Scratch::new();
     let missing = scratch.join("missing");
     let dead = scratch.join("dead");
-    drop(UnixListener::bind(&dead).unwrap());
+    // Bound in a created process, so that no process forked meanwhile by
+    // another test of this binary inherits the listener and keeps it alive.
+    let bind_dead = dead.clone();
+    let mut binder =
+        pprocess::start(move |_channel| drop(UnixListener::bind(&bind_dead).unwrap())).unwrap();
+    assert!(binder.wait().unwrap().success(), "the dead socket is made");
     let in_missing_directory = scratch.join("no-such-directory").join("socket");
     let (done, outcome) = mpsc::channel();
     thread::spawn(move || {
