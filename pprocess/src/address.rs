@@ -9,7 +9,9 @@
 //!
 //! Making a socket file, step by step:
 //!
-//! 1. The address's directory must exist ([`Error::MissingDirectory`]).
+//! 1. The address must fit in a socket path ([`Error::AddressTooLong`]:
+//!    the address itself is what peers connect to), and its directory
+//!    must exist ([`Error::MissingDirectory`]).
 //! 2. Whatever is at the address is checked: nothing is fine; a file that
 //!    is not a socket is an [`Error::NotASocket`] (and is left alone); a
 //!    socket that accepts a connection is an [`Error::AddressInUse`]; a
@@ -17,7 +19,15 @@
 //! 3. A private directory (mode 0700) is made next to the address, and the
 //!    socket is bound and listening in it, then made owner-only (0600):
 //!    `bind` creates the file with the umask's permissions, so it must not
-//!    be reachable by others until `chmod` has run.
+//!    be reachable by others until `chmod` has run. `bind` takes a path of
+//!    at most [`sys::SOCKET_PATH_LIMIT`] bytes, and the staging path is
+//!    longer than the address when the address's file name is short; so,
+//!    when the staging path does not fit, the socket is bound through the
+//!    private directory's descriptor instead (`/proc/self/fd/N/s` on
+//!    Linux: the kernel resolves the directory from the descriptor, so
+//!    the path is short whatever the directory's). Any address a plain
+//!    `bind` accepts therefore works; elsewhere than Linux, an address
+//!    within a dozen bytes of the limit may fail at `bind`.
 //! 4. The socket file is hard-linked to the address. Unlike `rename`, a
 //!    link never replaces what is there: if something appeared at the
 //!    address since step 2, the link fails and step 2 runs again, so a file
@@ -26,7 +36,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +79,7 @@ impl SocketFile {
 /// documentation describes. Returns the listening socket (recorded as a
 /// channel end, so created processes do not inherit it) and the file.
 pub(crate) fn listen(path: &Path) -> Result<(OwnedFd, SocketFile)> {
+    check_length(path)?;
     let directory = directory_of(path);
     match fs::metadata(directory) {
         Ok(metadata) if metadata.is_dir() => {}
@@ -83,10 +94,9 @@ pub(crate) fn listen(path: &Path) -> Result<(OwnedFd, SocketFile)> {
     }
     clear(path)?;
     let private = PrivateDirectory::create(directory)?;
-    let staged = private.path.join("s");
     let listener = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
-    match place(&listener, &staged, path) {
+    match place(&listener, &private, path) {
         Ok(file) => Ok((listener, file)),
         Err(error) => {
             fork::close_channel(listener);
@@ -95,12 +105,15 @@ pub(crate) fn listen(path: &Path) -> Result<(OwnedFd, SocketFile)> {
     }
 }
 
-/// Binds `listener` at `staged` (in the private directory), makes it
-/// owner-only, and links it to `path`.
-fn place(listener: &OwnedFd, staged: &Path, path: &Path) -> Result<SocketFile> {
+/// Binds `listener` in the private directory, makes it owner-only, and
+/// links it to `path`.
+fn place(listener: &OwnedFd, private: &PrivateDirectory, path: &Path) -> Result<SocketFile> {
+    let staged = private.path.join("s");
     // Errors name the address the caller asked for, not the private path.
-    sys::bind_and_listen(listener.as_fd(), staged)
+    private
+        .bind(listener, &staged)
         .map_err(|error| Error::address("bind", path, error))?;
+    let staged = staged.as_path();
     fs::set_permissions(staged, fs::Permissions::from_mode(0o600))
         .map_err(|error| Error::address("chmod", path, error))?;
     let metadata =
@@ -165,6 +178,18 @@ fn clear(path: &Path) -> Result<()> {
     }
 }
 
+/// An address longer than a socket path holds is an error: nobody could
+/// ever connect to it.
+fn check_length(path: &Path) -> Result<()> {
+    if path.as_os_str().len() > sys::SOCKET_PATH_LIMIT {
+        return Err(Error::AddressTooLong {
+            path: path.to_owned(),
+            limit: sys::SOCKET_PATH_LIMIT,
+        });
+    }
+    Ok(())
+}
+
 /// Tries to connect to `path` without waiting, and hangs up at once.
 fn probe(path: &Path) -> io::Result<()> {
     let socket = fork::open_tracked(|| sys::unix_socket(true))?;
@@ -178,6 +203,7 @@ fn probe(path: &Path) -> io::Result<()> {
 /// once, never a wait: [`Error::NoListener`] (no file, or a stale socket),
 /// or [`Error::NotASocket`].
 pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
+    check_length(path)?;
     let socket = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
     let error = match sys::connect_unix(socket.as_fd(), path) {
@@ -227,7 +253,7 @@ impl PrivateDirectory {
         loop {
             let number = COUNTER.fetch_add(1, Ordering::Relaxed);
             // Short, so the socket path in it is hardly longer than the
-            // address (`bind` takes at most about 100 bytes).
+            // address (see `bind`).
             let path = parent.join(format!(".pp{}-{number}", std::process::id()));
             match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => {
@@ -242,6 +268,22 @@ impl PrivateDirectory {
                 Err(error) => return Err(Error::address("mkdir", &path, error)),
             }
         }
+    }
+}
+
+impl PrivateDirectory {
+    /// Binds `listener` at `staged`, a path in this directory, and listens:
+    /// at `staged` itself if it fits in a socket path, else through this
+    /// directory's descriptor (Linux), which makes the path short.
+    fn bind(&self, listener: &OwnedFd, staged: &Path) -> io::Result<()> {
+        if staged.as_os_str().len() <= sys::SOCKET_PATH_LIMIT || !cfg!(target_os = "linux") {
+            return sys::bind_and_listen(listener.as_fd(), staged);
+        }
+        let directory = fork::open_tracked(|| fs::File::open(&self.path).map(OwnedFd::from))?;
+        let short = PathBuf::from(format!("/proc/self/fd/{}/s", directory.as_raw_fd()));
+        let bound = sys::bind_and_listen(listener.as_fd(), &short);
+        fork::close_channel(directory);
+        bound
     }
 }
 

@@ -177,6 +177,30 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The address is too long for a Unix socket path: at most `limit`
+    /// bytes fit (107 on Linux, 103 on macOS). Nothing was made or
+    /// started. Use a shorter path, or a relative one from a nearer
+    /// working directory.
+    #[error("address {} is {} bytes long; a socket path holds at most {limit}", path.display(), path.as_os_str().len())]
+    AddressTooLong {
+        /// The address.
+        path: PathBuf,
+        /// The longest path a socket address holds.
+        limit: usize,
+    },
+
+    /// The process listening at the address belongs to another user (user
+    /// id `uid`), so nothing it says can be trusted: the connection was
+    /// closed without reading from it. Keep addresses in a directory only
+    /// you can write to (see [`connect`](crate::connect)).
+    #[error("the process listening at {} belongs to user {uid}, not to this user", path.display())]
+    ForeignListener {
+        /// The address.
+        path: PathBuf,
+        /// The user id of the listening process.
+        uid: u32,
+    },
+
     /// A system call on an address failed; `operation` says which.
     #[error("{operation} {} failed: {source}", path.display())]
     Address {
@@ -249,6 +273,8 @@ impl Error {
             | Error::AddressInUse { path }
             | Error::NotASocket { path }
             | Error::NoListener { path }
+            | Error::AddressTooLong { path, .. }
+            | Error::ForeignListener { path, .. }
             | Error::Address { path, .. } => Some(path),
             _ => None,
         }

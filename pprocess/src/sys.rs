@@ -276,6 +276,12 @@ pub(crate) fn unix_socket(nonblocking: bool) -> io::Result<OwnedFd> {
     socket::socket(AddressFamily::Unix, SockType::Stream, flags, None).map_err(io::Error::from)
 }
 
+/// The longest path a Unix socket address holds, in bytes: the size of
+/// `sun_path` (108 on Linux, 104 on macOS) less its terminating zero.
+pub(crate) const SOCKET_PATH_LIMIT: usize = std::mem::size_of::<libc::sockaddr_un>()
+    - std::mem::offset_of!(libc::sockaddr_un, sun_path)
+    - 1;
+
 /// Binds `socket` to the file system path `path` (which must not exist)
 /// and listens on it.
 pub(crate) fn bind_and_listen(socket: BorrowedFd<'_>, path: &Path) -> io::Result<()> {

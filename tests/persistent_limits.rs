@@ -1,0 +1,195 @@
+//! The limits of persistent channels (issue 17): addresses too long for a
+//! socket path, listeners that belong to another user, peers that flood a
+//! listener, and timeouts on the connecting side.
+//!
+//! Each test works in a scratch directory of its own (the harness runs
+//! them as threads of one process) and checks only the processes it
+//! started.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pprocess::{BackgroundCallable, BackgroundQueue, Channel, Error, PersistentChannel};
+
+mod hardening;
+
+/// The size of `sun_path` on Linux: an address must be shorter (std and
+/// the kernel both keep a byte for the terminating zero).
+const SUN_PATH: usize = 108;
+
+/// A new empty directory, removed with what is in it when dropped.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pp-limits-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).expect("making a scratch directory");
+        Scratch { path }
+    }
+
+    /// An address whose path is exactly `length` bytes: a one-letter name
+    /// in a subdirectory whose name takes the rest, so that anything made
+    /// next to the address (a staging file) has a longer path than it.
+    fn address_of_length(&self, length: usize) -> PathBuf {
+        let prefix = self.path.as_os_str().len() + 1;
+        assert!(length > prefix + 2, "the scratch path is too long for the test");
+        let directory = self.path.join("d".repeat(length - prefix - 2));
+        fs::create_dir_all(&directory).expect("making the address's directory");
+        directory.join("a")
+    }
+
+    /// Whether nothing but (empty) directories is in it.
+    fn is_empty(&self) -> bool {
+        walk_files(&self.path).is_empty()
+    }
+}
+
+/// The files (not directories) under `directory`.
+fn walk_files(directory: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(directory).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn too_long(error: &Error, address: &Path) -> bool {
+    matches!(error, Error::AddressTooLong { path, limit }
+        if path == address && *limit == SUN_PATH - 1)
+}
+
+#[test]
+fn an_address_longer_than_a_socket_path_is_refused_at_listen_and_call_and_nothing_is_made() {
+    let scratch = Scratch::new();
+    for length in [SUN_PATH, SUN_PATH + 1, 200] {
+        // A long name in a short directory (a staging file next to it is
+        // shorter than it), and a short name in a long directory.
+        let long_name = scratch
+            .path
+            .join("n".repeat(length - scratch.path.as_os_str().len() - 1));
+        for address in [long_name, scratch.address_of_length(length)] {
+            refused_at_every_step(&scratch, &address);
+        }
+    }
+}
+
+fn refused_at_every_step(scratch: &Scratch, address: &Path) {
+    let length = address.as_os_str().len();
+    assert!(UnixListener::bind(address).is_err(), "std binds {length} bytes");
+    let error = PersistentChannel::listen(address).unwrap_err();
+    assert!(too_long(&error, address), "listen: {error:?}");
+    let background =
+        BackgroundCallable::new(address, |channel: &mut Channel, (): ()| channel.send(&1u8));
+    let error = background.call(()).unwrap_err();
+    assert!(too_long(&error, address), "call: {error:?}");
+    let error = pprocess::connect(address).unwrap_err();
+    assert!(too_long(&error, address), "connect: {error:?}");
+    assert!(scratch.is_empty(), "something was made for {length} bytes");
+}
+
+#[test]
+fn every_address_a_plain_bind_accepts_works_up_to_the_longest() {
+    let scratch = Scratch::new();
+    for length in [SUN_PATH - 1, SUN_PATH - 2, SUN_PATH - 12, 60] {
+        let address = scratch.address_of_length(length);
+        drop(UnixListener::bind(&address).expect("std binds it"));
+        fs::remove_file(&address).unwrap();
+        let background = BackgroundCallable::new(&address, |channel: &mut Channel, n: u64| {
+            channel.send(&(n * 2))
+        });
+        let pid = background.call(length as u64).expect("call");
+        let mut channel = pprocess::connect(&address).expect("connect");
+        assert_eq!(channel.receive::<u64>().unwrap(), 2 * length as u64);
+        drop(channel);
+        hardening::wait_for_end(pid);
+        assert!(scratch.is_empty(), "left behind for {length} bytes");
+    }
+}
+
+/// Whether the tests run as root (then they can switch to another user).
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The user the foreign listener runs as.
+const NOBODY: u32 = 65534;
+
+/// Starts a created process that becomes user [`NOBODY`] (group too, no
+/// supplementary groups) and listens at `address` (whose directory must
+/// let that user in), then writes a forged result frame to whoever
+/// connects. Returns once it listens; it ends when its channel is dropped.
+fn foreign_listener(address: &Path) -> Channel {
+    let address = address.to_owned();
+    let mut channel = pprocess::start(move |channel| {
+        use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+        let (uid, gid) = (Uid::from_raw(NOBODY), Gid::from_raw(NOBODY));
+        setgroups(&[]).expect("setgroups");
+        setresgid(gid, gid, gid).expect("setresgid");
+        setresuid(uid, uid, uid).expect("setresuid");
+        let listener = UnixListener::bind(&address).expect("bind as nobody");
+        fs::set_permissions(&address, fs::Permissions::from_mode(0o777)).unwrap();
+        channel.send(&"listening")?;
+        if let Ok((mut peer, _)) = listener.accept() {
+            use std::io::Write;
+            // A forged result: a message frame holding the u64 7.
+            let _ = peer.write_all(&hardening::raw_frame(8, 0, &7u64.to_le_bytes()));
+        }
+        let _ = channel.receive::<()>();
+        Ok::<(), Error>(())
+    })
+    .expect("start");
+    assert_eq!(channel.receive::<String>().unwrap(), "listening");
+    channel
+}
+
+/// With root, two real users: a listener of `nobody` is refused by a
+/// connecting root. Without root (no second user to switch to), the test
+/// checks what it can for real: a listener of this same user is accepted,
+/// so the check is made on the listener's credentials and passes when they
+/// match (the refusal itself is proven by the unit test
+/// `address::tests::a_listener_of_another_user_is_refused`).
+#[test]
+fn a_listener_of_another_user_is_refused_with_its_uid_and_gets_no_say() {
+    let scratch = Scratch::new();
+    let address = scratch.path.join("foreign");
+    if !is_root() {
+        let _own = PersistentChannel::listen(&address).expect("listen");
+        assert!(pprocess::connect(&address).is_ok());
+        return;
+    }
+    fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o777)).unwrap();
+    let listener = foreign_listener(&address);
+    let refused = |error: Error| {
+        assert!(
+            matches!(&error, Error::ForeignListener { path, uid } if path == &address && *uid == NOBODY),
+            "{error:?}"
+        );
+    };
+    refused(pprocess::connect(&address).unwrap_err());
+    refused(BackgroundQueue::<u64>::new(&address).unwrap_err());
+    let mut queue = pprocess::PersistentQueue::<u64>::new();
+    refused(queue.connect(&address).unwrap_err());
+    drop(listener);
+}
