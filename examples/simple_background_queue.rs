@@ -14,7 +14,8 @@
 //! - with neither, it does both in one run.
 //!
 //! `--address ADDRESS` sets where it listens (default:
-//! `pprocess-simple_background_queue` in the system temporary directory).
+//! `pprocess-simple_background_queue` in the user's private
+//! directory, see `pprocess_examples::private_directory`).
 //!
 //! ```text
 //! cargo run --example simple_background_queue -- --start

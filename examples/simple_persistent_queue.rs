@@ -13,7 +13,8 @@
 //! - with neither, it does both in one run.
 //!
 //! `--address ADDRESS` sets where they listen (default:
-//! `pprocess-simple_persistent_queue` in the system temporary directory).
+//! `pprocess-simple_persistent_queue` in the user's private
+//! directory, see `pprocess_examples::private_directory`).
 //!
 //! ```text
 //! cargo run --example simple_persistent_queue -- --start

@@ -122,7 +122,7 @@ pub fn print_time_taken(start: std::time::Instant) {
 /// `--start` starts the background work and exits; `--reconnect` connects
 /// to work started earlier (perhaps by another run) and collects it; with
 /// neither, the program does both. The work listens at `PATH` (by default
-/// `pprocess-NAME` in the system temporary directory), or at `PATH-0`,
+/// `pprocess-NAME` in [`private_directory`]), or at `PATH-0`,
 /// `PATH-1`, ... when it is split between several background processes.
 #[derive(Clone, Debug)]
 pub struct PersistentArgs {
@@ -159,8 +159,13 @@ impl PersistentArgs {
         PersistentArgs {
             start,
             reconnect,
-            address: address
-                .unwrap_or_else(|| std::env::temp_dir().join(format!("pprocess-{name}"))),
+            address: address.unwrap_or_else(|| match private_directory() {
+                Ok(directory) => directory.join(format!("pprocess-{name}")),
+                Err(error) => {
+                    eprintln!("{name}: no private directory for the address: {error}");
+                    std::process::exit(2)
+                }
+            }),
         }
     }
 
@@ -170,6 +175,63 @@ impl PersistentArgs {
         address.push(format!("-{index}"));
         address.into()
     }
+}
+
+/// A directory only this user can enter or write, for addresses of
+/// persistent channels: `$XDG_RUNTIME_DIR` when it is set and private to
+/// this user (the login manager makes it so), else `pprocess-UID` in the
+/// system temporary directory, made with mode 0700 if it is missing.
+///
+/// Addresses in a directory others can write (such as `/tmp` itself) are
+/// predictable: another user could make a socket there first. pprocess
+/// refuses to talk to a listener of another user
+/// ([`pprocess::Error::ForeignListener`]), so that costs no forged result,
+/// but it still denies service. A directory that exists and is not
+/// private to this user (another owner, or group or others may enter it)
+/// is an error of kind `PermissionDenied`.
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+///
+/// let directory = pprocess_examples::private_directory()?;
+/// assert_eq!(std::fs::metadata(&directory)?.permissions().mode() & 0o077, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn private_directory() -> std::io::Result<std::path::PathBuf> {
+    let uid = nix::unistd::geteuid().as_raw();
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        let runtime = std::path::PathBuf::from(runtime);
+        if check_private(&runtime, uid).is_ok() {
+            return Ok(runtime);
+        }
+    }
+    let directory = std::env::temp_dir().join(format!("pprocess-{uid}"));
+    match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&directory)
+    {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    check_private(&directory, uid)?;
+    Ok(directory)
+}
+
+/// Whether `directory` is a directory (not a link to one) of user `uid`
+/// that nobody else may enter.
+fn check_private(directory: &std::path::Path, uid: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::symlink_metadata(directory)?;
+    if metadata.is_dir() && metadata.uid() == uid && metadata.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "{} is not a directory private to user {uid}",
+            directory.display()
+        ),
+    ))
 }
 
 fn usage(name: &str) -> ! {

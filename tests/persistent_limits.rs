@@ -43,7 +43,10 @@ impl Scratch {
     /// next to the address (a staging file) has a longer path than it.
     fn address_of_length(&self, length: usize) -> PathBuf {
         let prefix = self.path.as_os_str().len() + 1;
-        assert!(length > prefix + 2, "the scratch path is too long for the test");
+        assert!(
+            length > prefix + 2,
+            "the scratch path is too long for the test"
+        );
         let directory = self.path.join("d".repeat(length - prefix - 2));
         fs::create_dir_all(&directory).expect("making the address's directory");
         directory.join("a")
@@ -97,7 +100,10 @@ fn an_address_longer_than_a_socket_path_is_refused_at_listen_and_call_and_nothin
 
 fn refused_at_every_step(scratch: &Scratch, address: &Path) {
     let length = address.as_os_str().len();
-    assert!(UnixListener::bind(address).is_err(), "std binds {length} bytes");
+    assert!(
+        UnixListener::bind(address).is_err(),
+        "std binds {length} bytes"
+    );
     let error = PersistentChannel::listen(address).unwrap_err();
     assert!(too_long(&error, address), "listen: {error:?}");
     let background =

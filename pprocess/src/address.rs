@@ -201,13 +201,20 @@ fn probe(path: &Path) -> io::Result<()> {
 /// Connects to the process listening at `path`. Returns the connected
 /// socket, recorded as a channel end. Nothing listening is an error at
 /// once, never a wait: [`Error::NoListener`] (no file, or a stale socket),
-/// or [`Error::NotASocket`].
+/// or [`Error::NotASocket`]. A listener of another user is
+/// [`Error::ForeignListener`], and nothing is read from it.
 pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
     check_length(path)?;
     let socket = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
     let error = match sys::connect_unix(socket.as_fd(), path) {
-        Ok(()) => return Ok(socket),
+        Ok(()) => match check_listener(&socket, path, sys::effective_uid()) {
+            Ok(()) => return Ok(socket),
+            Err(refused) => {
+                fork::close_channel(socket);
+                return Err(refused);
+            }
+        },
         Err(error) => error,
     };
     fork::close_channel(socket);
@@ -224,6 +231,21 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
         }
         _ => Error::address("connect", path, error),
     })
+}
+
+/// Refuses a listener that does not run as user `uid` (this process's
+/// effective user): another local user who made a socket at the address
+/// could otherwise deny service or forge results. Where the system cannot
+/// tell who listens, the check is not made.
+fn check_listener(socket: &OwnedFd, path: &Path, uid: u32) -> Result<()> {
+    match sys::peer_uid(socket.as_fd()) {
+        Ok(Some(listener)) if listener != uid => Err(Error::ForeignListener {
+            path: path.to_owned(),
+            uid: listener,
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(Error::address("getsockopt SO_PEERCRED", path, error)),
+    }
 }
 
 /// The directory an address is in (`.` for a bare file name).
@@ -291,5 +313,27 @@ impl Drop for PrivateDirectory {
     fn drop(&mut self) {
         let _ = fs::remove_file(self.path.join("s"));
         let _ = fs::remove_dir(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_of_another_user_is_refused() {
+        let address = std::env::temp_dir().join(format!("pp-foreign-{}", std::process::id()));
+        let _ = fs::remove_file(&address);
+        let _listener = std::os::unix::net::UnixListener::bind(&address).unwrap();
+        let socket = sys::unix_socket(false).unwrap();
+        sys::connect_unix(socket.as_fd(), &address).unwrap();
+        let own = sys::effective_uid();
+        assert!(check_listener(&socket, &address, own).is_ok());
+        let refused = check_listener(&socket, &address, own.wrapping_add(1)).unwrap_err();
+        assert!(
+            matches!(&refused, Error::ForeignListener { path, uid } if path == &address && *uid == own),
+            "{refused:?}"
+        );
+        fs::remove_file(&address).unwrap();
     }
 }

@@ -408,7 +408,8 @@ impl PersistentChannel {
     /// exist, [`Error::AddressInUse`] if a live process is listening there,
     /// and [`Error::NotASocket`] if a file that is not a socket is there
     /// (it is never removed). A socket file whose process is gone is
-    /// replaced.
+    /// replaced. An address longer than a socket path holds (107 bytes on
+    /// Linux) is [`Error::AddressTooLong`]: nobody could connect to it.
     ///
     /// ```
     /// let address = std::env::temp_dir().join(format!("pprocess-doc-listen-{}", std::process::id()));
@@ -541,6 +542,16 @@ impl fmt::Debug for PersistentChannel {
 /// Nothing listening at `address` is an error at once, never a wait:
 /// [`Error::NoListener`] (no file there, or a socket file whose process is
 /// gone), or [`Error::NotASocket`].
+///
+/// The process listening must run as this process's effective user (its
+/// credentials are asked of the system: `SO_PEERCRED`, or `getpeereid`);
+/// another user's listener is [`Error::ForeignListener`], and nothing is
+/// read from it. Still, another user who can write in the address's
+/// directory can take the address first and deny service: keep addresses
+/// in a directory only you can write, such as `$XDG_RUNTIME_DIR`, or a
+/// directory of mode 0700 of your own in the temporary directory (the
+/// examples' `private_directory` does that), never at a fixed name in
+/// `/tmp` itself.
 ///
 /// ```
 /// use pprocess::BackgroundCallable;

@@ -359,6 +359,50 @@ pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
     }
 }
 
+/// The user id of the process at the other end of a connected Unix
+/// socket (the one that listened: `SO_PEERCRED`, or `getpeereid`), or
+/// `None` where the system cannot tell.
+pub(crate) fn peer_uid(socket: BorrowedFd<'_>) -> io::Result<Option<u32>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        socket::getsockopt(&socket, socket::sockopt::PeerCredentials)
+            .map(|credentials| Some(credentials.uid()))
+            .map_err(io::Error::from)
+    }
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    ))]
+    {
+        nix::unistd::getpeereid(socket)
+            .map(|(uid, _)| Some(uid.as_raw()))
+            .map_err(io::Error::from)
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    )))]
+    {
+        let _ = socket;
+        Ok(None)
+    }
+}
+
+/// The effective user id of this process.
+pub(crate) fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// Writes what the socket takes now of `bytes`, without waiting. Returns
 /// the number of bytes written; `WouldBlock` if none fit. Never raises
 /// `SIGPIPE`: a closed peer is `EPIPE`. Retries `EINTR`.
