@@ -199,3 +199,53 @@ fn a_listener_of_another_user_is_refused_with_its_uid_and_gets_no_say() {
     refused(queue.connect(&address).unwrap_err());
     drop(listener);
 }
+
+/// How long the timeout tests give a silent listener (the feature under
+/// test is a timeout: the test waits for it, and for nothing else).
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+#[test]
+fn receiving_from_a_silent_listener_times_out_and_the_connection_stays_usable() {
+    let scratch = Scratch::new();
+    let address = scratch.path.join("silent");
+    let mut listening = PersistentChannel::listen(&address).expect("listen");
+    let mut channel = pprocess::connect_timeout(&address, PATIENCE).expect("connect");
+    let error = channel.receive::<u64>().unwrap_err();
+    assert!(
+        matches!(error, Error::PeerTimeout { pid, after } if pid == std::process::id() as i32 && after == PATIENCE),
+        "{error:?}"
+    );
+    // The connection is still good: what the listener sends now arrives.
+    listening.send(&5u64).unwrap();
+    assert_eq!(channel.receive::<u64>().unwrap(), 5);
+    drop(channel);
+    listening.finish().unwrap();
+}
+
+#[test]
+fn connecting_to_a_listener_that_never_accepts_times_out() {
+    use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen};
+    let scratch = Scratch::new();
+    let address = scratch.path.join("full");
+    // A listener with a backlog of one connection that never accepts: the
+    // first connection waits in the backlog, the second cannot get in.
+    let listener = nix::sys::socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&listener),
+        &UnixAddr::new(&address).unwrap(),
+    )
+    .unwrap();
+    listen(&listener, Backlog::new(0).unwrap()).unwrap();
+    let _first = pprocess::connect_timeout(&address, PATIENCE).expect("the first gets in");
+    let error = pprocess::connect_timeout(&address, PATIENCE).unwrap_err();
+    assert!(
+        matches!(error, Error::PeerTimeout { pid: -1, after } if after == PATIENCE),
+        "{error:?}"
+    );
+}

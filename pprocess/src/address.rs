@@ -40,6 +40,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use nix::libc;
 
@@ -202,12 +203,18 @@ fn probe(path: &Path) -> io::Result<()> {
 /// socket, recorded as a channel end. Nothing listening is an error at
 /// once, never a wait: [`Error::NoListener`] (no file, or a stale socket),
 /// or [`Error::NotASocket`]. A listener of another user is
-/// [`Error::ForeignListener`], and nothing is read from it.
-pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
+/// [`Error::ForeignListener`], and nothing is read from it. With a
+/// `timeout`, the connection waits at most that long for room in the
+/// listener's backlog ([`Error::PeerTimeout`]), and each receive on the
+/// socket returned waits at most that long (it fails with `EAGAIN`).
+pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<OwnedFd> {
     check_length(path)?;
     let socket = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
-    let error = match sys::connect_unix(socket.as_fd(), path) {
+    let connected = sys::set_timeouts(socket.as_fd(), None, timeout)
+        .and_then(|()| sys::connect_unix(socket.as_fd(), path))
+        .and_then(|()| sys::set_timeouts(socket.as_fd(), timeout, None));
+    let error = match connected {
         Ok(()) => match check_listener(&socket, path, sys::effective_uid()) {
             Ok(()) => return Ok(socket),
             Err(refused) => {
@@ -218,8 +225,9 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
         Err(error) => error,
     };
     fork::close_channel(socket);
-    Err(match error.raw_os_error() {
-        Some(libc::ECONNREFUSED) | Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+    Err(match (error.raw_os_error(), timeout) {
+        (Some(libc::EAGAIN), Some(after)) => Error::PeerTimeout { pid: -1, after },
+        (Some(libc::ECONNREFUSED | libc::ENOENT | libc::ENOTDIR), _) => {
             match fs::symlink_metadata(path) {
                 Ok(metadata) if !metadata.file_type().is_socket() => Error::NotASocket {
                     path: path.to_owned(),

@@ -16,6 +16,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -95,8 +96,9 @@ enum Peer {
     Forked { child: Option<reap::Child> },
     /// A connection to a persistent channel, made by
     /// [`connect`](crate::connect): `pid` is the process there, which is not
-    /// our child. Each frame taken is acknowledged.
-    Connected,
+    /// our child. Each frame taken is acknowledged. A read waits at most
+    /// `timeout` (see [`connect_timeout`](crate::connect_timeout)).
+    Connected { timeout: Option<Duration> },
     /// This is the listening side of a persistent channel: frames go
     /// through the link, which owns the sockets (`socket` is `None`).
     Listening(Box<Link>),
@@ -126,9 +128,10 @@ impl Channel {
     }
 
     /// A connection to the persistent channel of process `pid` (see
-    /// [`connect`](crate::connect)).
-    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
-        Channel::with_peer(Some(socket), pid, Peer::Connected)
+    /// [`connect`](crate::connect)), whose socket's reads wait at most
+    /// `timeout`.
+    pub(crate) fn connected(socket: OwnedFd, pid: i32, timeout: Option<Duration>) -> Self {
+        Channel::with_peer(Some(socket), pid, Peer::Connected { timeout })
     }
 
     /// The listening side of a persistent channel.
@@ -520,7 +523,7 @@ impl Channel {
                 Ok(_) => {}
                 Err(error) => {
                     self.break_off();
-                    return Err(Error::io("receive", error));
+                    return Err(self.receive_error(error));
                 }
             }
         }
@@ -533,7 +536,7 @@ impl Channel {
     /// the frame was received, and a peer that is gone needs none.
     fn took_frame(&mut self) {
         self.taken += 1;
-        if let (Peer::Connected, Some(socket)) = (&self.peer, &self.socket) {
+        if let (Peer::Connected { .. }, Some(socket)) = (&self.peer, &self.socket) {
             let _ = sys::send_all(socket.as_fd(), &frame::ACK);
         }
     }
@@ -613,7 +616,21 @@ impl Channel {
         }
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
         read(&mut self.inbox, socket.as_fd(), self.frame_limit)
-            .map_err(|error| Error::io("receive", error))
+            .map_err(|error| self.receive_error(error))
+    }
+
+    /// The error for a failed read: on a connection with a timeout, a
+    /// read that waited that long is [`Error::PeerTimeout`].
+    fn receive_error(&self, error: std::io::Error) -> Error {
+        match self.peer {
+            Peer::Connected {
+                timeout: Some(after),
+            } if error.kind() == std::io::ErrorKind::WouldBlock => Error::PeerTimeout {
+                pid: self.pid,
+                after,
+            },
+            _ => Error::io("receive", error),
+        }
     }
 
     /// The channel's socket, `None` once closed: for polling it together
@@ -646,7 +663,7 @@ impl Channel {
         if self.pid == 0 {
             return truncated.unwrap_or(Error::Disconnected);
         }
-        if let Peer::Connected = self.peer {
+        if let Peer::Connected { .. } = self.peer {
             return truncated.unwrap_or(Error::ConnectionClosed { pid: self.pid });
         }
         match self.wait() {

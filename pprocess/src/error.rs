@@ -213,6 +213,20 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A connection made by [`connect_timeout`](crate::connect_timeout)
+    /// waited longer than its timeout: `receive` got nothing from process
+    /// `pid` for `after` (the connection stays usable: a later `receive`
+    /// goes on where this one stopped), or, with `pid` -1, the listener did
+    /// not take the connection within `after` (its backlog is full: it does
+    /// not accept).
+    #[error("no answer from process {pid} within {after:?}")]
+    PeerTimeout {
+        /// The process at the other end; -1 if the connection was not made.
+        pid: i32,
+        /// The timeout in force.
+        after: std::time::Duration,
+    },
+
     /// The process at the other end of a connection (see
     /// [`connect`](crate::connect)) closed it without sending the message
     /// its peer was waiting for.
@@ -255,6 +269,7 @@ impl Error {
             | Error::NoResult { pid, .. }
             | Error::Timeout { pid, .. }
             | Error::ConnectionClosed { pid } => Some(*pid),
+            Error::PeerTimeout { pid, .. } if *pid > 0 => Some(*pid),
             _ => None,
         }
     }

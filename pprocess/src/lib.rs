@@ -138,7 +138,7 @@ pub use error::{Error, Result};
 pub use exchange::{Exchange, Handler};
 pub use managed::Managed;
 pub use map::{Map, MapResults, pmap, pmap_limit};
-pub use persistent::{PersistentChannel, connect};
+pub use persistent::{PersistentChannel, connect, connect_timeout};
 pub use persistent_exchange::{PersistentExchange, PersistentManaged};
 pub use persistent_queue::{BackgroundQueue, PersistentQueue};
 pub use process::{Fork, create, exit, start};

@@ -571,7 +571,39 @@ impl fmt::Debug for PersistentChannel {
 /// # Ok::<(), pprocess::Error>(())
 /// ```
 pub fn connect(address: impl AsRef<Path>) -> Result<Channel> {
-    let socket = address::connect(address.as_ref())?;
+    connect_within(address.as_ref(), None)
+}
+
+/// Connects to the persistent channel listening at `address`, as
+/// [`connect`] does, and waits at most `timeout` at each step: for the
+/// listener to take the connection (it waits only while the listener's
+/// backlog is full), and then, at each [`receive`](Channel::receive), for
+/// the next bytes to arrive. Either wait running out is
+/// [`Error::PeerTimeout`] (with pid -1 for the connection itself). A
+/// `receive` that timed out can be called again: it goes on where it
+/// stopped, and the connection stays usable (a
+/// [`receive_bytes`](Channel::receive_bytes) that times out in the middle
+/// of a byte string closes it). `Duration::MAX` means no limit in practice
+/// (about 68 years).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let address = std::env::temp_dir().join(format!("pprocess-doc-timeout-{}", std::process::id()));
+/// let mut listening = pprocess::PersistentChannel::listen(&address)?;
+/// let mut channel = pprocess::connect_timeout(&address, Duration::from_millis(20))?;
+/// // The listener sends nothing yet: the receive gives up.
+/// assert!(matches!(channel.receive::<u8>(), Err(pprocess::Error::PeerTimeout { .. })));
+/// listening.send(&7u8)?;
+/// assert_eq!(channel.receive::<u8>()?, 7);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn connect_timeout(address: impl AsRef<Path>, timeout: Duration) -> Result<Channel> {
+    connect_within(address.as_ref(), Some(timeout))
+}
+
+fn connect_within(address: &Path, timeout: Option<Duration>) -> Result<Channel> {
+    let socket = address::connect(address, timeout)?;
     let pid = sys::peer_pid(socket.as_fd()).unwrap_or(-1);
-    Ok(Channel::connected(socket, pid))
+    Ok(Channel::connected(socket, pid, timeout))
 }

@@ -403,6 +403,37 @@ pub(crate) fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// Sets how long one blocking receive (`SO_RCVTIMEO`) and one blocking
+/// send (`SO_SNDTIMEO`, which bounds `connect` on a Unix socket too) on
+/// `socket` may wait before failing with `EAGAIN`; `None` for no limit.
+/// A zero duration is taken as one microsecond (zero means no limit to the
+/// system), a huge one as about 68 years.
+pub(crate) fn set_timeouts(
+    socket: BorrowedFd<'_>,
+    receive: Option<Duration>,
+    send: Option<Duration>,
+) -> io::Result<()> {
+    use nix::sys::time::TimeVal;
+    let time_value = |timeout: Option<Duration>| match timeout {
+        None => TimeVal::new(0, 0),
+        Some(timeout) => {
+            let seconds = timeout.as_secs().min(i32::MAX as u64) as libc::time_t;
+            let micros = timeout.subsec_micros() as libc::suseconds_t;
+            match (seconds, micros) {
+                (0, 0) => TimeVal::new(0, 1),
+                _ => TimeVal::new(seconds, micros),
+            }
+        }
+    };
+    socket::setsockopt(
+        &socket,
+        socket::sockopt::ReceiveTimeout,
+        &time_value(receive),
+    )
+    .and_then(|()| socket::setsockopt(&socket, socket::sockopt::SendTimeout, &time_value(send)))
+    .map_err(io::Error::from)
+}
+
 /// Writes what the socket takes now of `bytes`, without waiting. Returns
 /// the number of bytes written; `WouldBlock` if none fit. Never raises
 /// `SIGPIPE`: a closed peer is `EPIPE`. Retries `EINTR`.
