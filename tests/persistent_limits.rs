@@ -249,3 +249,76 @@ fn connecting_to_a_listener_that_never_accepts_times_out() {
         "{error:?}"
     );
 }
+
+/// A line of `/proc/PID/status` (`VmRSS`, `VmHWM`), in KiB.
+fn status_kib(pid: i32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in the status of {pid}"))
+}
+
+/// How much a flood writes, in all: 64 MiB of 10-byte message frames
+/// (before the bound, a listener that kept them grew by about 400 MB).
+const FLOOD: usize = 64 << 20;
+
+/// Connects to `address` again and again and writes valid 10-byte message
+/// frames (a 1-byte payload) as fast as the listener takes them, never
+/// reading, until [`FLOOD`] bytes are written. Returns how many
+/// connections the listener dropped.
+fn flood(address: &Path) -> usize {
+    use std::io::Write;
+    let frame = hardening::raw_frame(1, 0, &[7]);
+    let chunk: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 100_000)
+        .collect();
+    let mut written = 0;
+    let mut dropped = 0;
+    while written < FLOOD {
+        let mut peer = std::os::unix::net::UnixStream::connect(address).expect("connect");
+        let mut at = 0;
+        while written < FLOOD {
+            match peer.write(&chunk[at..]) {
+                Ok(count) => {
+                    written += count;
+                    at = (at + count) % chunk.len();
+                }
+                Err(_) => {
+                    dropped += 1;
+                    break;
+                }
+            }
+        }
+    }
+    dropped
+}
+
+#[test]
+fn a_peer_that_floods_a_listener_keeps_its_memory_bounded_and_the_collector_gets_everything() {
+    const MESSAGES: u64 = 2_000;
+    let scratch = Scratch::new();
+    let address = scratch.path.join("flooded");
+    let background = BackgroundCallable::new(&address, |channel: &mut Channel, (): ()| {
+        (0..MESSAGES).try_for_each(|n| channel.send(&n))
+    });
+    let pid = background.call(()).expect("call");
+    let before = status_kib(pid, "VmRSS");
+    let dropped = flood(&address);
+    let peak = status_kib(pid, "VmHWM");
+    let numbers: Vec<u64> = BackgroundQueue::new(&address)
+        .expect("collector")
+        .collect::<pprocess::Result<_>>()
+        .expect("every message");
+    assert_eq!(numbers, (0..MESSAGES).collect::<Vec<_>>());
+    hardening::wait_for_end(pid);
+    assert!(
+        peak < before + 48 * 1024,
+        "the listener grew from {before} KiB to a peak of {peak} KiB ({dropped} connections dropped)"
+    );
+    assert!(scratch.is_empty());
+}

@@ -41,6 +41,20 @@ use crate::{fork, sys};
 /// blocks, even while this side is busy and not reading.
 const WINDOW: usize = 32;
 
+/// How much the listening side keeps of what peers sent and `receive` has
+/// not taken yet: 4 MiB, each message counting its payload and
+/// [`MESSAGE_OVERHEAD`]. Past it, a peer's next message makes its
+/// connection unusable (it is dropped, and that message with it, as any
+/// message in flight on a broken connection), so a peer that floods a
+/// listener which does not read cannot make it grow; acknowledgements are
+/// still taken. One message, however large (up to the frame limit), is
+/// always kept when nothing else is.
+pub(crate) const INBOUND_LIMIT: usize = 4 << 20;
+
+/// What a kept message costs beyond its payload (its place in the queue
+/// and its allocation), in bytes, counted against [`INBOUND_LIMIT`].
+const MESSAGE_OVERHEAD: usize = 64;
+
 /// The listening side of a persistent channel, as kept inside its
 /// [`Channel`]: the listening socket, the current connection, the frames
 /// sent and not yet acknowledged, and the messages received and not yet
@@ -60,6 +74,8 @@ pub(crate) struct Link {
     /// oldest first (taken out of the inbox so that the acknowledgements
     /// behind them can be read).
     arrived: VecDeque<Vec<u8>>,
+    /// What `arrived` holds, counted as [`INBOUND_LIMIT`] says.
+    arrived_bytes: usize,
     /// The process that made the link; in any other (a copy made by
     /// `fork`), its descriptors are already closed and its file is not its
     /// own.
@@ -87,6 +103,7 @@ impl Link {
             written: 0,
             partial: 0,
             arrived: VecDeque::new(),
+            arrived_bytes: 0,
             owner: std::process::id(),
         }
     }
@@ -124,6 +141,7 @@ impl Link {
     ) -> Result<R> {
         loop {
             if let Some(payload) = self.arrived.pop_front() {
+                self.arrived_bytes -= payload.len() + MESSAGE_OVERHEAD;
                 return decode(&payload);
             }
             self.flush(limit)?;
@@ -147,6 +165,7 @@ impl Link {
                 break;
             }
             self.arrived.clear();
+            self.arrived_bytes = 0;
             if !self.unacknowledged.is_empty() {
                 if let Err(Gone) = self.read_more(limit) {
                     self.drop_connection(limit);
@@ -286,8 +305,9 @@ impl Link {
 
     /// Takes the whole frames at the front of the inbox: an
     /// acknowledgement lets go of the oldest frame sent, a message is kept
-    /// for `receive`. An acknowledgement of nothing, a panic report, or
-    /// bytes that are not a frame make the connection unusable.
+    /// for `receive`. An acknowledgement of nothing, a panic report, a
+    /// message beyond [`INBOUND_LIMIT`], or bytes that are not a frame make
+    /// the connection unusable.
     fn take_frames(&mut self, limit: usize) -> std::result::Result<(), Gone> {
         let connection = self.connection.as_mut().ok_or(Gone)?;
         loop {
@@ -304,9 +324,15 @@ impl Link {
                     self.unacknowledged.pop_front();
                     self.written -= 1;
                 }
-                Kind::Message => self
-                    .arrived
-                    .push_back(connection.inbox.payload(frame).to_vec()),
+                Kind::Message => {
+                    let cost = frame.length + MESSAGE_OVERHEAD;
+                    if !self.arrived.is_empty() && self.arrived_bytes + cost > INBOUND_LIMIT {
+                        return Err(Gone);
+                    }
+                    self.arrived_bytes += cost;
+                    self.arrived
+                        .push_back(connection.inbox.payload(frame).to_vec());
+                }
                 Kind::Panic => return Err(Gone),
             }
             connection.inbox.consume(frame);
@@ -361,6 +387,12 @@ impl fmt::Debug for Link {
 ///   when the peer goes away.
 /// - A peer that writes garbage gets its connection dropped, and the
 ///   channel serves the next one.
+/// - What peers send waits for [`receive`](Channel::receive) in this
+///   process, up to 4 MiB (each message counting 64 bytes more than its
+///   payload; one message of any size is always kept). Past that, a peer's
+///   next message drops its connection, as garbage does, and that message
+///   is lost: a peer flooding a channel that does not receive cannot make
+///   it grow.
 /// - [`finish`](PersistentChannel::finish) waits until every message sent
 ///   has been acknowledged, then stops listening.
 ///
