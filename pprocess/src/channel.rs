@@ -86,6 +86,10 @@ pub struct Channel {
     reported_end: bool,
     /// Who is at the other end.
     peer: Peer,
+    /// The length and the limit of the last message `send` refused as
+    /// larger than the frame limit (reported to the creator if the created
+    /// process then fails).
+    too_large: Option<(u64, u64)>,
 }
 
 /// Who is at the other end of a channel.
@@ -154,6 +158,7 @@ impl Channel {
             taken: 0,
             reported_end: false,
             peer,
+            too_large: None,
         }
     }
 
@@ -244,14 +249,39 @@ impl Channel {
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.check_owner()?;
         let mut small = [0; SMALL_FRAME];
-        match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
-            codec::Placed::Small(used) => {
-                let whole = &mut small[..used];
-                frame::finish(whole, Kind::Message, self.frame_limit)?;
-                self.send_frame(whole)
-            }
-            codec::Placed::Spilled => self.send_outbox(Kind::Message),
+        let sent =
+            match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
+                codec::Placed::Small(used) => {
+                    let whole = &mut small[..used];
+                    frame::finish(whole, Kind::Message, self.frame_limit)
+                        .and_then(|()| self.send_frame(whole))
+                }
+                codec::Placed::Spilled => self.send_outbox(Kind::Message),
+            };
+        self.note_too_large(sent)
+    }
+
+    /// Remembers a message refused as too large, for
+    /// [`report_too_large`](Self::report_too_large).
+    fn note_too_large(&mut self, sent: Result<()>) -> Result<()> {
+        if let Err(Error::FrameTooLarge { length, limit }) = sent {
+            self.too_large = Some((length, limit));
         }
+        sent
+    }
+
+    /// In a created process that ends with an error: if a message was
+    /// refused as larger than the frame limit, tells the creator so (its
+    /// `receive` then returns [`Error::ResultTooLarge`]), rather than
+    /// leaving it to find a process that ended without a result.
+    pub(crate) fn report_too_large(&mut self) -> Result<()> {
+        let Some((length, limit)) = self.too_large else {
+            return Ok(());
+        };
+        frame::begin(&mut self.outbox);
+        self.outbox.extend_from_slice(&length.to_le_bytes());
+        self.outbox.extend_from_slice(&limit.to_le_bytes());
+        self.send_outbox(Kind::TooLarge)
     }
 
     /// Queues an already encoded message payload behind the frames still
@@ -334,10 +364,10 @@ impl Channel {
         let prefix = self.outbox.len() - frame::HEADER_LEN;
         let length = prefix as u64 + bytes.len() as u64;
         if length > self.frame_limit as u64 {
-            return Err(Error::FrameTooLarge {
+            return self.note_too_large(Err(Error::FrameTooLarge {
                 length,
                 limit: self.frame_limit as u64,
-            });
+            }));
         }
         frame::write_header(&mut self.outbox, length, Kind::Message);
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
@@ -432,6 +462,7 @@ impl Channel {
                         pid: self.pid,
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
+                    Kind::TooLarge => Err(self.too_large_error(self.inbox.payload(frame))),
                     Kind::Ack => Err(Error::Decode(
                         "an acknowledgement arrived where a message was expected".into(),
                     )),
@@ -529,6 +560,24 @@ impl Channel {
         }
         self.took_frame();
         Ok(bytes)
+    }
+
+    /// The error a report of kind [`Kind::TooLarge`] stands for.
+    fn too_large_error(&self, payload: &[u8]) -> Error {
+        let number = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        match (number(0), number(8), payload.len()) {
+            (Some(length), Some(limit), 16) => Error::ResultTooLarge {
+                pid: self.pid,
+                length,
+                limit,
+            },
+            _ => Error::Decode("a malformed report of a message too large".into()),
+        }
     }
 
     /// Counts a frame `receive` took, and on a connection to a persistent

@@ -97,6 +97,22 @@ pub enum Error {
     #[error("could not decode a message: {0}")]
     Decode(String),
 
+    /// The created process tried to send a message (its result, usually)
+    /// larger than its channel's frame limit, and ended with an error
+    /// instead: nothing of it was sent. Send less, or send bulk data in
+    /// several messages.
+    #[error(
+        "process {pid} could not send a message of {length} bytes: it exceeds the frame limit of {limit} bytes"
+    )]
+    ResultTooLarge {
+        /// The process id.
+        pid: i32,
+        /// The size of the message it tried to send (its payload).
+        length: u64,
+        /// The frame limit in force in that process.
+        limit: u64,
+    },
+
     /// The value could not be encoded for sending.
     #[error("could not encode a message: {0}")]
     Encode(String),
@@ -267,6 +283,7 @@ impl Error {
             Error::Panicked { pid, .. }
             | Error::Died { pid, .. }
             | Error::NoResult { pid, .. }
+            | Error::ResultTooLarge { pid, .. }
             | Error::Timeout { pid, .. }
             | Error::ConnectionClosed { pid } => Some(*pid),
             Error::PeerTimeout { pid, .. } if *pid > 0 => Some(*pid),

@@ -333,7 +333,7 @@ impl Link {
                     self.arrived
                         .push_back(connection.inbox.payload(frame).to_vec());
                 }
-                Kind::Panic => return Err(Gone),
+                Kind::Panic | Kind::TooLarge => return Err(Gone),
             }
             connection.inbox.consume(frame);
         }
