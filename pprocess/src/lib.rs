@@ -71,6 +71,30 @@
 //! lock that other threads of the creator use (a `Mutex` in a `static`, a
 //! logger, a thread pool) is not.
 //!
+//! **A thread that holds standard output holds up every fork.** For the
+//! same reason, a `fork` waits while another thread holds the standard
+//! output (or error) lock: a created process forked then could never print
+//! (std offers no way to try that lock, nor to reset it). A thread that
+//! writes for long through a locked `stdout()` (a `BufWriter` over a
+//! `StdoutLock`, say) delays every [`start`] and [`pmap`] until it lets
+//! go. Such a thread should write through a handle of its own, which takes
+//! no lock of std's:
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::fd::AsFd;
+//!
+//! let own = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+//! let writer = std::thread::spawn(move || {
+//!     let mut out = std::io::BufWriter::new(own);
+//!     writeln!(out, "a long report, written without std's lock")
+//! });
+//! let doubled: Vec<u64> = pprocess::pmap(|n: u64| n * 2, 0..4).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(doubled, [0, 2, 4, 6]);
+//! writer.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! **Orphans.** On Linux, a created process is killed when the *thread*
 //! that created it ends (`PR_SET_PDEATHSIG`), so a creator that is killed
 //! leaves no processes computing for nobody. Create processes from a thread
