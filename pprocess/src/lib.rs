@@ -95,6 +95,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Other forks in the creator.** Every descriptor pprocess makes is
+//! close-on-exec, so a program another thread runs (`std::process::Command`
+//! forks and `exec`s) never keeps a channel. A raw `fork` *without* `exec`
+//! on another thread copies every channel end open at that moment, a task's
+//! just-made one included; nothing in pprocess can close that copy, so the
+//! task's end of file (how the creator learns it ended) comes only when
+//! that other process ends or closes it. Fork through pprocess, or `exec`
+//! right after a fork of your own.
+//!
 //! **Orphans.** On Linux, a created process is killed when the *thread*
 //! that created it ends (`PR_SET_PDEATHSIG`), so a creator that is killed
 //! leaves no processes computing for nobody. Create processes from a thread
