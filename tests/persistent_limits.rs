@@ -222,13 +222,11 @@ fn receiving_from_a_silent_listener_times_out_and_the_connection_stays_usable() 
     listening.finish().unwrap();
 }
 
-#[test]
-fn connecting_to_a_listener_that_never_accepts_times_out() {
+/// A listener at `address` with a backlog of one connection that never
+/// accepts: the first connection waits in the backlog, the next cannot
+/// get in.
+fn listener_that_never_accepts(address: &Path) -> std::os::fd::OwnedFd {
     use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen};
-    let scratch = Scratch::new();
-    let address = scratch.path.join("full");
-    // A listener with a backlog of one connection that never accepts: the
-    // first connection waits in the backlog, the second cannot get in.
     let listener = nix::sys::socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -238,10 +236,18 @@ fn connecting_to_a_listener_that_never_accepts_times_out() {
     .unwrap();
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&listener),
-        &UnixAddr::new(&address).unwrap(),
+        &UnixAddr::new(address).unwrap(),
     )
     .unwrap();
     listen(&listener, Backlog::new(0).unwrap()).unwrap();
+    listener
+}
+
+#[test]
+fn connecting_to_a_listener_that_never_accepts_times_out() {
+    let scratch = Scratch::new();
+    let address = scratch.path.join("full");
+    let _listener = listener_that_never_accepts(&address);
     let _first = pprocess::connect_timeout(&address, PATIENCE).expect("the first gets in");
     let error = pprocess::connect_timeout(&address, PATIENCE).unwrap_err();
     assert!(
@@ -320,5 +326,51 @@ fn a_peer_that_floods_a_listener_keeps_its_memory_bounded_and_the_collector_gets
         peak < before + 48 * 1024,
         "the listener grew from {before} KiB to a peak of {peak} KiB ({dropped} connections dropped)"
     );
+    assert!(scratch.is_empty());
+}
+
+/// Runs `body` in a created process (one thread, so its descriptor count
+/// means something) and checks it leaves no descriptor open.
+fn leaves_no_descriptor(body: impl FnOnce()) {
+    let mut channel = pprocess::start(|channel| {
+        let before = hardening::open_descriptors();
+        body();
+        channel.send(&(before, hardening::open_descriptors()))
+    })
+    .expect("start");
+    let (before, after): (usize, usize) = channel.receive().expect("counts");
+    assert_eq!(before, after, "descriptors before and after");
+    assert!(channel.wait().unwrap().success());
+}
+
+#[test]
+fn the_new_paths_leave_no_descriptor_and_no_file() {
+    let scratch = Scratch::new();
+    // Staged through the directory's descriptor (the staging path is too
+    // long), refused as too long, and a foreign check that passes.
+    let longest = scratch.address_of_length(SUN_PATH - 1);
+    let too_long = scratch.address_of_length(SUN_PATH);
+    leaves_no_descriptor(|| {
+        let listening = PersistentChannel::listen(&longest).expect("listen");
+        let connection = pprocess::connect_timeout(&longest, PATIENCE).expect("connect");
+        drop(connection);
+        drop(listening);
+        assert!(PersistentChannel::listen(&too_long).is_err());
+        assert!(pprocess::connect(&too_long).is_err());
+    });
+    // A connection that times out, to a listener that never accepts.
+    let full = scratch.path.join("full");
+    let listener = listener_that_never_accepts(&full);
+    leaves_no_descriptor(|| {
+        let first = pprocess::connect_timeout(&full, PATIENCE).expect("the first gets in");
+        let error = pprocess::connect_timeout(&full, PATIENCE).unwrap_err();
+        assert!(
+            matches!(error, Error::PeerTimeout { pid: -1, .. }),
+            "{error:?}"
+        );
+        drop(first);
+    });
+    drop(listener);
+    fs::remove_file(&full).unwrap();
     assert!(scratch.is_empty());
 }
