@@ -10,52 +10,36 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pprocess::{BackgroundCallable, BackgroundQueue, Channel, Error, PersistentChannel};
 
 mod hardening;
+mod support;
+
+use support::Scratch;
 
 /// The size of `sun_path` on Linux: an address must be shorter (std and
 /// the kernel both keep a byte for the terminating zero).
 const SUN_PATH: usize = 108;
 
-/// A new empty directory, removed with what is in it when dropped.
-struct Scratch {
-    path: PathBuf,
+/// An address in `scratch` whose path is exactly `length` bytes: a
+/// one-letter name in a subdirectory whose name takes the rest, so that
+/// anything made next to the address (a staging file) has a longer path
+/// than it.
+fn address_of_length(scratch: &Scratch, length: usize) -> PathBuf {
+    let prefix = scratch.path.as_os_str().len() + 1;
+    assert!(
+        length > prefix + 2,
+        "the scratch path is too long for the test"
+    );
+    let directory = scratch.path.join("d".repeat(length - prefix - 2));
+    fs::create_dir_all(&directory).expect("making the address's directory");
+    directory.join("a")
 }
 
-impl Scratch {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pp-limits-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("making a scratch directory");
-        Scratch { path }
-    }
-
-    /// An address whose path is exactly `length` bytes: a one-letter name
-    /// in a subdirectory whose name takes the rest, so that anything made
-    /// next to the address (a staging file) has a longer path than it.
-    fn address_of_length(&self, length: usize) -> PathBuf {
-        let prefix = self.path.as_os_str().len() + 1;
-        assert!(
-            length > prefix + 2,
-            "the scratch path is too long for the test"
-        );
-        let directory = self.path.join("d".repeat(length - prefix - 2));
-        fs::create_dir_all(&directory).expect("making the address's directory");
-        directory.join("a")
-    }
-
-    /// Whether nothing but (empty) directories is in it.
-    fn is_empty(&self) -> bool {
-        walk_files(&self.path).is_empty()
-    }
+/// Whether nothing but (empty) directories is in `scratch`.
+fn is_empty(scratch: &Scratch) -> bool {
+    walk_files(&scratch.path).is_empty()
 }
 
 /// The files (not directories) under `directory`.
@@ -72,12 +56,6 @@ fn walk_files(directory: &Path) -> Vec<PathBuf> {
     files
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
 fn too_long(error: &Error, address: &Path) -> bool {
     matches!(error, Error::AddressTooLong { path, limit }
         if path == address && *limit == SUN_PATH - 1)
@@ -92,7 +70,7 @@ fn an_address_longer_than_a_socket_path_is_refused_at_listen_and_call_and_nothin
         let long_name = scratch
             .path
             .join("n".repeat(length - scratch.path.as_os_str().len() - 1));
-        for address in [long_name, scratch.address_of_length(length)] {
+        for address in [long_name, address_of_length(&scratch, length)] {
             refused_at_every_step(&scratch, &address);
         }
     }
@@ -112,14 +90,14 @@ fn refused_at_every_step(scratch: &Scratch, address: &Path) {
     assert!(too_long(&error, address), "call: {error:?}");
     let error = pprocess::connect(address).unwrap_err();
     assert!(too_long(&error, address), "connect: {error:?}");
-    assert!(scratch.is_empty(), "something was made for {length} bytes");
+    assert!(is_empty(scratch), "something was made for {length} bytes");
 }
 
 #[test]
 fn every_address_a_plain_bind_accepts_works_up_to_the_longest() {
     let scratch = Scratch::new();
     for length in [SUN_PATH - 1, SUN_PATH - 2, SUN_PATH - 12, 60] {
-        let address = scratch.address_of_length(length);
+        let address = address_of_length(&scratch, length);
         drop(UnixListener::bind(&address).expect("std binds it"));
         fs::remove_file(&address).unwrap();
         let background = BackgroundCallable::new(&address, |channel: &mut Channel, n: u64| {
@@ -130,7 +108,7 @@ fn every_address_a_plain_bind_accepts_works_up_to_the_longest() {
         assert_eq!(channel.receive::<u64>().unwrap(), 2 * length as u64);
         drop(channel);
         hardening::wait_for_end(pid);
-        assert!(scratch.is_empty(), "left behind for {length} bytes");
+        assert!(is_empty(&scratch), "left behind for {length} bytes");
     }
 }
 
@@ -326,7 +304,7 @@ fn a_peer_that_floods_a_listener_keeps_its_memory_bounded_and_the_collector_gets
         peak < before + 48 * 1024,
         "the listener grew from {before} KiB to a peak of {peak} KiB ({dropped} connections dropped)"
     );
-    assert!(scratch.is_empty());
+    assert!(is_empty(&scratch));
 }
 
 /// Runs `body` in a created process (one thread, so its descriptor count
@@ -348,8 +326,8 @@ fn the_new_paths_leave_no_descriptor_and_no_file() {
     let scratch = Scratch::new();
     // Staged through the directory's descriptor (the staging path is too
     // long), refused as too long, and a foreign check that passes.
-    let longest = scratch.address_of_length(SUN_PATH - 1);
-    let too_long = scratch.address_of_length(SUN_PATH);
+    let longest = address_of_length(&scratch, SUN_PATH - 1);
+    let too_long = address_of_length(&scratch, SUN_PATH);
     leaves_no_descriptor(|| {
         let listening = PersistentChannel::listen(&longest).expect("listen");
         let connection = pprocess::connect_timeout(&longest, PATIENCE).expect("connect");
@@ -372,5 +350,5 @@ fn the_new_paths_leave_no_descriptor_and_no_file() {
     });
     drop(listener);
     fs::remove_file(&full).unwrap();
-    assert!(scratch.is_empty());
+    assert!(is_empty(&scratch));
 }
