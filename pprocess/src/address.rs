@@ -200,14 +200,15 @@ fn probe(path: &Path) -> io::Result<()> {
 }
 
 /// Connects to the process listening at `path`. Returns the connected
-/// socket, recorded as a channel end. Nothing listening is an error at
+/// socket, recorded as a channel end, and the listener's process id (`-1`
+/// where the system cannot tell). Nothing listening is an error at
 /// once, never a wait: [`Error::NoListener`] (no file, or a stale socket),
 /// or [`Error::NotASocket`]. A listener of another user is
 /// [`Error::ForeignListener`], and nothing is read from it. With a
 /// `timeout`, the connection waits at most that long for room in the
 /// listener's backlog ([`Error::PeerTimeout`]), and each receive on the
 /// socket returned waits at most that long (it fails with `EAGAIN`).
-pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<OwnedFd> {
+pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<(OwnedFd, i32)> {
     check_length(path)?;
     let socket = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
@@ -216,7 +217,7 @@ pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<OwnedFd>
         .and_then(|()| sys::set_timeouts(socket.as_fd(), timeout, None));
     let error = match connected {
         Ok(()) => match check_listener(&socket, path, sys::effective_uid()) {
-            Ok(()) => return Ok(socket),
+            Ok(pid) => return Ok((socket, pid)),
             Err(refused) => {
                 fork::close_channel(socket);
                 return Err(refused);
@@ -244,15 +245,17 @@ pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<OwnedFd>
 /// Refuses a listener that does not run as user `uid` (this process's
 /// effective user): another local user who made a socket at the address
 /// could otherwise deny service or forge results. Where the system cannot
-/// tell who listens, the check is not made.
-fn check_listener(socket: &OwnedFd, path: &Path, uid: u32) -> Result<()> {
-    match sys::peer_uid(socket.as_fd()) {
-        Ok(Some(listener)) if listener != uid => Err(Error::ForeignListener {
+/// tell who listens, the check is not made. Returns the listener's process
+/// id.
+fn check_listener(socket: &OwnedFd, path: &Path, uid: u32) -> Result<i32> {
+    let peer = sys::peer_credentials(socket.as_fd())
+        .map_err(|error| Error::address("getsockopt SO_PEERCRED", path, error))?;
+    match peer.uid {
+        Some(listener) if listener != uid => Err(Error::ForeignListener {
             path: path.to_owned(),
             uid: listener,
         }),
-        Ok(_) => Ok(()),
-        Err(error) => Err(Error::address("getsockopt SO_PEERCRED", path, error)),
+        _ => Ok(peer.pid),
     }
 }
 
@@ -336,7 +339,10 @@ mod tests {
         let socket = sys::unix_socket(false).unwrap();
         sys::connect_unix(socket.as_fd(), &address).unwrap();
         let own = sys::effective_uid();
-        assert!(check_listener(&socket, &address, own).is_ok());
+        assert_eq!(
+            check_listener(&socket, &address, own).unwrap(),
+            std::process::id() as i32
+        );
         let refused = check_listener(&socket, &address, own.wrapping_add(1)).unwrap_err();
         assert!(
             matches!(&refused, Error::ForeignListener { path, uid } if path == &address && *uid == own),

@@ -65,7 +65,7 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
     let (listener, file) = address::listen(address)?;
     let connection = if connect {
         match address::connect(address, None) {
-            Ok(socket) => Some(socket),
+            Ok((socket, _)) => Some(socket),
             Err(error) => {
                 fork::close_channel(listener);
                 file.remove();

@@ -635,7 +635,6 @@ pub fn connect_timeout(address: impl AsRef<Path>, timeout: Duration) -> Result<C
 }
 
 fn connect_within(address: &Path, timeout: Option<Duration>) -> Result<Channel> {
-    let socket = address::connect(address, timeout)?;
-    let pid = sys::peer_pid(socket.as_fd()).unwrap_or(-1);
+    let (socket, pid) = address::connect(address, timeout)?;
     Ok(Channel::connected(socket, pid, timeout))
 }

@@ -333,19 +333,38 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
 }
 
-/// The id of the process at the other end of a connected Unix socket: the
-/// one that last listened on the socket it connected to (`SO_PEERCRED`;
-/// `-1` where the system cannot tell).
-pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
+/// Who is at the other end of a connected Unix socket: the process that
+/// last listened on the socket it connected to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerCredentials {
+    /// Its process id; `-1` where the system cannot tell.
+    pub(crate) pid: i32,
+    /// Its user id; `None` where the system cannot tell.
+    pub(crate) uid: Option<u32>,
+}
+
+/// The credentials of the process at the other end of a connected Unix
+/// socket (`SO_PEERCRED`; `LOCAL_PEERPID` and `getpeereid` on Apple
+/// systems).
+pub(crate) fn peer_credentials(socket: BorrowedFd<'_>) -> io::Result<PeerCredentials> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         socket::getsockopt(&socket, socket::sockopt::PeerCredentials)
-            .map(|credentials| credentials.pid())
+            .map(|credentials| PeerCredentials {
+                pid: credentials.pid(),
+                uid: Some(credentials.uid()),
+            })
             .map_err(io::Error::from)
     }
     #[cfg(any(target_os = "macos", target_os = "ios"))]
     {
-        socket::getsockopt(&socket, socket::sockopt::LocalPeerPid).map_err(io::Error::from)
+        let pid =
+            socket::getsockopt(&socket, socket::sockopt::LocalPeerPid).map_err(io::Error::from)?;
+        let (uid, _) = nix::unistd::getpeereid(socket).map_err(io::Error::from)?;
+        Ok(PeerCredentials {
+            pid,
+            uid: Some(uid.as_raw()),
+        })
     }
     #[cfg(not(any(
         target_os = "linux",
@@ -355,46 +374,7 @@ pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
     )))]
     {
         let _ = socket;
-        Ok(-1)
-    }
-}
-
-/// The user id of the process at the other end of a connected Unix
-/// socket (the one that listened: `SO_PEERCRED`, or `getpeereid`), or
-/// `None` where the system cannot tell.
-pub(crate) fn peer_uid(socket: BorrowedFd<'_>) -> io::Result<Option<u32>> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        socket::getsockopt(&socket, socket::sockopt::PeerCredentials)
-            .map(|credentials| Some(credentials.uid()))
-            .map_err(io::Error::from)
-    }
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly"
-    ))]
-    {
-        nix::unistd::getpeereid(socket)
-            .map(|(uid, _)| Some(uid.as_raw()))
-            .map_err(io::Error::from)
-    }
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly"
-    )))]
-    {
-        let _ = socket;
-        Ok(None)
+        Ok(PeerCredentials { pid: -1, uid: None })
     }
 }
 
