@@ -212,9 +212,14 @@ pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> Result<(OwnedFd
     check_length(path)?;
     let socket = fork::open_tracked(|| sys::unix_socket(false))
         .map_err(|error| Error::address("socket", path, error))?;
-    let connected = sys::set_timeouts(socket.as_fd(), None, timeout)
-        .and_then(|()| sys::connect_unix(socket.as_fd(), path))
-        .and_then(|()| sys::set_timeouts(socket.as_fd(), timeout, None));
+    let connected = match timeout {
+        None => sys::connect_unix(socket.as_fd(), path),
+        // The send timeout bounds the connection, the receive timeout the
+        // reads after it (a send that timed out could leave half a frame).
+        Some(_) => sys::set_timeouts(socket.as_fd(), None, timeout)
+            .and_then(|()| sys::connect_unix(socket.as_fd(), path))
+            .and_then(|()| sys::set_timeouts(socket.as_fd(), timeout, None)),
+    };
     let error = match connected {
         Ok(()) => match check_listener(&socket, path, sys::effective_uid()) {
             Ok(pid) => return Ok((socket, pid)),
