@@ -175,6 +175,8 @@ fn a_listener_of_another_user_is_refused_with_its_uid_and_gets_no_say() {
     refused(BackgroundQueue::<u64>::new(&address).unwrap_err());
     let mut queue = pprocess::PersistentQueue::<u64>::new();
     refused(queue.connect(&address).unwrap_err());
+    let mut exchange = pprocess::PersistentExchange::new();
+    refused(exchange.connect(&address).unwrap_err());
     drop(listener);
 }
 
