@@ -163,9 +163,25 @@ pub enum Error {
     #[error("this channel has no process to wait for")]
     NoProcess,
 
+    /// The exit status of created process `pid` was taken by someone else:
+    /// `SIGCHLD` is ignored (`SIG_IGN`, so the kernel reaps created
+    /// processes itself), or a handler of the program reaps every child
+    /// (`waitpid(-1, ..)`). How the process ended cannot be known: if it
+    /// owed a result, that result never came. pprocess needs `SIGCHLD` at
+    /// its default disposition, and to reap its own processes.
+    #[error(
+        "the exit status of process {pid} was taken by someone else (SIGCHLD ignored, or a \
+         handler that reaps every child): restore SIGCHLD's default and reap only your own \
+         children"
+    )]
+    StatusTaken {
+        /// The process id.
+        pid: i32,
+    },
+
     /// The directory in which the socket of address `path` would be made
     /// does not exist.
-    #[error("cannot listen at {}: directory {} does not exist", path.display(), crate::address::directory_of(path).display())]
+    #[error("cannot listen at {}: directory {} does not exist", path.display(), directory_of(path).display())]
     MissingDirectory {
         /// The address.
         path: PathBuf,
@@ -319,5 +335,14 @@ impl Error {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// The directory an address is in (`.` for a bare file name): where its
+/// socket file would be made.
+pub(crate) fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     }
 }

@@ -1,31 +1,62 @@
 //! Fork-based parallel processing for Unix.
 //!
-//! pprocess runs work in created processes made by `fork`, and talks to them
-//! over channels (one `socketpair` each). Because a created process is a
-//! copy of its creator, it already has your closures and data: nothing needs
-//! to be `Send`, `Sync` or serializable except the messages (results, and the
-//! arguments of reused processes). And because it is a process, a panic, a
-//! crash or a leak in one task costs that task and nothing else: the creator
-//! gets an [`Error`] at that task's result.
+//! A parallel `map` in one line: each input in a created process (made by
+//! `fork`), at most one process per core, the results in input order.
 //!
 //! ```
-//! use pprocess::{Channel, Exchange};
-//!
-//! let table = vec![3u64, 1, 4, 1, 5, 9, 2, 6]; // borrowed, never serialized
-//! let mut sums = vec![0u64; 4];
-//! let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
-//!     sums[task] = channel.receive()?;
-//!     Ok(())
-//! })
-//! .limit(pprocess::get_number_of_cores());
-//! for chunk in table.chunks(2) {
-//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()));
-//! }
-//! exchange.finish()?;
-//! drop(exchange);
-//! assert_eq!(sums, [4, 5, 14, 8]);
+//! let squares: Vec<u64> = pprocess::pmap(|n: u64| n * n, 0..8).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 //! # Ok::<(), pprocess::Error>(())
 //! ```
+//!
+//! Or put [`#[parallel]`](macro@parallel) on a function: it stays a plain
+//! function and gains `pmap` helpers. For many short tasks, `pmap_reused`
+//! runs them in a few reused processes instead of a process each:
+//!
+//! ```
+//! #[pprocess::parallel]
+//! fn calculate(i: u32, j: u32) -> u32 {
+//!     i * 10 + j
+//! }
+//!
+//! fn main() -> pprocess::Result<()> {
+//!     let cells: Vec<u32> = calculate::pmap([(0, 1), (2, 3), (4, 5)])
+//!         .collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells, [1, 23, 45]);
+//!
+//!     let inputs: Vec<(u32, u32)> = (0..10_000).map(|n| (n / 10, n % 10)).collect();
+//!     let cells: Vec<u32> = calculate::pmap_reused(inputs).collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells[9_999], 9_999);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Because a created process is a copy of its creator, it already has your
+//! closures and data: nothing needs to be `Send`, `Sync` or serializable
+//! except the results (and the arguments of reused processes). And because
+//! it is a process, a panic, a crash or a leak in one task costs that task
+//! and nothing else: the creator gets an [`Error`] at that task's result.
+//!
+//! # Which API do I want
+//!
+//! A process per task costs a `fork`, about 0.2-0.5 ms; a reused process
+//! takes its next task in microseconds (figures from a 2-CPU machine, in
+//! the repository's `docs/performance.md`).
+//!
+//! | you have | use | a task costs |
+//! |---|---|---|
+//! | inputs, and tasks of several milliseconds or more, or tasks that must each start from a fresh copy of the program | [`pmap`], [`pmap_limit`], or `calculate::pmap` from [`#[parallel]`](macro@parallel) | a fork: 0.2-0.5 ms |
+//! | many short tasks (10,000 trivial ones: 2-9 ms this way, 1.6-4.8 s with a process each) | `calculate::pmap_reused`, or [`Map::new()`](Map::new)`.reuse(true).pmap(f, inputs)` | about 0.15 us |
+//! | tasks given one by one, results by index, with a limit, a timeout | [`Map`]: `start`, `manage`, `get` | a fork, or 2 us with `reuse(true)` and a [`MakeReusable`] |
+//! | tasks whose results you take as they come | [`Queue`] | the same |
+//! | control of every channel: several messages per task, your own handler | [`Exchange`], [`Channel`], [`start`], [`create`] | a fork |
+//! | processes that outlive this program, reached at a socket path | [`BackgroundCallable`], [`PersistentExchange`], [`PersistentQueue`] | a fork, once |
+//!
+//! Reused processes isolate failures as well (a task that panics is an
+//! `Err` at its index, and a new process takes the failed one's place),
+//! but the tasks a process runs share its memory: a leak or a changed
+//! global carries over to the next task. The [`tutorial`] walks through
+//! every one of these, from the simplest.
 //!
 //! # The layers
 //!
@@ -118,35 +149,25 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod address;
-mod background;
-mod batches;
-mod board;
-mod callable;
+// The layers, from the bottom up: a module uses only those above it in
+// this list (checked by the `layers` test below).
 mod channel;
-mod codec;
-mod collection;
+mod collections;
 mod cores;
 mod error;
 mod exchange;
-mod fork;
-mod frame;
-mod managed;
-mod map;
-mod panic_report;
-mod persistent;
-mod persistent_exchange;
-mod persistent_queue;
-mod pipeline;
+pub mod persistent;
 mod process;
-mod queue;
-mod reap;
-mod ring;
+mod reused_pmap;
 mod sys;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+#[doc = include_str!("../docs/tutorial.md")]
+pub mod tutorial {}
 
 /// A byte buffer sent as one block: a `Vec<u8>` is encoded byte by byte by
 /// serde, `Bytes` is a length and a copy. Use it for bulk data (a row of
@@ -162,20 +183,127 @@ pub mod __private;
 /// ```
 pub use serde_bytes::ByteBuf as Bytes;
 
-pub use background::BackgroundCallable;
-pub use callable::{Callable, MakeParallel, MakeReusable};
 pub use channel::Channel;
-pub use codec::MAX_FRAME_LIMIT;
+pub use channel::start::{Fork, create, exit, start};
+pub use collections::map::{Map, pmap, pmap_limit};
+pub use collections::queue::Queue;
 pub use cores::get_number_of_cores;
 pub use error::{Error, Result};
+pub use exchange::callable::{Callable, MakeParallel, MakeReusable};
+pub use exchange::managed::Managed;
 pub use exchange::{Exchange, Handler};
-pub use managed::Managed;
-pub use map::{Map, MapResults, pmap, pmap_limit};
-pub use persistent::{PersistentChannel, connect, connect_timeout};
-pub use persistent_exchange::{PersistentExchange, PersistentManaged};
-pub use persistent_queue::{BackgroundQueue, PersistentQueue};
-pub use process::{Fork, create, exit, start};
-pub use queue::{Queue, QueueResults};
-pub use reap::waitall;
+pub use persistent::{
+    BackgroundCallable, BackgroundQueue, PersistentChannel, PersistentExchange, PersistentManaged,
+    PersistentQueue, connect, connect_timeout,
+};
+pub use process::reap::waitall;
+pub use process::threads::other_threads;
+pub use wire::codec::MAX_FRAME_LIMIT;
 
 pub use pprocess_macros::{parallel, reusable};
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The layers from the bottom up, by top-level module, as `lib.rs`
+    /// declares them; modules on one line are one layer.
+    const LAYERS: &[&[&str]] = &[
+        &["sys"],
+        &["error", "cores"],
+        &["wire"],
+        &["process"],
+        &["channel"],
+        &["exchange"],
+        &["reused_pmap"],
+        &["collections"],
+        &["persistent"],
+        &["mpi"],
+        &["__private", "private", "lib"],
+    ];
+
+    /// Functions re-exported at the root, and the module each comes from.
+    const ROOT_FUNCTIONS: &[(&str, &str)] = &[
+        ("start", "channel"),
+        ("create", "channel"),
+        ("exit", "channel"),
+        ("waitall", "process"),
+        ("get_number_of_cores", "cores"),
+        ("pmap", "collections"),
+        ("pmap_limit", "collections"),
+        ("connect", "persistent"),
+    ];
+
+    fn layer_of(module: &str) -> usize {
+        let module = ROOT_FUNCTIONS
+            .iter()
+            .find(|(function, _)| *function == module)
+            .map_or(module, |(_, from)| from);
+        LAYERS
+            .iter()
+            .position(|layer| layer.contains(&module))
+            .unwrap_or_else(|| panic!("module `{module}` is in no layer of LAYERS"))
+    }
+
+    /// Every `crate::module` named in the code (comments and docs aside)
+    /// of `text`.
+    fn named_modules(text: &str) -> Vec<String> {
+        let mut named = Vec::new();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // Lower-case names are modules; items re-exported at the
+                // root (`crate::Error`) are the root's.
+                if name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+                    named.push(name);
+                }
+            }
+        }
+        named
+    }
+
+    fn check(dir: &Path, module: Option<&str>, wrong: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            if path.is_dir() {
+                check(&path, Some(module.unwrap_or(&name)), wrong);
+                continue;
+            }
+            let own = module.unwrap_or(&name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            for used in named_modules(&text) {
+                if layer_of(&used) > layer_of(own) {
+                    wrong.push(format!("{} uses crate::{used}", path.display()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_module_uses_only_the_layers_below_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut wrong = Vec::new();
+        check(&src, None, &mut wrong);
+        assert!(
+            wrong.is_empty(),
+            "imports from a layer above:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_layer_check_sees_an_import_from_above() {
+        assert_eq!(
+            named_modules("use crate::collections::map::Map; // crate::mpi\n/// crate::exchange"),
+            ["collections"]
+        );
+        assert!(layer_of("collections") > layer_of("channel"));
+    }
+}

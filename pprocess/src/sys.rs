@@ -129,6 +129,29 @@ pub(crate) fn read_into_spare(
     }
 }
 
+/// A descriptor that becomes readable when process `pid` (a child of
+/// this process, not yet reaped) ends: `pidfd_open`, on Linux 5.3 and
+/// later. An error where the call does not exist.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: `pidfd_open` takes a pid and flags and returns a new
+        // descriptor or -1; no memory is passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the call returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
 /// Waits for the child `pid` to end. With `block` false, returns `None` at
 /// once if it is still running. Retries `EINTR`.
 pub(crate) fn wait_pid(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {

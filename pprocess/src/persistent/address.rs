@@ -44,8 +44,9 @@ use std::time::Duration;
 
 use nix::libc;
 
-use crate::error::{Error, Result};
-use crate::{fork, sys};
+use crate::error::{Error, Result, directory_of};
+use crate::process::fork;
+use crate::sys;
 
 /// How often a link that lost a race (something appeared at the address)
 /// is retried before the error is returned.
@@ -261,14 +262,6 @@ fn check_listener(socket: &OwnedFd, path: &Path, uid: u32) -> Result<i32> {
             uid: listener,
         }),
         _ => Ok(peer.pid),
-    }
-}
-
-/// The directory an address is in (`.` for a bare file name).
-pub(crate) fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
     }
 }
 

@@ -24,7 +24,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::{panic_report, reap, sys};
+use crate::process::{panic_report, reap};
+use crate::sys;
 
 /// Descriptors of every channel end open in this process.
 static OPEN_CHANNELS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::map::Map;
+use crate::collections::fork::Processes;
 
 /// Inputs known to be at most this many are one batch.
 const ALL_AT_ONCE: usize = 1 << 20;
@@ -34,7 +34,7 @@ const LAST_BATCH: usize = 1 << 16;
 pub(crate) trait Batches<'env, T> {
     /// Collects the next batch and starts the processes that serve it on
     /// `map`; `false` if no input was left.
-    fn serve_next(&mut self, map: &mut Map<'env, T>) -> bool;
+    fn serve_next(&mut self, processes: &mut Processes<'env, T>) -> bool;
 
     /// Bounds on the number of inputs left, as [`Iterator::size_hint`].
     fn size_hint(&self) -> (usize, Option<usize>);
@@ -71,7 +71,7 @@ where
     F: Fn(I::Item) -> T + 'env,
     T: Serialize + DeserializeOwned,
 {
-    fn serve_next(&mut self, map: &mut Map<'env, T>) -> bool {
+    fn serve_next(&mut self, processes: &mut Processes<'env, T>) -> bool {
         let batch: Vec<I::Item> = self.inputs.by_ref().take(self.size).collect();
         if self.size < LAST_BATCH {
             self.size = (self.size * 2).min(LAST_BATCH);
@@ -79,7 +79,7 @@ where
         if batch.is_empty() {
             return false;
         }
-        map.serve_batch(batch, Rc::clone(&self.function));
+        processes.serve_batch(batch, Rc::clone(&self.function));
         true
     }
 

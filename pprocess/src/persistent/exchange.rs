@@ -13,11 +13,11 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::Termination;
 
-use crate::background::{self, Background};
-use crate::callable::Callable;
 use crate::channel::Channel;
 use crate::error::Result;
 use crate::exchange::Exchange;
+use crate::exchange::callable::Callable;
+use crate::persistent::background::{self, Background};
 use crate::persistent::{PersistentChannel, connect};
 
 /// Starts `f` in a background process at `address` and adds the

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use crate::error::{Error, Result};
-use crate::ring::Ring;
+use crate::reused_pmap::ring::Ring;
 use crate::sys::SharedMemory;
 
 /// The bytes of each process's ring: room for a few milliseconds of

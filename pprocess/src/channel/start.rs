@@ -14,7 +14,7 @@ use std::process::{ExitCode, Termination};
 
 use crate::channel::Channel;
 use crate::error::Result;
-use crate::fork::{self, ChildSetup, Side};
+use crate::process::fork::{self, ChildSetup, Side};
 use crate::sys;
 
 /// The result of [`create`]: which process the caller is now in.

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
-use crate::codec;
 use crate::error::{Error, Result};
+use crate::wire::codec;
 
 /// Something that runs in a created process with its channel and the
 /// arguments of one call: the callables of the original module, called as

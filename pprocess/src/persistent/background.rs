@@ -4,7 +4,7 @@
 //! Starting one, step by step:
 //!
 //! 1. The creator makes the socket file at the address, listening
-//!    ([`crate::address`]): every bad address is an error here, in the
+//!    ([`crate::persistent::address`]): every bad address is an error here, in the
 //!    creator, before anything is forked. From now on a `connect` to the
 //!    address succeeds. For an exchange, the creator also connects to it
 //!    now, so the background process cannot finish before its creator is
@@ -34,13 +34,14 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::Termination;
 
-use crate::address;
-use crate::callable::Callable;
 use crate::channel::Channel;
+use crate::channel::start as process;
 use crate::error::{Error, Result};
-use crate::fork::{self, ChildSetup, Side};
-use crate::persistent::{Link, PersistentChannel};
-use crate::{process, sys};
+use crate::exchange::callable::Callable;
+use crate::persistent::address;
+use crate::persistent::channel::{Link, PersistentChannel};
+use crate::process::fork::{self, ChildSetup, Side};
+use crate::sys;
 
 /// Which side of a background process's start the caller is on.
 pub(crate) enum Background {

@@ -28,11 +28,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::address::{self, SocketFile};
-use crate::channel::Channel;
+use crate::channel::{Channel, Listening};
 use crate::error::{Error, Result};
-use crate::frame::{Inbox, Kind};
-use crate::{fork, sys};
+use crate::persistent::address::{self, SocketFile};
+use crate::process::fork;
+use crate::sys;
+use crate::wire::frame::{Inbox, Kind};
 
 /// How many frames the listening side writes to a connection ahead of
 /// their acknowledgements. Bounding it bounds the acknowledgements a peer
@@ -107,21 +108,23 @@ impl Link {
             owner: std::process::id(),
         }
     }
+}
 
+impl Listening for Link {
     /// The address.
-    pub(crate) fn address(&self) -> &Path {
+    fn address(&self) -> &Path {
         self.file.path()
     }
 
     /// How many frames were sent and not yet acknowledged.
-    pub(crate) fn unacknowledged(&self) -> usize {
+    fn unacknowledged(&self) -> usize {
         self.unacknowledged.len()
     }
 
     /// Sends a whole frame (header included): keeps it until it is
     /// acknowledged, waits for a peer if there is none, and writes it and
     /// every earlier frame not yet written to the current peer.
-    pub(crate) fn send(&mut self, frame: &[u8], limit: usize) -> Result<()> {
+    fn send(&mut self, frame: &[u8], limit: usize) -> Result<()> {
         if self.connection.is_some() {
             // Let go of what has been acknowledged meanwhile.
             if let Err(Gone) = self.read_available(limit) {
@@ -134,15 +137,11 @@ impl Link {
 
     /// Receives the next message's payload, handed to `decode`: waits for a
     /// peer if there is none, and for the next one when the peer goes away.
-    pub(crate) fn receive<R>(
-        &mut self,
-        limit: usize,
-        decode: impl FnOnce(&[u8]) -> Result<R>,
-    ) -> Result<R> {
+    fn receive(&mut self, limit: usize) -> Result<Vec<u8>> {
         loop {
             if let Some(payload) = self.arrived.pop_front() {
                 self.arrived_bytes -= payload.len() + MESSAGE_OVERHEAD;
-                return decode(&payload);
+                return Ok(payload);
             }
             self.flush(limit)?;
             if self.arrived.is_empty() {
@@ -157,7 +156,7 @@ impl Link {
     /// connections as they come (messages that arrive meanwhile are
     /// dropped: nobody will receive them), then stops listening and
     /// removes the socket file. The file is removed even if this fails.
-    pub(crate) fn finish(&mut self, limit: usize) -> Result<()> {
+    fn finish(&mut self, limit: usize) -> Result<()> {
         let mut outcome = Ok(());
         while !self.unacknowledged.is_empty() {
             if let Err(error) = self.flush(limit) {
@@ -179,7 +178,7 @@ impl Link {
     /// Stops listening: removes the socket file first (nobody can connect
     /// any more), then closes the listening socket and the connection, so
     /// a peer sees the end of the stream only once the file is gone.
-    pub(crate) fn close(&mut self) {
+    fn close(&mut self) {
         if self.owner != std::process::id() {
             // A copy made by fork: the descriptors were closed right after
             // the fork (they may have been reused since), the file is not
@@ -200,7 +199,9 @@ impl Link {
             fork::close_channel(connection.socket);
         }
     }
+}
 
+impl Link {
     /// Makes sure there is a connection and that every frame not yet
     /// acknowledged has been written to it, accepting connections until one
     /// takes them.
@@ -461,11 +462,11 @@ impl PersistentChannel {
 
     pub(crate) fn from_link(link: Link) -> Self {
         PersistentChannel {
-            channel: Channel::listening(link),
+            channel: Channel::listening(Box::new(link)),
         }
     }
 
-    fn link(&self) -> &Link {
+    fn link(&self) -> &dyn Listening {
         self.channel
             .link()
             .expect("a persistent channel has a link")
@@ -582,7 +583,7 @@ impl fmt::Debug for PersistentChannel {
 /// directory can take the address first and deny service: keep addresses
 /// in a directory only you can write, such as `$XDG_RUNTIME_DIR`, or a
 /// directory of mode 0700 of your own in the temporary directory (the
-/// examples' `private_directory` does that), never at a fixed name in
+/// examples' `private_dir` does that), never at a fixed name in
 /// `/tmp` itself.
 ///
 /// ```

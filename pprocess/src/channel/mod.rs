@@ -2,7 +2,7 @@
 //! process.
 //!
 //! A channel owns one end of a socketpair. Messages are serde values sent as
-//! frames ([`crate::frame`]), encoded by [`crate::codec`]. On the creator's
+//! frames ([`crate::wire::frame`]), encoded by [`crate::wire::codec`]. On the creator's
 //! side the channel also owns the created process: it reaps it, and reports
 //! how it ended when a message it waits for never comes.
 //!
@@ -10,6 +10,8 @@
 //! [`connect`](crate::connect)), or the listening side of one (a
 //! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
 //! lives in [`crate::persistent`], and this module only routes to it.
+
+pub(crate) mod start;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,11 +23,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, MAX_FRAME_LIMIT};
 use crate::error::{Error, Result};
-use crate::frame::{self, Inbox, Kind};
-use crate::persistent::Link;
-use crate::{fork, reap, sys};
+use crate::process::{fork, reap};
+use crate::sys;
+use crate::wire::codec::{self, MAX_FRAME_LIMIT};
+use crate::wire::frame::{self, Inbox, Kind};
 
 /// The outbox keeps its capacity between messages up to this size.
 const KEEP_OUTBOX: usize = 16 * 1024 * 1024;
@@ -80,6 +82,8 @@ pub struct Channel {
     frame_limit: usize,
     status: Option<ExitStatus>,
     broken: bool,
+    /// Someone else reaped the process (see [`Error::StatusTaken`]).
+    status_taken: bool,
     /// Frames taken by `receive` (messages and panic reports).
     taken: u64,
     /// `receive` has reported the end of the stream or a broken stream.
@@ -105,7 +109,26 @@ enum Peer {
     Connected { timeout: Option<Duration> },
     /// This is the listening side of a persistent channel: frames go
     /// through the link, which owns the sockets (`socket` is `None`).
-    Listening(Box<Link>),
+    Listening(Box<dyn Listening>),
+}
+
+/// The listening side of a persistent channel, as its [`Channel`] sees it:
+/// what owns the listening socket, the connection of the moment and the
+/// frames not yet acknowledged. The persistent layer implements it; a
+/// channel only routes its calls there.
+pub(crate) trait Listening: fmt::Debug + Send {
+    /// Sends a whole frame (header included), kept until acknowledged.
+    fn send(&mut self, frame: &[u8], limit: usize) -> Result<()>;
+    /// Receives the next message's payload, waiting for a peer if needed.
+    fn receive(&mut self, limit: usize) -> Result<Vec<u8>>;
+    /// Waits until every frame sent is acknowledged, then stops listening.
+    fn finish(&mut self, limit: usize) -> Result<()>;
+    /// Stops listening and removes the socket file.
+    fn close(&mut self);
+    /// The address listened at.
+    fn address(&self) -> &std::path::Path;
+    /// How many frames were sent and not yet acknowledged.
+    fn unacknowledged(&self) -> usize;
 }
 
 /// What [`Channel::receive`] would do now, found without blocking (used by
@@ -139,8 +162,8 @@ impl Channel {
     }
 
     /// The listening side of a persistent channel.
-    pub(crate) fn listening(link: Link) -> Self {
-        Channel::with_peer(None, 0, Peer::Listening(Box::new(link)))
+    pub(crate) fn listening(link: Box<dyn Listening>) -> Self {
+        Channel::with_peer(None, 0, Peer::Listening(link))
     }
 
     /// A channel with nothing sent or received yet.
@@ -155,6 +178,7 @@ impl Channel {
             frame_limit: MAX_FRAME_LIMIT,
             status: None,
             broken: false,
+            status_taken: false,
             taken: 0,
             reported_end: false,
             peer,
@@ -163,9 +187,9 @@ impl Channel {
     }
 
     /// The link of the listening side of a persistent channel.
-    pub(crate) fn link(&self) -> Option<&Link> {
+    pub(crate) fn link(&self) -> Option<&dyn Listening> {
         match &self.peer {
-            Peer::Listening(link) => Some(link),
+            Peer::Listening(link) => Some(link.as_ref()),
             _ => None,
         }
     }
@@ -445,7 +469,7 @@ impl Channel {
     pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T> {
         self.check_owner()?;
         if let Peer::Listening(link) = &mut self.peer {
-            return link.receive(self.frame_limit, codec::decode);
+            return codec::decode(&link.receive(self.frame_limit)?);
         }
         loop {
             let frame = match self.inbox.frame(self.frame_limit) {
@@ -622,6 +646,9 @@ impl Channel {
     /// How the reaped process ended, as an error, if it ended badly (killed
     /// by a signal or a non-zero exit code).
     pub(crate) fn exit_failure(&self) -> Option<Error> {
+        if self.status_taken {
+            return Some(Error::StatusTaken { pid: self.pid });
+        }
         let status = self.status?;
         match (status.signal(), status.code()) {
             (Some(signal), _) => Some(Error::Died {
@@ -815,10 +842,26 @@ impl Channel {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if self.status_taken {
+            return Err(Error::StatusTaken { pid: self.pid });
+        }
         if let (None, Peer::Forked { child: Some(child) }) = (self.status, &self.peer) {
-            self.status = reap::wait(*child, block).map_err(|error| Error::io("wait", error))?;
+            self.status = reap::wait(*child, block).map_err(|error| {
+                if error.raw_os_error() == Some(nix::libc::ECHILD) {
+                    self.status_taken = true;
+                    Error::StatusTaken { pid: self.pid }
+                } else {
+                    Error::io("wait", error)
+                }
+            })?;
         }
         Ok(self.status)
+    }
+
+    /// Whether the process at the other end has ended (or is not this
+    /// channel's to wait for), without waiting: it is reaped if it has.
+    pub(crate) fn process_ended(&mut self) -> bool {
+        !self.reaps_its_process() || !matches!(self.reap(false), Ok(None))
     }
 
     /// Whether this channel reaps the process at its other end: it is the

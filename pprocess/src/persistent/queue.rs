@@ -2,7 +2,7 @@
 //! processes in the order they arrive.
 //!
 //! Both are a [`Queue`] to which connections to background processes are
-//! added (see [`crate::persistent_exchange`]); iterating them is iterating
+//! added (see [`crate::persistent::exchange`]); iterating them is iterating
 //! that queue.
 
 use std::fmt;
@@ -12,10 +12,11 @@ use std::process::Termination;
 use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
+use crate::collections::queue::Queue;
 use crate::error::Result;
-use crate::persistent::PersistentChannel;
-use crate::persistent_exchange::{PersistentManaged, connect_on, create_on, start_on};
-use crate::queue::{Queue, QueueResults};
+use crate::exchange::Handler;
+use crate::persistent::channel::PersistentChannel;
+use crate::persistent::exchange::{PersistentManaged, connect_on, create_on, start_on};
 
 /// Results of background processes in the order they arrive: the original
 /// module's `PersistentQueue`.
@@ -148,7 +149,7 @@ impl<'env, T: DeserializeOwned> PersistentQueue<'env, T> {
         &mut self,
         addresses: F,
         callable: C,
-    ) -> PersistentManaged<'_, 'env, QueueResults<T>, C, F> {
+    ) -> PersistentManaged<'_, 'env, impl Handler + use<T, C, F>, C, F> {
         PersistentManaged::new(self.queue.exchange_mut(), addresses, callable)
     }
 
@@ -248,7 +249,7 @@ impl<T: DeserializeOwned> BackgroundQueue<T> {
     /// ));
     /// ```
     pub fn new(address: impl AsRef<Path>) -> Result<Self> {
-        let channel = crate::persistent::connect(address)?;
+        let channel = crate::persistent::channel::connect(address)?;
         let pid = channel.pid();
         let mut queue = Queue::new().continuous(true);
         queue.exchange_mut().add(channel);
