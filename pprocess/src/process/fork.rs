@@ -5,7 +5,11 @@
 //! standard error (flushed first, so nothing buffered is printed twice), the
 //! list of open channel descriptors, and the table of unreaped children.
 //! The child therefore starts with consistent copies of all of them, even if
-//! other threads of the creator were using them.
+//! other threads of the creator were using them. Taking the standard stream
+//! locks waits while a user thread holds them, by design: std's lock cannot
+//! be tried, and a child forked while another thread owns it could never
+//! print (see "Documented limits" in RELIABILITY.md). They are taken before
+//! the crate's own locks, so no other fork waits behind that one.
 //!
 //! In the child, right after `fork` and before any user code runs, this
 //! module closes every channel descriptor inherited from the creator (its
