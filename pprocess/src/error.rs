@@ -246,6 +246,7 @@ impl Error {
             | Error::Died { pid, .. }
             | Error::NoResult { pid, .. }
             | Error::Timeout { pid, .. }
+            | Error::StatusTaken { pid }
             | Error::ConnectionClosed { pid } => Some(*pid),
             _ => None,
         }
