@@ -101,7 +101,9 @@ fn check_stuck_outcome(how: Stuck, outcome: &pprocess::Result<u64>, pid: i32, ex
 fn map_with_a_stuck_task(how: Stuck, timeout: Option<Duration>) {
     let log = TaskLog::new();
     let begun = Instant::now();
-    let mut map = Map::new().limit(4);
+    // Two at a time: tasks 2 and 3 start only once the scheduler has
+    // dealt with the end of task 1's channel.
+    let mut map = Map::new().limit(2);
     if let Some(timeout) = timeout {
         map = map.timeout(timeout);
     }
@@ -135,7 +137,7 @@ fn map_with_a_stuck_task(how: Stuck, timeout: Option<Duration>) {
 fn queue_with_a_stuck_task(how: Stuck, timeout: Option<Duration>) {
     let log = TaskLog::new();
     let begun = Instant::now();
-    let mut queue = Queue::new().limit(4);
+    let mut queue = Queue::new().limit(2);
     if let Some(timeout) = timeout {
         queue = queue.timeout(timeout);
     }
@@ -268,6 +270,34 @@ fn a_reused_pmap_input_that_execs_times_out() {
 #[test]
 fn a_reused_pmap_input_that_closes_every_descriptor_times_out() {
     pmap_with_a_stuck_input(Stuck::ClosesEverything, true);
+}
+
+/// Every stuck run, in a helper (alone on its thread, so that its count
+/// of descriptors means something): none is left open after.
+#[test]
+fn stuck_tasks_leave_no_descriptor_behind() {
+    let failures = in_a_helper(|| {
+        let before = hardening::open_descriptors();
+        for how in [
+            Stuck::Closes,
+            Stuck::Execs,
+            Stuck::ClosesEverything,
+            Stuck::SendsThenCloses,
+        ] {
+            map_with_a_stuck_task(how, Some(TIMEOUT));
+            queue_with_a_stuck_task(how, Some(TIMEOUT));
+        }
+        for how in [Stuck::Execs, Stuck::ClosesEverything] {
+            pmap_with_a_stuck_input(how, false);
+            pmap_with_a_stuck_input(how, true);
+        }
+        let after = hardening::open_descriptors();
+        (after != before)
+            .then(|| format!("{before} descriptors open before, {after} after"))
+            .into_iter()
+            .collect()
+    });
+    assert_eq!(failures, Vec::<String>::new());
 }
 
 // SIGCHLD ignored, or reaped by the program.
