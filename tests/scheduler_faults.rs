@@ -357,12 +357,15 @@ fn expect_status_taken<T: std::fmt::Debug>(
     (!is_status_taken(outcome, pid)).then(|| format!("{what}: {outcome:?}"))
 }
 
+/// How a created process ends, in a case of the helper.
+type End = fn(&mut Channel);
+
 /// In the helper: bare channels whose process ended (aborted, exited 3
 /// without a result, killed, exited 0) and was reaped by someone else.
 fn bare_channels_under(sigchld: Sigchld) -> Vec<String> {
     sigchld.install();
     let mut failures = Vec::new();
-    let ends: [(&str, fn(&mut Channel)); 3] = [
+    let ends: [(&str, End); 3] = [
         ("abort", |_| std::process::abort()),
         ("exit 3", |_| std::process::exit(3)),
         ("sigkill", |channel| {
