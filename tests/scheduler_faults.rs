@@ -522,19 +522,21 @@ fn tasks_of(uid: u32) -> u64 {
 }
 
 /// In the helper: becomes user `uid` (a user of its own for each test, so
-/// that tests running at once do not count each other's processes) and
-/// lets it have `more` processes beyond those it has.
+/// that tests running at once do not count each other's processes; as
+/// root only, RLIMIT_NPROC does not bind root) and lets it have `more`
+/// processes beyond those it has. Run by another user, the test stays that
+/// user, whose other processes may then start or end meanwhile.
 fn allow_more_processes(uid: u32, more: u64) {
-    // SAFETY: setuid takes a number and changes only this process.
-    let changed = unsafe { nix::libc::setuid(uid) };
-    assert_eq!(
-        changed,
-        0,
-        "setuid({uid}): {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: getuid has no preconditions.
-    assert_eq!(unsafe { nix::libc::getuid() }, uid);
+    // SAFETY (both getuid calls): getuid has no preconditions.
+    let mut uid = uid;
+    if unsafe { nix::libc::getuid() } == 0 {
+        // SAFETY: setuid takes a number and changes only this process.
+        let changed = unsafe { nix::libc::setuid(uid) };
+        let error = std::io::Error::last_os_error();
+        assert_eq!(changed, 0, "setuid({uid}): {error}");
+    } else {
+        uid = unsafe { nix::libc::getuid() };
+    }
     let limit = tasks_of(uid) + more;
     setrlimit(Resource::RLIMIT_NPROC, limit, limit).expect("RLIMIT_NPROC");
 }
