@@ -102,6 +102,39 @@
 //! lock that other threads of the creator use (a `Mutex` in a `static`, a
 //! logger, a thread pool) is not.
 //!
+//! **A thread that holds standard output holds up every fork.** For the
+//! same reason, a `fork` waits while another thread holds the standard
+//! output (or error) lock: a created process forked then could never print
+//! (std offers no way to try that lock, nor to reset it). A thread that
+//! writes for long through a locked `stdout()` (a `BufWriter` over a
+//! `StdoutLock`, say) delays every [`start`] and [`pmap`] until it lets
+//! go. Such a thread should write through a handle of its own, which takes
+//! no lock of std's:
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::fd::AsFd;
+//!
+//! let own = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+//! let writer = std::thread::spawn(move || {
+//!     let mut out = std::io::BufWriter::new(own);
+//!     writeln!(out, "a long report, written without std's lock")
+//! });
+//! let doubled: Vec<u64> = pprocess::pmap(|n: u64| n * 2, 0..4).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(doubled, [0, 2, 4, 6]);
+//! writer.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Other forks in the creator.** Every descriptor pprocess makes is
+//! close-on-exec, so a program another thread runs (`std::process::Command`
+//! forks and `exec`s) never keeps a channel. A raw `fork` *without* `exec`
+//! on another thread copies every channel end open at that moment, a task's
+//! just-made one included; nothing in pprocess can close that copy, so the
+//! task's end of file (how the creator learns it ended) comes only when
+//! that other process ends or closes it. Fork through pprocess, or `exec`
+//! right after a fork of your own.
+//!
 //! **Orphans.** On Linux, a created process is killed when the *thread*
 //! that created it ends (`PR_SET_PDEATHSIG`), so a creator that is killed
 //! leaves no processes computing for nobody. Create processes from a thread
@@ -123,6 +156,11 @@
 //! default.
 
 #![warn(missing_docs)]
+// Unix calls are wrapped once, in `sys`, each with its safety argument;
+// the rest of the crate is safe Rust (the fork path says why it may call
+// `sys::fork`, the one wrapper with an obligation on its caller).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 /// The crate README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -139,6 +177,7 @@ mod exchange;
 pub mod persistent;
 mod process;
 mod reused_pmap;
+#[allow(unsafe_code)]
 mod sys;
 mod wire;
 
@@ -174,7 +213,7 @@ pub use exchange::managed::Managed;
 pub use exchange::{Exchange, Handler};
 pub use persistent::{
     BackgroundCallable, BackgroundQueue, PersistentChannel, PersistentExchange, PersistentManaged,
-    PersistentQueue, connect,
+    PersistentQueue, connect, connect_timeout,
 };
 pub use process::reap::waitall;
 pub use process::threads::other_threads;

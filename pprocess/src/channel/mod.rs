@@ -18,6 +18,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -89,6 +90,10 @@ pub struct Channel {
     reported_end: bool,
     /// Who is at the other end.
     peer: Peer,
+    /// The length and the limit of the last message `send` refused as
+    /// larger than the frame limit (reported to the creator if the created
+    /// process then fails).
+    too_large: Option<(u64, u64)>,
 }
 
 /// Who is at the other end of a channel.
@@ -99,8 +104,9 @@ enum Peer {
     Forked { child: Option<reap::Child> },
     /// A connection to a persistent channel, made by
     /// [`connect`](crate::connect): `pid` is the process there, which is not
-    /// our child. Each frame taken is acknowledged.
-    Connected,
+    /// our child. Each frame taken is acknowledged. A read waits at most
+    /// `timeout` (see [`connect_timeout`](crate::connect_timeout)).
+    Connected { timeout: Option<Duration> },
     /// This is the listening side of a persistent channel: frames go
     /// through the link, which owns the sockets (`socket` is `None`).
     Listening(Box<dyn Listening>),
@@ -149,9 +155,10 @@ impl Channel {
     }
 
     /// A connection to the persistent channel of process `pid` (see
-    /// [`connect`](crate::connect)).
-    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
-        Channel::with_peer(Some(socket), pid, Peer::Connected)
+    /// [`connect`](crate::connect)), whose socket's reads wait at most
+    /// `timeout`.
+    pub(crate) fn connected(socket: OwnedFd, pid: i32, timeout: Option<Duration>) -> Self {
+        Channel::with_peer(Some(socket), pid, Peer::Connected { timeout })
     }
 
     /// The listening side of a persistent channel.
@@ -175,6 +182,7 @@ impl Channel {
             taken: 0,
             reported_end: false,
             peer,
+            too_large: None,
         }
     }
 
@@ -265,14 +273,39 @@ impl Channel {
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.check_owner()?;
         let mut small = [0; SMALL_FRAME];
-        match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
-            codec::Placed::Small(used) => {
-                let whole = &mut small[..used];
-                frame::finish(whole, Kind::Message, self.frame_limit)?;
-                self.send_frame(whole)
-            }
-            codec::Placed::Spilled => self.send_outbox(Kind::Message),
+        let sent =
+            match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
+                codec::Placed::Small(used) => {
+                    let whole = &mut small[..used];
+                    frame::finish(whole, Kind::Message, self.frame_limit)
+                        .and_then(|()| self.send_frame(whole))
+                }
+                codec::Placed::Spilled => self.send_outbox(Kind::Message),
+            };
+        self.note_too_large(sent)
+    }
+
+    /// Remembers a message refused as too large, for
+    /// [`report_too_large`](Self::report_too_large).
+    fn note_too_large(&mut self, sent: Result<()>) -> Result<()> {
+        if let Err(Error::FrameTooLarge { length, limit }) = sent {
+            self.too_large = Some((length, limit));
         }
+        sent
+    }
+
+    /// In a created process that ends with an error: if a message was
+    /// refused as larger than the frame limit, tells the creator so (its
+    /// `receive` then returns [`Error::ResultTooLarge`]), rather than
+    /// leaving it to find a process that ended without a result.
+    pub(crate) fn report_too_large(&mut self) -> Result<()> {
+        let Some((length, limit)) = self.too_large else {
+            return Ok(());
+        };
+        frame::begin(&mut self.outbox);
+        self.outbox.extend_from_slice(&length.to_le_bytes());
+        self.outbox.extend_from_slice(&limit.to_le_bytes());
+        self.send_outbox(Kind::TooLarge)
     }
 
     /// Queues an already encoded message payload behind the frames still
@@ -355,10 +388,10 @@ impl Channel {
         let prefix = self.outbox.len() - frame::HEADER_LEN;
         let length = prefix as u64 + bytes.len() as u64;
         if length > self.frame_limit as u64 {
-            return Err(Error::FrameTooLarge {
+            return self.note_too_large(Err(Error::FrameTooLarge {
                 length,
                 limit: self.frame_limit as u64,
-            });
+            }));
         }
         frame::write_header(&mut self.outbox, length, Kind::Message);
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
@@ -453,6 +486,7 @@ impl Channel {
                         pid: self.pid,
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
+                    Kind::TooLarge => Err(self.too_large_error(self.inbox.payload(frame))),
                     Kind::Ack => Err(Error::Decode(
                         "an acknowledgement arrived where a message was expected".into(),
                     )),
@@ -544,7 +578,7 @@ impl Channel {
                 Ok(_) => {}
                 Err(error) => {
                     self.break_off();
-                    return Err(Error::io("receive", error));
+                    return Err(self.receive_error(error));
                 }
             }
         }
@@ -552,12 +586,30 @@ impl Channel {
         Ok(bytes)
     }
 
+    /// The error a report of kind [`Kind::TooLarge`] stands for.
+    fn too_large_error(&self, payload: &[u8]) -> Error {
+        let number = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        match (number(0), number(8), payload.len()) {
+            (Some(length), Some(limit), 16) => Error::ResultTooLarge {
+                pid: self.pid,
+                length,
+                limit,
+            },
+            _ => Error::Decode("a malformed report of a message too large".into()),
+        }
+    }
+
     /// Counts a frame `receive` took, and on a connection to a persistent
     /// channel acknowledges it. A failed acknowledgement is not an error:
     /// the frame was received, and a peer that is gone needs none.
     fn took_frame(&mut self) {
         self.taken += 1;
-        if let (Peer::Connected, Some(socket)) = (&self.peer, &self.socket) {
+        if let (Peer::Connected { .. }, Some(socket)) = (&self.peer, &self.socket) {
             let _ = sys::send_all(socket.as_fd(), &frame::ACK);
         }
     }
@@ -640,7 +692,21 @@ impl Channel {
         }
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
         read(&mut self.inbox, socket.as_fd(), self.frame_limit)
-            .map_err(|error| Error::io("receive", error))
+            .map_err(|error| self.receive_error(error))
+    }
+
+    /// The error for a failed read: on a connection with a timeout, a
+    /// read that waited that long is [`Error::PeerTimeout`].
+    fn receive_error(&self, error: std::io::Error) -> Error {
+        match self.peer {
+            Peer::Connected {
+                timeout: Some(after),
+            } if error.kind() == std::io::ErrorKind::WouldBlock => Error::PeerTimeout {
+                pid: self.pid,
+                after,
+            },
+            _ => Error::io("receive", error),
+        }
     }
 
     /// The channel's socket, `None` once closed: for polling it together
@@ -673,7 +739,7 @@ impl Channel {
         if self.pid == 0 {
             return truncated.unwrap_or(Error::Disconnected);
         }
-        if let Peer::Connected = self.peer {
+        if let Peer::Connected { .. } = self.peer {
             return truncated.unwrap_or(Error::ConnectionClosed { pid: self.pid });
         }
         match self.wait() {

@@ -693,10 +693,8 @@ impl<'env, H> Exchange<'env, H> {
             // for a message) must see it now, as the original module's
             // `ready` returned on a hang-up.
             let freed = !self.removed.is_empty();
-            // With no slot left, only work waiting for a lingering
-            // process to end (resources being short) is worth waiting for.
             if found
-                || (self.slots.is_empty() && !self.busy())
+                || (self.slots.is_empty() && self.lingering.is_empty())
                 || expired
                 || freed
                 || !self.failures.is_empty()
@@ -748,6 +746,18 @@ impl<'env, H> Exchange<'env, H> {
                 SlotState::Ready | SlotState::Ended => changed = true,
             }
         }
+        // Processes set aside are watched too: a wait with nothing else to
+        // wait for returns once they have ended and been removed.
+        for slot in &self.lingering {
+            let pid = slot.channel.pid();
+            match fork::open_tracked(|| sys::pidfd_open(pid)) {
+                Ok(pidfd) => {
+                    poll.add(pidfd.as_fd(), false);
+                    pidfds.push(pidfd);
+                }
+                Err(_) => unwatched = true,
+            }
+        }
         let next_deadline = self
             .slots
             .iter()
@@ -756,7 +766,7 @@ impl<'env, H> Exchange<'env, H> {
             .min();
         let mut wake = [deadline, next_deadline].into_iter().flatten().min();
         let now = Instant::now();
-        if unwatched || !self.lingering.is_empty() {
+        if unwatched {
             // What only a later look can see.
             wake = Some(wake.map_or(now + LINGER_POLL, |wake| wake.min(now + LINGER_POLL)));
         }
@@ -806,11 +816,16 @@ impl<'env, H> Exchange<'env, H> {
                 self.retire(slot);
             } else if done {
                 let mut slot = self.slots.remove(index);
-                // Nothing more can come from it: its descriptor is free
-                // for the next process.
-                slot.channel.close();
-                self.lingering.push(slot);
                 self.short = false;
+                if self.autoclose {
+                    // Nothing more can come from it: its descriptor is
+                    // free for the next process.
+                    slot.channel.close();
+                    self.lingering.push(slot);
+                } else {
+                    // Reaping it is the caller's.
+                    self.retire(slot);
+                }
             } else {
                 index += 1;
             }

@@ -47,6 +47,10 @@ pub(crate) enum Kind {
     /// An empty frame sent by a process connected to a persistent channel
     /// for each frame it has taken: the sender may forget that frame.
     Ack = 2,
+    /// A created process's report that a message it tried to send
+    /// exceeded its frame limit: the message's length and the limit, 8
+    /// bytes each, little endian.
+    TooLarge = 3,
 }
 
 impl Kind {
@@ -55,6 +59,7 @@ impl Kind {
             0 => Ok(Kind::Message),
             1 => Ok(Kind::Panic),
             2 => Ok(Kind::Ack),
+            3 => Ok(Kind::TooLarge),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }

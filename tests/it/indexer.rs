@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use support::{example_path, output_within};
 
-mod support;
+use crate::support;
 
 /// How long the example may run before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(60);

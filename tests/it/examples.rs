@@ -9,7 +9,7 @@ use std::time::Duration;
 use pprocess_examples::N;
 use support::{example_path, output_within};
 
-mod support;
+use crate::support;
 
 /// How long an example may run before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(60);

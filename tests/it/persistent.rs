@@ -18,7 +18,6 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -26,10 +25,10 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 
 use hardening::{eventually, wait_for_end};
-use support::{example_path, output_within};
+use support::{Scratch, example_path, output_within};
 
-mod hardening;
-mod support;
+use crate::hardening;
+use crate::support;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Pid;
 use pprocess::{
@@ -51,45 +50,6 @@ const PERSISTENT_EXAMPLES: [&str; 3] = [
 
 // ---------------------------------------------------------------------------
 // Scratch directories, processes, example programs.
-
-/// A new empty directory for one test's addresses, removed when dropped.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pprocess-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("making a scratch directory");
-        Scratch { path }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-
-    /// The names in the directory, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.path)
-            .expect("listing the scratch directory")
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
 
 /// Whether process `pid` has ended (gone, or a zombie its parent has not
 /// reaped yet: a background process's parent is `init`).
@@ -532,7 +492,12 @@ fn connecting_to_a_missing_or_dead_address_is_an_error_at_once() {
     let scratch = Scratch::new();
     let missing = scratch.join("missing");
     let dead = scratch.join("dead");
-    drop(UnixListener::bind(&dead).unwrap());
+    // Bound in a created process, so that no process forked meanwhile by
+    // another test of this binary inherits the listener and keeps it alive.
+    let bind_dead = dead.clone();
+    let mut binder =
+        pprocess::start(move |_channel| drop(UnixListener::bind(&bind_dead).unwrap())).unwrap();
+    assert!(binder.wait().unwrap().success(), "the dead socket is made");
     let in_missing_directory = scratch.join("no-such-directory").join("socket");
     let (done, outcome) = mpsc::channel();
     thread::spawn(move || {

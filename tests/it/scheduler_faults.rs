@@ -10,7 +10,7 @@
 //! disposition, the user or a resource limit do it in a created process
 //! (a helper), so the test harness's own state is untouched.
 
-mod hardening;
+use crate::hardening;
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

@@ -12,14 +12,15 @@ use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use pprocess_examples::bottles::PATTERNS;
 
-mod support;
+use crate::support;
+
+use support::Scratch;
 
 /// How long anything may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -28,38 +29,6 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// (see [`Running::wait_until_following`]); a probe's own words.
 const PROBE_AGAIN: Duration = Duration::from_millis(200);
 const PROBE: &str = "probe";
-
-/// A new empty directory for one test's files, removed when dropped.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pprocess-bottles-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("making a scratch directory");
-        Scratch { path }
-    }
-
-    /// A new empty file in the directory.
-    fn file(&self, name: &str) -> PathBuf {
-        let path = self.path.join(name);
-        fs::write(&path, "").expect("making a followed file");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
 
 /// An example program running, with its standard output arriving line by
 /// line. Killed if dropped before it ends (its processes die with it).
