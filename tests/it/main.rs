@@ -27,5 +27,6 @@ mod persistent;
 mod persistent_limits;
 mod raytracer;
 mod reused_pmap;
+mod scheduler_faults;
 mod signals;
 mod timeouts;
