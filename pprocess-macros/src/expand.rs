@@ -55,6 +55,7 @@ use syn::{
 };
 
 use crate::ast::{Function, Kind};
+use crate::cluster;
 
 /// Whether the module's functions get their real bodies, or stubs that
 /// only keep uses of them type-checking while an error is reported.
@@ -184,9 +185,11 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
 
     let (parallel_ty, reusable_ty, parallel_body, reusable_body);
     let (pmap_body, pmap_limit_body, pmap_reused_body, pmap_reused_limit_body);
+    let mut registration = None;
     match bodies {
         Bodies::Real => {
             let call = closure(function, &args);
+            registration = cluster::registration(function, &inner_vis, &args, &output, &call);
             let call_site = Span::call_site();
             // The return type must serialize (and deserialize, to be
             // received): asserted with the return type's span, so that the
@@ -316,6 +319,8 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             {
                 #pmap_reused_limit_body
             }
+
+            #registration
         }
     }
 }

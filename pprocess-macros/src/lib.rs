@@ -13,6 +13,7 @@
 
 mod ast;
 mod attr;
+mod cluster;
 mod expand;
 mod fallback;
 mod valid;

@@ -60,3 +60,79 @@ pub fn assert_result<T: SendResult>() {}
 /// Asserts that `T` can be an argument of a `#[reusable]` function.
 #[inline(always)]
 pub fn assert_argument<T: SendArgument>() {}
+
+/// The registration of a function for MPI ranks (feature `mpi`): its
+/// entry in the registry, and the `pmap_on` and `pqueue_on` entry points
+/// of its module. Without the feature, nothing.
+pub use crate::__pprocess_register as register;
+
+/// What the generated registration calls (feature `mpi`).
+#[cfg(feature = "mpi")]
+pub mod mpi {
+    pub use crate::mpi::{Decodes, DoesNotDecode, Entry, Probe, pmap_on, pqueue_on, signature};
+    pub use inventory;
+}
+
+#[cfg(feature = "mpi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pprocess_register {
+    ($vis:vis fn $name:ident($args:ty) -> $output:ty = $call:expr) => {
+        const __PPROCESS_NAME: &::core::primitive::str =
+            ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
+
+        fn __pprocess_run(args: &[::core::primitive::u8]) -> ::std::vec::Vec<::core::primitive::u8> {
+            #[allow(unused_imports)]
+            use $crate::__private::mpi::{Decodes as _, DoesNotDecode as _};
+            #[allow(clippy::needless_borrow)]
+            (&$crate::__private::mpi::Probe::<$args, $output>::new()).run(args, $call)
+        }
+
+        $crate::__private::mpi::inventory::submit! {
+            $crate::__private::mpi::Entry::new(
+                __PPROCESS_NAME,
+                $crate::__private::mpi::signature::<$args, $output>,
+                __pprocess_run,
+            )
+        }
+
+        #[doc = ::core::concat!(
+            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
+            "(on this machine when it is not an MPI job): the results in input order."
+        )]
+        $vis fn pmap_on<'c, I>(
+            cluster: &'c $crate::mpi::Cluster,
+            inputs: I,
+        ) -> $crate::mpi::ClusterMap<'c, $output>
+        where
+            I: ::core::iter::IntoIterator<Item = $args>,
+            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
+            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+        {
+            $crate::__private::mpi::pmap_on(cluster, __PPROCESS_NAME, $call, inputs)
+        }
+
+        #[doc = ::core::concat!(
+            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
+            "(on this machine when it is not an MPI job): the results in arrival order."
+        )]
+        $vis fn pqueue_on<'c, I>(
+            cluster: &'c $crate::mpi::Cluster,
+            inputs: I,
+        ) -> $crate::mpi::ClusterQueue<'c, $output>
+        where
+            I: ::core::iter::IntoIterator<Item = $args>,
+            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
+            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+        {
+            $crate::__private::mpi::pqueue_on(cluster, __PPROCESS_NAME, $call, inputs)
+        }
+    };
+}
+
+#[cfg(not(feature = "mpi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pprocess_register {
+    ($($function:tt)*) => {};
+}

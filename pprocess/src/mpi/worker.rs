@@ -1,0 +1,229 @@
+//! A worker rank: it serves rank 0's tasks until told to quit, and never
+//! returns into the user's code.
+//!
+//! The tasks run in a reused created process (an [`Exchange`] with
+//! `reuse(true)` and a limit of 1), never in the rank's own process: a
+//! task that panics, aborts, is killed or times out fails at its index and
+//! its process is replaced, while the rank goes on serving. The rank
+//! passes each task message on to that process as it is (header and
+//! encoded arguments), and sends back the bytes the process answers with,
+//! after writing the result header into the room left for it.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, Destination, Source};
+
+use crate::Bytes;
+use crate::callable::{Callable, MakeReusable};
+use crate::channel::Channel;
+use crate::error::{Error, Result};
+use crate::exchange::{Exchange, Handler, Worker};
+use crate::mpi::registry;
+use crate::mpi::transport;
+use crate::mpi::wire::{self, Failure, ResultHeader, TaskHeader};
+use crate::sys;
+
+/// How long the rank waits for its process's answers before it looks
+/// for new messages from rank 0 (which are pipelined, so rarely needed
+/// sooner): a bound on how long rank 0 can be kept waiting to hand over a
+/// large task.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Serves tasks, after checking this build against rank 0's; then ends
+/// MPI and the process.
+pub(crate) fn serve(universe: Universe, fingerprint: u64) -> ! {
+    let world = universe.world();
+    let root = world.process_at_rank(0);
+    root.send_with_tag(&fingerprint, wire::HELLO);
+    let (verdict, _) = root.receive_with_tag::<u8>(wire::VERDICT);
+    if verdict == 1 {
+        Server::new().run(&world);
+        root.send_with_tag(&[0u8; 0][..], wire::BYE);
+    }
+    drop(world);
+    drop(universe);
+    sys::exit_now(0)
+}
+
+/// The results the rank's process has sent, by exchange task number.
+#[derive(Default)]
+struct Answers(Vec<(usize, Result<Vec<u8>>)>);
+
+impl Handler for Answers {
+    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
+        let answer = channel.receive_bytes();
+        self.0.push((task, answer));
+        Ok(())
+    }
+
+    fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
+        self.0.push((task, Err(error)));
+        Ok(())
+    }
+}
+
+/// Runs a task message in the rank's process.
+fn run_task(message: Bytes) -> Bytes {
+    let answer = match TaskHeader::read(&message) {
+        Some(header) => registry::run(header.entry, &message[TaskHeader::SIZE..]),
+        None => {
+            registry::encode_outcome::<()>(Err(Failure::Other("a task without a header".into())))
+        }
+    };
+    Bytes::from(answer)
+}
+
+struct Server {
+    exchange: Exchange<'static, Answers>,
+    /// The timeout of the tasks the exchange runs.
+    timeout: Option<Duration>,
+    callable: Rc<MakeReusable<fn(Bytes) -> Bytes>>,
+    worker: Worker<'static>,
+    /// The tasks given to the exchange, by exchange task number.
+    held: HashMap<usize, ResultHeader>,
+    quit: bool,
+}
+
+fn exchange(timeout: Option<Duration>) -> Exchange<'static, Answers> {
+    let exchange = Exchange::with_handler(Answers::default())
+        .limit(1)
+        .reuse(true);
+    match timeout {
+        Some(timeout) => exchange.timeout(timeout),
+        None => exchange,
+    }
+}
+
+impl Server {
+    fn new() -> Self {
+        let callable = Rc::new(MakeReusable::new(run_task as fn(Bytes) -> Bytes));
+        let serving = Rc::clone(&callable);
+        Server {
+            exchange: exchange(None),
+            timeout: None,
+            callable,
+            worker: Rc::new(move |channel: &mut Channel| serving.serve(channel)),
+            held: HashMap::new(),
+            quit: false,
+        }
+    }
+
+    fn run(mut self, world: &SimpleCommunicator) {
+        while !self.quit {
+            if self.held.is_empty() {
+                if let Some(arrived) = transport::wait(world, None) {
+                    self.take(transport::receive(arrived));
+                }
+            }
+            self.take_waiting(world);
+            if !self.held.is_empty() && !self.quit {
+                // The handler never fails: errors are stored as answers.
+                let _ = self.exchange.store(Some(TICK));
+                self.send_answers(world);
+            }
+        }
+    }
+
+    /// Takes every message rank 0 has sent, without waiting.
+    fn take_waiting(&mut self, world: &SimpleCommunicator) {
+        while let Some(arrived) = transport::probe(world) {
+            self.take(transport::receive(arrived));
+        }
+    }
+
+    fn take(&mut self, (message, _rank, tag): (Vec<u8>, usize, i32)) {
+        match tag {
+            wire::TASK => match TaskHeader::read(&message) {
+                Some(header) => self.start(header, message),
+                None => eprintln!("pprocess: a worker rank got a task without a header"),
+            },
+            wire::QUIT => {
+                // Ends the rank's process (killed and reaped) at once.
+                self.quit = true;
+                self.exchange = exchange(None);
+                self.held.clear();
+            }
+            _ => eprintln!("pprocess: a worker rank got a message with tag {tag}"),
+        }
+    }
+
+    fn start(&mut self, header: TaskHeader, message: Vec<u8>) {
+        if header.timeout() != self.timeout {
+            // Tasks already given keep the timeout they came with.
+            let old = std::mem::replace(&mut self.exchange, exchange(header.timeout()));
+            self.finish(old);
+            self.timeout = header.timeout();
+        }
+        let task = match self.callable.encode_for_reuse(&Bytes::from(message)) {
+            Some(Ok(payload)) => self
+                .exchange
+                .start_message(payload, Rc::clone(&self.worker)),
+            Some(Err(error)) => self.exchange.start_failed(error),
+            None => self.exchange.start_failed(Error::Remote {
+                rank: 0,
+                message: "not reusable".into(),
+            }),
+        };
+        self.held.insert(
+            task,
+            ResultHeader {
+                job: header.job,
+                task: header.task,
+            },
+        );
+    }
+
+    /// Stores what `old` still owes into the new exchange's handler, under
+    /// task numbers the new exchange will not give.
+    fn finish(&mut self, mut old: Exchange<'static, Answers>) {
+        let _ = old.finish();
+        let answers = std::mem::take(&mut old.handler_mut().0);
+        drop(old);
+        let mut moved = HashMap::new();
+        for (task, answer) in answers {
+            if let Some(header) = self.held.remove(&task) {
+                let number = usize::MAX - moved.len();
+                moved.insert(number, header);
+                self.exchange.handler_mut().0.push((number, answer));
+            }
+        }
+        self.held.extend(moved);
+    }
+
+    /// Sends every answer the exchange has stored to rank 0. While a send
+    /// waits for rank 0 (a large answer), the rank keeps taking rank 0's
+    /// messages, so that the two never wait for each other.
+    fn send_answers(&mut self, world: &SimpleCommunicator) {
+        let answers = std::mem::take(&mut self.exchange.handler_mut().0);
+        for (task, answer) in answers {
+            let Some(header) = self.held.remove(&task) else {
+                continue;
+            };
+            let mut bytes = match answer {
+                Ok(bytes) if bytes.len() >= ResultHeader::SIZE => bytes,
+                Ok(_) => {
+                    registry::encode_outcome::<()>(Err(Failure::Other("a short answer".into())))
+                }
+                Err(error) => registry::encode_outcome::<()>(Err(Failure::from(error))),
+            };
+            header.write(&mut bytes);
+            mpi::request::scope(|scope| {
+                let root = world.process_at_rank(0);
+                let mut request = root.immediate_send_with_tag(scope, &bytes[..], wire::RESULT);
+                loop {
+                    match request.test() {
+                        Ok(_) => break,
+                        Err(pending) => {
+                            request = pending;
+                            self.take_waiting(world);
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
