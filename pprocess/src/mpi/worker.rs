@@ -83,15 +83,21 @@ struct Server {
     timeout: Option<Duration>,
     callable: Rc<MakeReusable<fn(Bytes) -> Bytes>>,
     worker: Worker<'static>,
-    /// The tasks given to the exchange, by exchange task number.
+    /// The tasks given to the exchange and not answered, by exchange task
+    /// number.
     held: HashMap<usize, ResultHeader>,
+    /// Answers not yet sent to rank 0.
+    ready: Vec<(ResultHeader, Result<Vec<u8>>)>,
     quit: bool,
 }
 
+/// The exchange that runs a worker rank's tasks: one reused process, kept
+/// while idle (more tasks are on their way from rank 0).
 fn exchange(timeout: Option<Duration>) -> Exchange<'static, Answers> {
     let exchange = Exchange::with_handler(Answers::default())
         .limit(1)
-        .reuse(true);
+        .reuse(true)
+        .keep_idle();
     match timeout {
         Some(timeout) => exchange.timeout(timeout),
         None => exchange,
@@ -108,22 +114,34 @@ impl Server {
             callable,
             worker: Rc::new(move |channel: &mut Channel| serving.serve(channel)),
             held: HashMap::new(),
+            ready: Vec::new(),
             quit: false,
         }
     }
 
     fn run(mut self, world: &SimpleCommunicator) {
         while !self.quit {
-            if self.held.is_empty() {
+            if self.held.is_empty() && self.ready.is_empty() {
                 if let Some(arrived) = transport::wait(world, None) {
                     self.take(transport::receive(arrived));
                 }
             }
             self.take_waiting(world);
             if !self.held.is_empty() && !self.quit {
-                // The handler never fails: errors are stored as answers.
-                let _ = self.exchange.store(Some(TICK));
-                self.send_answers(world);
+                self.store(Some(TICK));
+            }
+            self.send_answers(world);
+        }
+    }
+
+    /// Waits up to `wait` for the process's answers and moves them to
+    /// `ready`.
+    fn store(&mut self, wait: Option<Duration>) {
+        // The handler never fails: errors are stored as answers.
+        let _ = self.exchange.store(wait);
+        for (task, answer) in std::mem::take(&mut self.exchange.handler_mut().0) {
+            if let Some(header) = self.held.remove(&task) {
+                self.ready.push((header, answer));
             }
         }
     }
@@ -146,6 +164,7 @@ impl Server {
                 self.quit = true;
                 self.exchange = exchange(None);
                 self.held.clear();
+                self.ready.clear();
             }
             _ => eprintln!("pprocess: a worker rank got a message with tag {tag}"),
         }
@@ -153,9 +172,11 @@ impl Server {
 
     fn start(&mut self, header: TaskHeader, message: Vec<u8>) {
         if header.timeout() != self.timeout {
-            // Tasks already given keep the timeout they came with.
-            let old = std::mem::replace(&mut self.exchange, exchange(header.timeout()));
-            self.finish(old);
+            // The tasks given before keep the timeout they came with.
+            while !self.held.is_empty() {
+                self.store(None);
+            }
+            self.exchange = exchange(header.timeout());
             self.timeout = header.timeout();
         }
         let task = match self.callable.encode_for_reuse(&Bytes::from(message)) {
@@ -163,10 +184,9 @@ impl Server {
                 .exchange
                 .start_message(payload, Rc::clone(&self.worker)),
             Some(Err(error)) => self.exchange.start_failed(error),
-            None => self.exchange.start_failed(Error::Remote {
-                rank: 0,
-                message: "not reusable".into(),
-            }),
+            None => self
+                .exchange
+                .start_failed(Error::Encode("a task that cannot be reused".into())),
         };
         self.held.insert(
             task,
@@ -177,32 +197,11 @@ impl Server {
         );
     }
 
-    /// Stores what `old` still owes into the new exchange's handler, under
-    /// task numbers the new exchange will not give.
-    fn finish(&mut self, mut old: Exchange<'static, Answers>) {
-        let _ = old.finish();
-        let answers = std::mem::take(&mut old.handler_mut().0);
-        drop(old);
-        let mut moved = HashMap::new();
-        for (task, answer) in answers {
-            if let Some(header) = self.held.remove(&task) {
-                let number = usize::MAX - moved.len();
-                moved.insert(number, header);
-                self.exchange.handler_mut().0.push((number, answer));
-            }
-        }
-        self.held.extend(moved);
-    }
-
-    /// Sends every answer the exchange has stored to rank 0. While a send
-    /// waits for rank 0 (a large answer), the rank keeps taking rank 0's
-    /// messages, so that the two never wait for each other.
+    /// Sends every ready answer to rank 0. While a send waits for rank 0
+    /// (a large answer), the rank keeps taking rank 0's messages, so that
+    /// the two never wait for each other.
     fn send_answers(&mut self, world: &SimpleCommunicator) {
-        let answers = std::mem::take(&mut self.exchange.handler_mut().0);
-        for (task, answer) in answers {
-            let Some(header) = self.held.remove(&task) else {
-                continue;
-            };
+        for (header, answer) in std::mem::take(&mut self.ready) {
             let mut bytes = match answer {
                 Ok(bytes) if bytes.len() >= ResultHeader::SIZE => bytes,
                 Ok(_) => {

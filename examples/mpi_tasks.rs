@@ -1,0 +1,170 @@
+//! The program the MPI tests (`tests/mpi.rs`) run under `mpirun`: tasks
+//! that succeed, and tasks that fail in every way a task can, through
+//! `pmap_on` and `pqueue_on`. Needs the `mpi` feature.
+//!
+//! ```text
+//! mpirun -np 3 target/debug/examples/mpi_tasks order 100
+//! mpirun -np 3 target/debug/examples/mpi_tasks faults
+//! ```
+//!
+//! Modes (the first argument):
+//! - `order N`: N tasks through `pmap_on`; prints `ok N on R` if every
+//!   result came at its index, R being the number of distinct worker
+//!   processes that computed them, or `local` first when not under MPI.
+//! - `queue N`: the same through `pqueue_on` (any order).
+//! - `faults`: a panic, an abort, a SIGKILL and a task past the timeout
+//!   between tasks that succeed; prints each index and its outcome.
+//! - `kill-rank`: a task kills the worker rank that runs it.
+//! - `stop-rank`: a task stops (SIGSTOP) the worker rank that runs it.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What a task does.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum Job {
+    /// Answers the square, and the id of the process that computed it.
+    Square(u64),
+    Panic,
+    Abort,
+    /// Kills its own process.
+    Kill,
+    /// Never answers.
+    Hang,
+    /// Kills the worker rank (the process that created this one).
+    KillRank,
+    /// Stops the worker rank, then answers.
+    StopRank,
+}
+
+#[pprocess::parallel]
+fn work(job: Job) -> (u64, u32) {
+    let parent = nix::unistd::getppid();
+    match job {
+        Job::Square(n) => (n * n, std::process::id()),
+        Job::Panic => panic!("task asked to panic"),
+        Job::Abort => std::process::abort(),
+        Job::Kill => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            unreachable!("killed")
+        }
+        Job::Hang => loop {
+            std::thread::park();
+        },
+        Job::KillRank => {
+            let _ = nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGKILL);
+            (0, 0)
+        }
+        Job::StopRank => {
+            let _ = nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGSTOP);
+            (0, 0)
+        }
+    }
+}
+
+/// What a failure is, in a word, for the tests to match.
+fn kind(error: &pprocess::Error) -> String {
+    match error {
+        pprocess::Error::Panicked { message, .. } => format!("panicked: {message}"),
+        pprocess::Error::Died { .. } => {
+            format!("died: {}", error.signal_name().unwrap_or_default())
+        }
+        pprocess::Error::Timeout { .. } => "timeout".to_owned(),
+        pprocess::Error::RankSilent { rank, .. } => format!("rank {rank} silent"),
+        other => format!("other: {other}"),
+    }
+}
+
+fn check_squares(
+    results: impl Iterator<Item = pprocess::Result<(u64, u32)>>,
+    count: u64,
+    ordered: bool,
+) -> Result<String, String> {
+    let mut squares = Vec::new();
+    let mut pids = Vec::new();
+    for result in results {
+        let (square, pid) = result.map_err(|error| error.to_string())?;
+        squares.push(square);
+        pids.push(pid);
+    }
+    if !ordered {
+        squares.sort();
+    }
+    let expected: Vec<u64> = (0..count).map(|n| n * n).collect();
+    if squares != expected {
+        return Err(format!("wrong results: {squares:?}"));
+    }
+    pids.sort();
+    pids.dedup();
+    Ok(format!("ok {count} on {}", pids.len()))
+}
+
+fn main() -> ExitCode {
+    let cluster = match pprocess::mpi::init() {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            eprintln!("mpi_tasks: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cluster.is_local() {
+        println!("local");
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+    let squares = (0..count).map(Job::Square);
+    let outcome = match args.first().map(String::as_str) {
+        Some("order") => check_squares(work::pmap_on(&cluster, squares), count, true),
+        Some("queue") => check_squares(work::pqueue_on(&cluster, squares), count, false),
+        Some("faults") => {
+            let cluster = cluster.timeout(Duration::from_secs(2));
+            let jobs = [
+                Job::Square(1),
+                Job::Panic,
+                Job::Square(2),
+                Job::Abort,
+                Job::Square(3),
+                Job::Kill,
+                Job::Square(4),
+                Job::Hang,
+                Job::Square(5),
+            ];
+            for (index, result) in work::pmap_on(&cluster, jobs).enumerate() {
+                match result {
+                    Ok((square, _)) => println!("{index}: ok {square}"),
+                    Err(error) => println!("{index}: {}", kind(&error)),
+                }
+            }
+            Ok("faults done".to_owned())
+        }
+        Some("kill-rank") => {
+            let jobs = [Job::Square(1), Job::KillRank, Job::Square(2)];
+            let results: Vec<_> = work::pmap_on(&cluster, jobs).collect();
+            Ok(format!("kill-rank survived: {results:?}"))
+        }
+        Some("stop-rank") => {
+            let cluster = cluster.limit(1).timeout(Duration::from_millis(200));
+            let jobs = [Job::Square(1), Job::StopRank, Job::Square(2)];
+            for (index, result) in work::pmap_on(&cluster, jobs).enumerate() {
+                match result {
+                    Ok((square, _)) => println!("{index}: ok {square}"),
+                    Err(error) => println!("{index}: {}", kind(&error)),
+                }
+            }
+            Ok("stop-rank done".to_owned())
+        }
+        _ => Err("usage: mpi_tasks order|queue N | faults | kill-rank | stop-rank".to_owned()),
+    };
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("mpi_tasks: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
