@@ -16,6 +16,9 @@
 //!   between tasks that succeed; prints each index and its outcome.
 //! - `kill-rank`: a task kills the worker rank that runs it.
 //! - `stop-rank`: a task stops (SIGSTOP) the worker rank that runs it.
+//! - `hygiene`: on one worker rank, its child processes and descriptors
+//!   before and after tasks that panic, abort and are killed; prints
+//!   `children C1 C2 descriptors D1 D2`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,6 +40,9 @@ enum Job {
     KillRank,
     /// Stops the worker rank, then answers.
     StopRank,
+    /// Answers how many child processes the worker rank has (reaped or
+    /// not), and how many descriptors it has open.
+    Survey,
 }
 
 #[pprocess::parallel]
@@ -56,6 +62,15 @@ fn work(job: Job) -> (u64, u32) {
         Job::KillRank => {
             let _ = nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGKILL);
             (0, 0)
+        }
+        Job::Survey => {
+            let rank = parent.as_raw();
+            let listed = std::fs::read_to_string(format!("/proc/{rank}/task/{rank}/children"))
+                .unwrap_or_default();
+            let descriptors = std::fs::read_dir(format!("/proc/{rank}/fd"))
+                .map(|entries| entries.count())
+                .unwrap_or(0);
+            (listed.split_whitespace().count() as u64, descriptors as u32)
         }
         Job::StopRank => {
             let _ = nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGSTOP);
@@ -155,7 +170,31 @@ fn main() -> ExitCode {
             }
             Ok("stop-rank done".to_owned())
         }
-        _ => Err("usage: mpi_tasks order|queue N | faults | kill-rank | stop-rank".to_owned()),
+        Some("hygiene") => {
+            let cluster = cluster.limit(1);
+            let survey = || work::pmap_on(&cluster, [Job::Survey]).next();
+            let before = survey();
+            let faults = [
+                Job::Panic,
+                Job::Abort,
+                Job::Kill,
+                Job::Square(3),
+                Job::Panic,
+            ];
+            let failed = work::pmap_on(&cluster, faults)
+                .filter(Result::is_err)
+                .count();
+            match (before, survey()) {
+                (Some(Ok((c1, d1))), Some(Ok((c2, d2)))) => {
+                    println!("failed {failed}");
+                    Ok(format!("children {c1} {c2} descriptors {d1} {d2}"))
+                }
+                other => Err(format!("the survey failed: {other:?}")),
+            }
+        }
+        _ => Err(
+            "usage: mpi_tasks order|queue N | faults | kill-rank | stop-rank | hygiene".to_owned(),
+        ),
     };
     match outcome {
         Ok(line) => {
