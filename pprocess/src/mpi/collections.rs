@@ -21,17 +21,19 @@ use crate::mpi::run::Run;
 ///     n * n
 /// }
 ///
-/// let cluster = pprocess::mpi::init()?;
-/// let squares: Vec<u64> = square::pmap_on(&cluster, 0..5).collect::<pprocess::Result<_>>()?;
-/// assert_eq!(squares, [0, 1, 4, 9, 16]);
-/// # Ok::<(), pprocess::Error>(())
+/// fn main() -> pprocess::Result<()> {
+///     let cluster = pprocess::mpi::init()?;
+///     let squares: Vec<u64> = square::pmap_on(&cluster, 0..5).collect::<pprocess::Result<_>>()?;
+///     assert_eq!(squares, [0, 1, 4, 9, 16]);
+///     Ok(())
+/// }
 /// ```
 pub struct ClusterMap<'c, T> {
     flavor: MapFlavor<'c, T>,
 }
 
 enum MapFlavor<'c, T> {
-    Local(Map<'c, T>),
+    Local(Box<Map<'c, T>>),
     Ranks {
         run: Run<'c, T>,
         /// The index of the next result to yield.
@@ -44,7 +46,7 @@ enum MapFlavor<'c, T> {
 impl<'c, T: DeserializeOwned> ClusterMap<'c, T> {
     pub(crate) fn local(map: Map<'c, T>) -> Self {
         ClusterMap {
-            flavor: MapFlavor::Local(map),
+            flavor: MapFlavor::Local(Box::new(map)),
         }
     }
 
@@ -98,19 +100,21 @@ impl<T: DeserializeOwned> Iterator for ClusterMap<'_, T> {
 ///     n * 2
 /// }
 ///
-/// let cluster = pprocess::mpi::init()?;
-/// let mut doubled: Vec<u32> = double::pqueue_on(&cluster, [1, 2, 3])
-///     .collect::<pprocess::Result<_>>()?;
-/// doubled.sort();
-/// assert_eq!(doubled, [2, 4, 6]);
-/// # Ok::<(), pprocess::Error>(())
+/// fn main() -> pprocess::Result<()> {
+///     let cluster = pprocess::mpi::init()?;
+///     let mut doubled: Vec<u32> = double::pqueue_on(&cluster, [1, 2, 3])
+///         .collect::<pprocess::Result<_>>()?;
+///     doubled.sort();
+///     assert_eq!(doubled, [2, 4, 6]);
+///     Ok(())
+/// }
 /// ```
 pub struct ClusterQueue<'c, T> {
     flavor: QueueFlavor<'c, T>,
 }
 
 enum QueueFlavor<'c, T> {
-    Local(Map<'c, T>),
+    Local(Box<Map<'c, T>>),
     Ranks {
         run: Run<'c, T>,
         arrived: VecDeque<Result<T>>,
@@ -120,7 +124,7 @@ enum QueueFlavor<'c, T> {
 impl<'c, T: DeserializeOwned> ClusterQueue<'c, T> {
     pub(crate) fn local(map: Map<'c, T>) -> Self {
         ClusterQueue {
-            flavor: QueueFlavor::Local(map),
+            flavor: QueueFlavor::Local(Box::new(map)),
         }
     }
 

@@ -171,15 +171,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrow picks the method
     fn a_probe_runs_a_function_whose_arguments_decode_and_fails_one_whose_do_not() {
         let mut args = Vec::new();
         codec::encode_into(&(3u32, 4u32), &mut args).unwrap();
-        #[allow(clippy::needless_borrow)]
         let out = (&Probe::<(u32, u32), u32>::new()).run(&args, |(i, j)| i * 10 + j);
         assert_eq!(decode_outcome::<u32>(&out).unwrap(), 34);
 
         struct Opaque;
-        #[allow(clippy::needless_borrow)]
         let out = (&Probe::<Opaque, u32>::new()).run(&args, |_| 0);
         assert!(
             matches!(decode_outcome::<u32>(&out), Err(Failure::Other(m)) if m.contains("Opaque"))

@@ -77,11 +77,14 @@ fn run_task(message: Bytes) -> Bytes {
     Bytes::from(answer)
 }
 
+/// What the rank's process runs: each task message it is sent.
+type TaskRunner = MakeReusable<fn(Bytes) -> Bytes>;
+
 struct Server {
     exchange: Exchange<'static, Answers>,
     /// The timeout of the tasks the exchange runs.
     timeout: Option<Duration>,
-    callable: Rc<MakeReusable<fn(Bytes) -> Bytes>>,
+    callable: Rc<TaskRunner>,
     worker: Worker<'static>,
     /// The tasks given to the exchange and not answered, by exchange task
     /// number.
@@ -106,7 +109,7 @@ fn exchange(timeout: Option<Duration>) -> Exchange<'static, Answers> {
 
 impl Server {
     fn new() -> Self {
-        let callable = Rc::new(MakeReusable::new(run_task as fn(Bytes) -> Bytes));
+        let callable: Rc<TaskRunner> = Rc::new(MakeReusable::new(run_task));
         let serving = Rc::clone(&callable);
         Server {
             exchange: exchange(None),
