@@ -15,15 +15,7 @@
 
 use std::process::ExitCode;
 
-use pprocess_examples::raytracer::{Frame, Row, cli};
-
-/// Renders row `row` of the frame of that size: the frame is rebuilt on
-/// the rank that runs it (only the function's name and its arguments
-/// cross ranks).
-#[pprocess::parallel]
-fn render_row(width: usize, height: usize, samples: u32, row: usize) -> Row {
-    Frame::new(width, height, samples).render_row(row)
-}
+use pprocess_examples::raytracer::{cli, frame_row};
 
 fn main() -> ExitCode {
     let cluster = match pprocess::mpi::init() {
@@ -37,7 +29,7 @@ fn main() -> ExitCode {
         let cluster = cluster.limit(limit);
         let (width, height, samples) = (frame.width, frame.height, frame.samples);
         let rows = (0..height).map(|row| (width, height, samples, row));
-        for (row, bytes) in render_row::pmap_on(&cluster, rows).enumerate() {
+        for (row, bytes) in frame_row::pmap_on(&cluster, rows).enumerate() {
             canvas.put(row, &bytes?);
         }
         Ok(())

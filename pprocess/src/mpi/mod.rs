@@ -104,6 +104,8 @@ use crate::mpi::run::{Ranks, Run};
 use crate::mpi::wire::TaskHeader;
 
 pub use collections::{ClusterMap, ClusterQueue};
+/// The MPI environment of the `mpi` crate, which [`init_with`] takes.
+pub use mpi::environment::Universe;
 #[doc(hidden)]
 pub use registry::{Decodes, DoesNotDecode, Entry, Probe, signature};
 
@@ -143,6 +145,22 @@ pub fn init() -> Result<Cluster> {
             std::io::Error::other("MPI was already initialized in this process"),
         )
     })?;
+    init_with(universe)
+}
+
+/// [`init`] for a program that initialized MPI itself (with the `mpi`
+/// crate, version 0.8) and used it before: takes its [`Universe`], and
+/// finalizes MPI when the cluster is dropped (at once on a job of one
+/// rank, which runs on this machine). Every rank must call it at the same
+/// point, with no message of its own still in flight.
+///
+/// ```no_run
+/// let universe = mpi::initialize().expect("MPI is initialized once");
+/// // ... the program's own MPI calls, on every rank ...
+/// let cluster = pprocess::mpi::init_with(universe)?; // worker ranks stay in here
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn init_with(universe: Universe) -> Result<Cluster> {
     use mpi::traits::Communicator;
     let world = universe.world();
     if world.size() == 1 {
