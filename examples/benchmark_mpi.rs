@@ -15,7 +15,9 @@
 //! mpirun -np 3 target/release/examples/benchmark_mpi --quick
 //! ```
 //!
-//! Needs the `mpi` feature and at least 3 ranks.
+//! Each figure is the best of three runs (the raytracer's interleaved),
+//! since the machine may be shared. Needs the `mpi` feature and at least
+//! 3 ranks.
 
 use std::time::{Duration, Instant};
 
@@ -94,13 +96,17 @@ fn per_task(
         .map(|n| n.unwrap_or(0))
         .sum();
     assert!(warm > 0);
-    let start = Instant::now();
-    let sum: u64 = increment::pmap_on(&cluster, 0..tasks)
-        .map(|n| n.expect("a trivial task"))
-        .sum();
-    let elapsed = start.elapsed();
-    assert_eq!(sum, tasks * (tasks + 1) / 2);
-    (elapsed / tasks as u32, cluster)
+    // The best of three runs: the machine is shared.
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let sum: u64 = increment::pmap_on(&cluster, 0..tasks)
+            .map(|n| n.expect("a trivial task"))
+            .sum();
+        best = best.min(start.elapsed());
+        assert_eq!(sum, tasks * (tasks + 1) / 2);
+    }
+    (best / tasks as u32, cluster)
 }
 
 fn main() -> pprocess::Result<()> {
@@ -124,32 +130,43 @@ fn main() -> pprocess::Result<()> {
     let frame = if quick {
         Frame::new(120, 80, 4)
     } else {
-        Frame::new(300, 200, 10)
+        Frame::new(800, 600, 24)
     };
     let (width, height, samples) = (frame.width, frame.height, frame.samples);
-    let start = Instant::now();
     let sequential_image = frame.render();
-    let sequential = start.elapsed();
-
-    let start = Instant::now();
-    let rows = (0..height).map(|row| (width, height, samples, row));
-    let mut mpi_image = Vec::new();
-    for row in frame_row::pmap_on(&cluster, rows) {
-        mpi_image.extend_from_slice(&row?);
+    let render_over_ranks = || -> pprocess::Result<Vec<u8>> {
+        let rows = (0..height).map(|row| (width, height, samples, row));
+        let mut image = Vec::new();
+        for row in frame_row::pmap_on(&cluster, rows) {
+            image.extend_from_slice(&row?);
+        }
+        Ok(image)
+    };
+    let render_forked = || -> pprocess::Result<Vec<u8>> {
+        let map = Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap(|row: usize| frame.render_row(row), 0..height);
+        let mut image = Vec::new();
+        for row in map {
+            image.extend_from_slice(&row?);
+        }
+        Ok(image)
+    };
+    // The best of three runs of each, interleaved: the machine is shared.
+    let (mut sequential, mut over_ranks, mut forked) =
+        (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let start = Instant::now();
+        assert!(frame.render() == sequential_image);
+        sequential = sequential.min(start.elapsed());
+        let start = Instant::now();
+        assert!(render_over_ranks()? == sequential_image);
+        over_ranks = over_ranks.min(start.elapsed());
+        let start = Instant::now();
+        assert!(render_forked()? == sequential_image);
+        forked = forked.min(start.elapsed());
     }
-    let over_ranks = start.elapsed();
-
-    let start = Instant::now();
-    let mut fork_image = Vec::new();
-    let map = Map::new()
-        .limit(2)
-        .reuse(true)
-        .pmap(|row: usize| frame.render_row(row), 0..height);
-    for row in map {
-        fork_image.extend_from_slice(&row?);
-    }
-    let forked = start.elapsed();
-    assert!(mpi_image == sequential_image && fork_image == sequential_image);
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let mpi_speedup = sequential.as_secs_f64() / over_ranks.as_secs_f64();

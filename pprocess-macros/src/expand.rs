@@ -42,7 +42,9 @@
 //! with every path through `::pprocess::__private`, every trait through
 //! `::core`, every item documented, and the helpers `#[must_use]`. `#[reusable]` adds `reusable()`,
 //! the same as `parallel()` with `MakeReusable`, which also asserts that
-//! each argument type serializes. The module's items are one visibility level wider than
+//! each argument type serializes. With the runtime's `mpi` feature, the
+//! module also registers the function for MPI ranks and gets `pmap_on`
+//! and `pqueue_on` (see `cluster.rs`). The module's items are one visibility level wider than
 //! the function (`pub(super)` for a private one), so that they reach as
 //! far as the function does.
 
