@@ -103,7 +103,7 @@ macro_rules! __pprocess_register {
         $vis fn pmap_on<'c, I>(
             cluster: &'c $crate::mpi::Cluster,
             inputs: I,
-        ) -> $crate::mpi::ClusterMap<'c, $output>
+        ) -> $crate::Map<'c, $output>
         where
             I: ::core::iter::IntoIterator<Item = $args>,
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,
@@ -119,7 +119,7 @@ macro_rules! __pprocess_register {
         $vis fn pqueue_on<'c, I>(
             cluster: &'c $crate::mpi::Cluster,
             inputs: I,
-        ) -> $crate::mpi::ClusterQueue<'c, $output>
+        ) -> $crate::Queue<'c, $output>
         where
             I: ::core::iter::IntoIterator<Item = $args>,
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,

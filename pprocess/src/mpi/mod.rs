@@ -12,8 +12,11 @@
 //! non-generic function under [`#[parallel]`](macro@crate::parallel) or
 //! [`#[reusable]`](macro@crate::reusable) whose arguments are owned is
 //! registered under its path at link time, and its generated module gets
-//! `pmap_on(&cluster, inputs)` (results in input order) and
-//! `pqueue_on(&cluster, inputs)` (in arrival order).
+//! `pmap_on(&cluster, inputs)`, a [`Map`](crate::Map) (results in input
+//! order), and `pqueue_on(&cluster, inputs)`, a [`Queue`](crate::Queue)
+//! (in arrival order). Their tasks, limit and timeout are given where they
+//! are made: a map or queue of a cluster takes no closures
+//! (`start`, `manage`) and no settings.
 //!
 //! ```no_run
 //! #[pprocess::parallel]
@@ -86,7 +89,6 @@
 //!
 //! Nothing below this module uses it.
 
-mod collections;
 mod registry;
 mod run;
 mod transport;
@@ -98,12 +100,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::collections::fork::Processes;
+use crate::collections::map::Map;
+use crate::collections::queue::Queue;
 use crate::error::{Error, Result};
-use crate::map::Map;
 use crate::mpi::run::{Ranks, Run};
 use crate::mpi::wire::TaskHeader;
 
-pub use collections::{ClusterMap, ClusterQueue};
 /// The MPI environment of the `mpi` crate, which [`init_with`] takes.
 pub use mpi::environment::Universe;
 #[doc(hidden)]
@@ -189,11 +192,25 @@ pub fn init_with(universe: Universe) -> Result<Cluster> {
 /// ```
 /// use std::time::Duration;
 ///
-/// let cluster = pprocess::mpi::init()?
-///     .limit(2)
-///     .timeout(Duration::from_secs(60));
-/// assert!(cluster.is_local()); // not run by mpirun
-/// # Ok::<(), pprocess::Error>(())
+/// #[pprocess::parallel]
+/// fn square(n: u64) -> u64 {
+///     n * n
+/// }
+///
+/// fn main() -> pprocess::Result<()> {
+///     let cluster = pprocess::mpi::init()?
+///         .limit(2)
+///         .timeout(Duration::from_secs(60));
+///     assert!(cluster.is_local()); // not run by mpirun
+///     // In input order:
+///     let squares: Vec<u64> = square::pmap_on(&cluster, 0..5).collect::<pprocess::Result<_>>()?;
+///     assert_eq!(squares, [0, 1, 4, 9, 16]);
+///     // In arrival order:
+///     let mut squares: Vec<u64> = square::pqueue_on(&cluster, 0..5).collect::<pprocess::Result<_>>()?;
+///     squares.sort();
+///     assert_eq!(squares, [0, 1, 4, 9, 16]);
+///     Ok(())
+/// }
 /// ```
 pub struct Cluster {
     flavor: Flavor,
@@ -269,25 +286,32 @@ impl Cluster {
         matches!(self.flavor, Flavor::Local)
     }
 
-    /// A map of `function` on one machine, with the cluster's settings.
-    fn local_map<'c, A, T, F>(
+    /// The created processes that run `function` on one machine, with the
+    /// cluster's settings.
+    fn processes<'c, A, T, F>(
         &self,
         function: F,
         inputs: impl Iterator<Item = A> + 'c,
-    ) -> Map<'c, T>
+    ) -> Processes<'c, T>
     where
         A: 'c,
         F: Fn(A) -> T + 'c,
         T: Serialize + DeserializeOwned,
     {
-        let mut map = Map::new().reuse(true);
-        if let Some(limit) = self.limit {
-            map = map.limit(limit);
-        }
-        if let Some(timeout) = self.timeout {
-            map = map.timeout(timeout);
-        }
-        map.pmap(function, inputs)
+        let (limit, timeout) = (self.limit, self.timeout);
+        let mut processes = Processes::new().configure(|exchange| {
+            let exchange = exchange.reuse(true);
+            let exchange = match limit {
+                Some(limit) => exchange.limit(limit),
+                None => exchange,
+            };
+            match timeout {
+                Some(timeout) => exchange.timeout(timeout),
+                None => exchange,
+            }
+        });
+        processes.pmap(function, inputs);
+        processes
     }
 
     /// A run of the function registered as `name` on the worker ranks.
@@ -303,7 +327,7 @@ impl Cluster {
     {
         let encoded = inputs.map(|input| {
             let mut message = vec![0; TaskHeader::SIZE];
-            crate::codec::encode_into(&input, &mut message).map(|()| message)
+            crate::wire::codec::encode_into(&input, &mut message).map(|()| message)
         });
         Run::new(ranks, name, Box::new(encoded), self.limit, self.timeout)
     }
@@ -328,17 +352,23 @@ pub fn pmap_on<'c, A, T, F, I>(
     name: &'static str,
     function: F,
     inputs: I,
-) -> ClusterMap<'c, T>
+) -> Map<'c, T>
 where
     I: IntoIterator<Item = A>,
     I::IntoIter: 'c,
     A: Serialize + 'c,
     F: Fn(A) -> T + 'c,
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + 'c,
 {
     match &cluster.flavor {
-        Flavor::Local => ClusterMap::local(cluster.local_map(function, inputs.into_iter())),
-        Flavor::Ranks(ranks) => ClusterMap::ranks(cluster.run(ranks, name, inputs.into_iter())),
+        Flavor::Local => {
+            Map::from_backend(Box::new(cluster.processes(function, inputs.into_iter())))
+        }
+        Flavor::Ranks(ranks) => Map::from_backend(Box::new(cluster.run::<_, T>(
+            ranks,
+            name,
+            inputs.into_iter(),
+        ))),
     }
 }
 
@@ -350,16 +380,22 @@ pub fn pqueue_on<'c, A, T, F, I>(
     name: &'static str,
     function: F,
     inputs: I,
-) -> ClusterQueue<'c, T>
+) -> Queue<'c, T>
 where
     I: IntoIterator<Item = A>,
     I::IntoIter: 'c,
     A: Serialize + 'c,
     F: Fn(A) -> T + 'c,
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + 'c,
 {
     match &cluster.flavor {
-        Flavor::Local => ClusterQueue::local(cluster.local_map(function, inputs.into_iter())),
-        Flavor::Ranks(ranks) => ClusterQueue::ranks(cluster.run(ranks, name, inputs.into_iter())),
+        Flavor::Local => {
+            Queue::from_backend(Box::new(cluster.processes(function, inputs.into_iter())))
+        }
+        Flavor::Ranks(ranks) => Queue::from_backend(Box::new(cluster.run::<_, T>(
+            ranks,
+            name,
+            inputs.into_iter(),
+        ))),
     }
 }

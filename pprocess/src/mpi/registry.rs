@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::mpi::wire::{Failure, ResultHeader};
+use crate::wire::codec;
 
 /// One function a worker rank can run: what the attributes register.
 pub struct Entry {

@@ -19,11 +19,12 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, Source};
 use serde::de::DeserializeOwned;
 
-use crate::codec;
+use crate::collections::backend::Backend;
 use crate::error::{Error, Result};
+use crate::exchange::pipeline::Pipeline;
 use crate::mpi::transport;
 use crate::mpi::wire::{self, Failure, ResultHeader, TaskHeader};
-use crate::pipeline::Pipeline;
+use crate::wire::codec;
 
 /// How long past its tasks' timeout a rank may stay silent: its own
 /// process limit kills a task at the timeout and answers at once, so a
@@ -150,6 +151,8 @@ pub(crate) struct Run<'c, T> {
     entry: Option<u32>,
     /// Tasks numbered so far.
     given: usize,
+    /// Tasks numbered (to reach them by index) and not yet sent.
+    numbered: VecDeque<(usize, Result<Vec<u8>>)>,
     /// The worker holding each task sent and not answered.
     held: HashMap<usize, usize>,
     /// Tasks that failed before they were sent.
@@ -183,6 +186,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
             inputs,
             entry: crate::mpi::registry::index_of(name),
             given: 0,
+            numbered: VecDeque::new(),
             held: HashMap::new(),
             failed: VecDeque::new(),
             limit: limit.unwrap_or(usize::MAX).max(1),
@@ -194,7 +198,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
     /// Waits until at least one task has ended, then passes every result
     /// there is to `sink` as `(task, result)`. Returns `false` once no task
     /// is left unreported.
-    pub(crate) fn advance(&mut self, sink: &mut dyn FnMut(usize, Result<T>)) -> bool {
+    fn wait_for_results(&mut self, sink: &mut dyn FnMut(usize, Result<T>)) -> bool {
         self.give();
         loop {
             let mut reported = self.report_failed(sink);
@@ -205,7 +209,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
             }
             if self.held.is_empty() {
                 self.give();
-                if self.held.is_empty() && self.failed.is_empty() {
+                if self.held.is_empty() && self.failed.is_empty() && self.numbered.is_empty() {
                     return false;
                 }
                 continue;
@@ -222,21 +226,6 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         }
     }
 
-    /// Bounds on how many tasks are still to be reported.
-    pub(crate) fn remaining(&self) -> (usize, Option<usize>) {
-        let known = self.held.len() + self.failed.len() + self.mail();
-        let (least, most) = self.inputs.size_hint();
-        (
-            known.saturating_add(least),
-            most.and_then(|most| most.checked_add(known)),
-        )
-    }
-
-    fn mail(&self) -> usize {
-        let state = self.ranks.state.borrow();
-        state.mailbox.get(&self.job).map_or(0, VecDeque::len)
-    }
-
     /// Sends tasks to every worker with room in its pipeline.
     fn give(&mut self) {
         let mut state = self.ranks.state.borrow_mut();
@@ -247,6 +236,9 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                 rank: 0,
                 message: "no MPI rank is left to run tasks".into(),
             };
+            for (task, _) in self.numbered.drain(..) {
+                self.failed.push_back((task, error()));
+            }
             for _ in self.inputs.by_ref() {
                 self.failed.push_back((self.given, error()));
                 self.given += 1;
@@ -259,11 +251,9 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                 if worker.silent.is_some() || worker.in_flight >= worker.pipeline.depth() {
                     break;
                 }
-                let Some(input) = self.inputs.next() else {
+                let Some((task, input)) = self.next_task() else {
                     return;
                 };
-                let task = self.given;
-                self.given += 1;
                 let (mut message, entry) = match (input, self.entry) {
                     (Ok(message), Some(entry)) => (message, entry),
                     (Err(error), _) => {
@@ -295,6 +285,16 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                     .send_with_tag(&message[..], wire::TASK);
             }
         }
+    }
+
+    /// The next task to send: one numbered already, or the next input.
+    fn next_task(&mut self) -> Option<(usize, Result<Vec<u8>>)> {
+        if let Some(numbered) = self.numbered.pop_front() {
+            return Some(numbered);
+        }
+        let input = self.inputs.next()?;
+        self.given += 1;
+        Some((self.given - 1, input))
     }
 
     fn report_failed(&mut self, sink: &mut dyn FnMut(usize, Result<T>)) -> bool {
@@ -388,6 +388,31 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                 },
             ));
         }
+    }
+}
+
+impl<T: DeserializeOwned> Backend<T> for Run<'_, T> {
+    fn tasks(&self) -> usize {
+        self.given
+    }
+
+    fn to_give(&self) -> (usize, Option<usize>) {
+        self.inputs.size_hint()
+    }
+
+    fn give_next(&mut self) -> bool {
+        match self.inputs.next() {
+            Some(input) => {
+                self.numbered.push_back((self.given, input));
+                self.given += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn advance(&mut self, found: &mut dyn FnMut(usize, Result<T>)) -> Result<bool> {
+        Ok(self.wait_for_results(found))
     }
 }
 

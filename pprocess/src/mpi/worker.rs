@@ -18,9 +18,9 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, Source};
 
 use crate::Bytes;
-use crate::callable::{Callable, MakeReusable};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
+use crate::exchange::callable::{Callable, MakeReusable};
 use crate::exchange::{Exchange, Handler, Worker};
 use crate::mpi::registry;
 use crate::mpi::transport;
