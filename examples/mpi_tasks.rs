@@ -92,6 +92,16 @@ fn kind(error: &pprocess::Error) -> String {
     }
 }
 
+/// Prints each task's index and its outcome.
+fn print_outcomes(results: impl Iterator<Item = pprocess::Result<(u64, u32)>>) {
+    for (index, result) in results.enumerate() {
+        match result {
+            Ok((square, _)) => println!("{index}: ok {square}"),
+            Err(error) => println!("{index}: {}", kind(&error)),
+        }
+    }
+}
+
 fn check_squares(
     results: impl Iterator<Item = pprocess::Result<(u64, u32)>>,
     count: u64,
@@ -146,12 +156,7 @@ fn main() -> ExitCode {
                 Job::Hang,
                 Job::Square(5),
             ];
-            for (index, result) in work::pmap_on(&cluster, jobs).enumerate() {
-                match result {
-                    Ok((square, _)) => println!("{index}: ok {square}"),
-                    Err(error) => println!("{index}: {}", kind(&error)),
-                }
-            }
+            print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("faults done".to_owned())
         }
         Some("kill-rank") => {
@@ -162,12 +167,7 @@ fn main() -> ExitCode {
         Some("stop-rank") => {
             let cluster = cluster.limit(1).timeout(Duration::from_millis(200));
             let jobs = [Job::Square(1), Job::StopRank, Job::Square(2)];
-            for (index, result) in work::pmap_on(&cluster, jobs).enumerate() {
-                match result {
-                    Ok((square, _)) => println!("{index}: ok {square}"),
-                    Err(error) => println!("{index}: {}", kind(&error)),
-                }
-            }
+            print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("stop-rank done".to_owned())
         }
         Some("hygiene") => {

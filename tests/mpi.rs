@@ -7,12 +7,11 @@
 //! Needs Open MPI's `mpirun` on the `PATH`: built only with
 //! `cargo test --features mpi`, and failing (not skipping) without it.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use support::{example_path, output_within};
+use support::{Scratch, example_path, output_within};
 
 mod support;
 
@@ -257,39 +256,16 @@ fn the_grid_example_prints_the_grid_from_the_worker_ranks() {
     assert!(lines[10].starts_with("Time taken: "));
 }
 
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("pprocess-mpi-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("creating a temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn scene_mpi_on_three_ranks_writes_the_same_tiff_as_scene_byte_for_byte() {
     let _alone = alone();
-    let dir = TempDir::new("scene");
+    let dir = Scratch::new();
     let size = ["--width", "80", "--height", "48", "--samples", "2"];
     let mut scene = Command::new(example_path("scene"));
     scene
         .args(size)
         .args(["--output", "scene.tif"])
-        .current_dir(dir.path())
+        .current_dir(&dir.path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let output = run(scene, "scene");
@@ -302,12 +278,12 @@ fn scene_mpi_on_three_ranks_writes_the_same_tiff_as_scene_byte_for_byte() {
     ]
     .concat();
     let mut command = mpirun(SHARED_MEMORY, &program);
-    command.current_dir(dir.path());
+    command.current_dir(&dir.path);
     let output = run(command, "scene_mpi");
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("Wrote mpi.tif"));
-    let scene = std::fs::read(dir.path().join("scene.tif")).expect("scene.tif");
-    let mpi = std::fs::read(dir.path().join("mpi.tif")).expect("mpi.tif");
+    let scene = std::fs::read(dir.join("scene.tif")).expect("scene.tif");
+    let mpi = std::fs::read(dir.join("mpi.tif")).expect("mpi.tif");
     assert!(!scene.is_empty());
     assert!(scene == mpi, "scene_mpi's image differs from scene's");
 }

@@ -69,7 +69,7 @@ pub use crate::__pprocess_register as register;
 /// What the generated registration calls (feature `mpi`).
 #[cfg(feature = "mpi")]
 pub mod mpi {
-    pub use crate::mpi::{Decodes, DoesNotDecode, Entry, Probe, pmap_on, pqueue_on, signature};
+    pub use crate::mpi::{Decodes, DoesNotDecode, Entry, Probe, signature, tasks_on};
     pub use inventory;
 }
 
@@ -109,7 +109,7 @@ macro_rules! __pprocess_register {
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,
             <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
         {
-            $crate::__private::mpi::pmap_on(cluster, __PPROCESS_NAME, $call, inputs)
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, $call, inputs).into()
         }
 
         #[doc = ::core::concat!(
@@ -125,7 +125,7 @@ macro_rules! __pprocess_register {
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,
             <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
         {
-            $crate::__private::mpi::pqueue_on(cluster, __PPROCESS_NAME, $call, inputs)
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, $call, inputs).into()
         }
     };
 }

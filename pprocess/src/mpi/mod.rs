@@ -100,6 +100,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::collections::backend::Backend;
 use crate::collections::fork::Processes;
 use crate::collections::map::Map;
 use crate::collections::queue::Queue;
@@ -344,15 +345,16 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-/// What the generated `pmap_on` calls: `function` (registered as `name`)
-/// on every input, results in input order.
+/// What the generated `pmap_on` and `pqueue_on` call: the tasks of
+/// `function` (registered as `name`) on every input, which become a
+/// [`Map`] or a [`Queue`].
 #[doc(hidden)]
-pub fn pmap_on<'c, A, T, F, I>(
+pub fn tasks_on<'c, A, T, F, I>(
     cluster: &'c Cluster,
     name: &'static str,
     function: F,
     inputs: I,
-) -> Map<'c, T>
+) -> Tasks<'c, T>
 where
     I: IntoIterator<Item = A>,
     I::IntoIter: 'c,
@@ -360,42 +362,26 @@ where
     F: Fn(A) -> T + 'c,
     T: Serialize + DeserializeOwned + 'c,
 {
-    match &cluster.flavor {
-        Flavor::Local => {
-            Map::from_backend(Box::new(cluster.processes(function, inputs.into_iter())))
-        }
-        Flavor::Ranks(ranks) => Map::from_backend(Box::new(cluster.run::<_, T>(
-            ranks,
-            name,
-            inputs.into_iter(),
-        ))),
+    let inputs = inputs.into_iter();
+    Tasks(match &cluster.flavor {
+        Flavor::Local => Box::new(cluster.processes(function, inputs)),
+        Flavor::Ranks(ranks) => Box::new(cluster.run::<_, T>(ranks, name, inputs)),
+    })
+}
+
+/// The tasks of a collection on a cluster, before they are a [`Map`] or a
+/// [`Queue`] (with `into`).
+#[doc(hidden)]
+pub struct Tasks<'c, T>(Box<dyn Backend<T> + 'c>);
+
+impl<'c, T: DeserializeOwned> From<Tasks<'c, T>> for Map<'c, T> {
+    fn from(tasks: Tasks<'c, T>) -> Self {
+        Map::from_backend(tasks.0)
     }
 }
 
-/// What the generated `pqueue_on` calls: `function` (registered as
-/// `name`) on every input, results in arrival order.
-#[doc(hidden)]
-pub fn pqueue_on<'c, A, T, F, I>(
-    cluster: &'c Cluster,
-    name: &'static str,
-    function: F,
-    inputs: I,
-) -> Queue<'c, T>
-where
-    I: IntoIterator<Item = A>,
-    I::IntoIter: 'c,
-    A: Serialize + 'c,
-    F: Fn(A) -> T + 'c,
-    T: Serialize + DeserializeOwned + 'c,
-{
-    match &cluster.flavor {
-        Flavor::Local => {
-            Queue::from_backend(Box::new(cluster.processes(function, inputs.into_iter())))
-        }
-        Flavor::Ranks(ranks) => Queue::from_backend(Box::new(cluster.run::<_, T>(
-            ranks,
-            name,
-            inputs.into_iter(),
-        ))),
+impl<'c, T: DeserializeOwned> From<Tasks<'c, T>> for Queue<'c, T> {
+    fn from(tasks: Tasks<'c, T>) -> Self {
+        Queue::from_backend(tasks.0)
     }
 }
