@@ -16,6 +16,8 @@
 //!   between tasks that succeed; prints each index and its outcome.
 //! - `kill-rank`: a task kills the worker rank that runs it.
 //! - `stop-rank`: a task stops (SIGSTOP) the worker rank that runs it.
+//! - `abandon`: a queue dropped while its task hangs (no timeout), then
+//!   `order N` with a timeout on the same worker rank.
 //! - `hygiene`: on one worker rank, its child processes and descriptors
 //!   before and after tasks that panic, abort and are killed; prints
 //!   `children C1 C2 descriptors D1 D2`.
@@ -170,6 +172,20 @@ fn main() -> ExitCode {
             print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("stop-rank done".to_owned())
         }
+        Some("abandon") => {
+            // A map left with a task that hangs, without a timeout...
+            let cluster = cluster.limit(1);
+            let mut queue = work::pqueue_on(&cluster, [Job::Square(1), Job::Hang]);
+            let first = queue.next();
+            drop(queue);
+            println!(
+                "first {:?}",
+                first.map(|result| result.map(|(square, _)| square))
+            );
+            // ...then tasks with a timeout, on the same worker rank.
+            let cluster = cluster.timeout(Duration::from_secs(30));
+            check_squares(work::pmap_on(&cluster, squares), count, true)
+        }
         Some("hygiene") => {
             let cluster = cluster.limit(1);
             let survey = || work::pmap_on(&cluster, [Job::Survey]).next();
@@ -193,7 +209,8 @@ fn main() -> ExitCode {
             }
         }
         _ => Err(
-            "usage: mpi_tasks order|queue N | faults | kill-rank | stop-rank | hygiene".to_owned(),
+            "usage: mpi_tasks order|queue|abandon N | faults | kill-rank | stop-rank | hygiene"
+                .to_owned(),
         ),
     };
     match outcome {

@@ -135,6 +135,15 @@ fn a_panic_an_abort_a_sigkill_and_a_timeout_are_each_an_error_at_its_index_and_t
 }
 
 #[test]
+fn a_task_hung_in_an_abandoned_map_does_not_hold_up_the_next_map_with_another_timeout() {
+    let _alone = alone();
+    assert_eq!(
+        tasks(2, SHARED_MEMORY, &["abandon", "50"]),
+        "first Some(Ok(1))\nok 50 on 1\n"
+    );
+}
+
+#[test]
 fn a_worker_rank_that_dies_ends_the_job_with_a_non_zero_exit_and_no_hang() {
     let _alone = alone();
     let path = example_path("mpi_tasks");

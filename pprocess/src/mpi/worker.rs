@@ -80,31 +80,57 @@ fn run_task(message: Bytes) -> Bytes {
 /// What the rank's process runs: each task message it is sent.
 type TaskRunner = MakeReusable<fn(Bytes) -> Bytes>;
 
-struct Server {
+/// The exchange that runs tasks of one timeout, and the tasks it holds.
+struct Tasks {
     exchange: Exchange<'static, Answers>,
-    /// The timeout of the tasks the exchange runs.
     timeout: Option<Duration>,
-    callable: Rc<TaskRunner>,
-    worker: Worker<'static>,
     /// The tasks given to the exchange and not answered, by exchange task
     /// number.
     held: HashMap<usize, ResultHeader>,
+}
+
+impl Tasks {
+    /// No task yet: one reused process, kept while idle (more tasks are
+    /// on their way from rank 0), whose tasks get `timeout`.
+    fn new(timeout: Option<Duration>) -> Self {
+        let exchange = Exchange::with_handler(Answers::default())
+            .limit(1)
+            .reuse(true)
+            .keep_idle();
+        Tasks {
+            exchange: match timeout {
+                Some(timeout) => exchange.timeout(timeout),
+                None => exchange,
+            },
+            timeout,
+            held: HashMap::new(),
+        }
+    }
+
+    /// Waits up to `wait` for answers and moves them to `ready`.
+    fn store(&mut self, wait: Duration, ready: &mut Vec<(ResultHeader, Result<Vec<u8>>)>) {
+        // The handler never fails: errors are stored as answers.
+        let _ = self.exchange.store(Some(wait));
+        for (task, answer) in std::mem::take(&mut self.exchange.handler_mut().0) {
+            if let Some(header) = self.held.remove(&task) {
+                ready.push((header, answer));
+            }
+        }
+    }
+}
+
+struct Server {
+    /// Where new tasks go.
+    tasks: Tasks,
+    /// Exchanges of an earlier timeout that still hold tasks: the tasks
+    /// given before keep the timeout they came with, without holding up
+    /// the new ones.
+    retired: Vec<Tasks>,
+    callable: Rc<TaskRunner>,
+    worker: Worker<'static>,
     /// Answers not yet sent to rank 0.
     ready: Vec<(ResultHeader, Result<Vec<u8>>)>,
     quit: bool,
-}
-
-/// The exchange that runs a worker rank's tasks: one reused process, kept
-/// while idle (more tasks are on their way from rank 0).
-fn exchange(timeout: Option<Duration>) -> Exchange<'static, Answers> {
-    let exchange = Exchange::with_handler(Answers::default())
-        .limit(1)
-        .reuse(true)
-        .keep_idle();
-    match timeout {
-        Some(timeout) => exchange.timeout(timeout),
-        None => exchange,
-    }
 }
 
 impl Server {
@@ -112,40 +138,36 @@ impl Server {
         let callable: Rc<TaskRunner> = Rc::new(MakeReusable::new(run_task));
         let serving = Rc::clone(&callable);
         Server {
-            exchange: exchange(None),
-            timeout: None,
+            tasks: Tasks::new(None),
+            retired: Vec::new(),
             callable,
             worker: Rc::new(move |channel: &mut Channel| serving.serve(channel)),
-            held: HashMap::new(),
             ready: Vec::new(),
             quit: false,
         }
     }
 
+    /// Whether tasks are held by any exchange.
+    fn holds(&self) -> bool {
+        !self.tasks.held.is_empty() || !self.retired.is_empty()
+    }
+
     fn run(mut self, world: &SimpleCommunicator) {
         while !self.quit {
-            if self.held.is_empty() && self.ready.is_empty() {
+            if !self.holds() && self.ready.is_empty() {
                 if let Some(arrived) = transport::wait(world, None) {
                     self.take(transport::receive(arrived));
                 }
             }
             self.take_waiting(world);
-            if !self.held.is_empty() && !self.quit {
-                self.store(Some(TICK));
+            if self.holds() && !self.quit {
+                self.tasks.store(TICK, &mut self.ready);
+                for retired in &mut self.retired {
+                    retired.store(Duration::ZERO, &mut self.ready);
+                }
+                self.retired.retain(|retired| !retired.held.is_empty());
             }
             self.send_answers(world);
-        }
-    }
-
-    /// Waits up to `wait` for the process's answers and moves them to
-    /// `ready`.
-    fn store(&mut self, wait: Option<Duration>) {
-        // The handler never fails: errors are stored as answers.
-        let _ = self.exchange.store(wait);
-        for (task, answer) in std::mem::take(&mut self.exchange.handler_mut().0) {
-            if let Some(header) = self.held.remove(&task) {
-                self.ready.push((header, answer));
-            }
         }
     }
 
@@ -163,10 +185,10 @@ impl Server {
                 None => eprintln!("pprocess: a worker rank got a task without a header"),
             },
             wire::QUIT => {
-                // Ends the rank's process (killed and reaped) at once.
+                // Ends the rank's processes (killed and reaped) at once.
                 self.quit = true;
-                self.exchange = exchange(None);
-                self.held.clear();
+                self.tasks = Tasks::new(None);
+                self.retired.clear();
                 self.ready.clear();
             }
             _ => eprintln!("pprocess: a worker rank got a message with tag {tag}"),
@@ -174,24 +196,19 @@ impl Server {
     }
 
     fn start(&mut self, header: TaskHeader, message: Vec<u8>) {
-        if header.timeout() != self.timeout {
-            // The tasks given before keep the timeout they came with.
-            while !self.held.is_empty() {
-                self.store(None);
+        if header.timeout() != self.tasks.timeout {
+            let old = std::mem::replace(&mut self.tasks, Tasks::new(header.timeout()));
+            if !old.held.is_empty() {
+                self.retired.push(old);
             }
-            self.exchange = exchange(header.timeout());
-            self.timeout = header.timeout();
         }
+        let exchange = &mut self.tasks.exchange;
         let task = match self.callable.encode_for_reuse(&Bytes::from(message)) {
-            Some(Ok(payload)) => self
-                .exchange
-                .start_message(payload, Rc::clone(&self.worker)),
-            Some(Err(error)) => self.exchange.start_failed(error),
-            None => self
-                .exchange
-                .start_failed(Error::Encode("a task that cannot be reused".into())),
+            Some(Ok(payload)) => exchange.start_message(payload, Rc::clone(&self.worker)),
+            Some(Err(error)) => exchange.start_failed(error),
+            None => exchange.start_failed(Error::Encode("a task that cannot be reused".into())),
         };
-        self.held.insert(
+        self.tasks.held.insert(
             task,
             ResultHeader {
                 job: header.job,
