@@ -64,7 +64,7 @@ pub fn assert_argument<T: SendArgument>() {}
 /// The registration of a function for MPI ranks (feature `mpi`): its
 /// entry in the registry, and the `pmap_on` and `pqueue_on` entry points
 /// of its module. Without the feature, nothing.
-pub use crate::__pprocess_register as register;
+pub use super::__pprocess_register as register;
 
 /// What the generated registration calls (feature `mpi`).
 #[cfg(feature = "mpi")]

@@ -236,12 +236,9 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                 rank: 0,
                 message: "no MPI rank is left to run tasks".into(),
             };
-            for (task, _) in self.numbered.drain(..) {
+            // One at a time: the inputs may be endless.
+            if let Some((task, _)) = self.next_task() {
                 self.failed.push_back((task, error()));
-            }
-            for _ in self.inputs.by_ref() {
-                self.failed.push_back((self.given, error()));
-                self.given += 1;
             }
             return;
         }
@@ -348,27 +345,34 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         self.timeout.map(|timeout| timeout * 2 + GRACE)
     }
 
-    /// When the first rank holding this run's tasks runs out of silence.
+    /// When the first rank holding this run's tasks runs out of silence
+    /// (now, for a rank another run found silent).
     fn silence_deadline(&self) -> Option<Instant> {
-        let limit = self.silence_limit()?;
         let state = self.ranks.state.borrow();
+        let limit = self.silence_limit();
         self.held
             .values()
-            .map(|&index| state.workers[index].heard + limit)
+            .filter_map(|&index| {
+                let worker = &state.workers[index];
+                match worker.silent {
+                    Some(_) => Some(worker.heard),
+                    None => limit.map(|limit| worker.heard + limit),
+                }
+            })
             .min()
     }
 
-    /// Fails the tasks held by ranks silent past the limit; they get no
-    /// more work.
+    /// Fails the tasks held by ranks silent past the limit (or found
+    /// silent by another run); they get no more work.
     fn fail_silent_ranks(&mut self) {
-        let Some(limit) = self.silence_limit() else {
-            return;
-        };
+        let limit = self.silence_limit();
         let now = Instant::now();
         let mut state = self.ranks.state.borrow_mut();
-        for worker in &mut state.workers {
-            if worker.in_flight > 0 && worker.silent.is_none() && now >= worker.heard + limit {
-                worker.silent = Some(limit);
+        if let Some(limit) = limit {
+            for worker in &mut state.workers {
+                if worker.in_flight > 0 && worker.silent.is_none() && now >= worker.heard + limit {
+                    worker.silent = Some(limit);
+                }
             }
         }
         let silent: Vec<usize> = self
@@ -379,7 +383,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
             .collect();
         for task in silent {
             let index = self.held.remove(&task).unwrap_or(0);
-            let after = state.workers[index].silent.unwrap_or(limit);
+            let after = state.workers[index].silent.unwrap_or_default();
             self.failed.push_back((
                 task,
                 Error::RankSilent {
