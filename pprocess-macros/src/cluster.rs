@@ -9,31 +9,34 @@
 //! argument types borrow nothing (arguments are decoded on the rank that
 //! runs the task).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use syn::visit::{self, Visit};
 use syn::{Lifetime, Type, TypeReference};
 
 use crate::ast::Function;
 
-/// The registration of `function`, whose generated module calls it with
-/// `call` (a closure taking `args`, returning `output`), with its module's
-/// items visible as `vis`; `None` if it cannot cross ranks.
+/// The registration of `function` (taking `args`, returning `output`),
+/// made from its module's `parallel()` wrapper, with its module's items
+/// visible as `vis`; `None` if it cannot cross ranks. The function itself
+/// is not named again: an error about it (a function the module cannot
+/// see) is reported once, by the wrappers.
 pub fn registration(
     function: &Function<'_>,
     vis: &TokenStream,
     args: &Type,
     output: &Type,
-    call: &TokenStream,
 ) -> Option<TokenStream> {
     if !function.item.sig.generics.params.is_empty() || borrows(args) {
         return None;
     }
-    let ident = function.ident();
+    // Not the user's token: rustc would add a note to every error at its
+    // span (there is one when the module cannot see the function).
+    let ident = Ident::new(&function.ident().to_string(), Span::call_site());
     Some(quote! {
-        ::pprocess::__private::register! {
-            #vis fn #ident(#args) -> #output = #call
-        }
+            ::pprocess::__private::register! {
+                #vis fn #ident(#args) -> #output
+            }
     })
 }
 

@@ -191,7 +191,7 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
     match bodies {
         Bodies::Real => {
             let call = closure(function, &args);
-            registration = cluster::registration(function, &inner_vis, &args, &output, &call);
+            registration = cluster::registration(function, &inner_vis, &args, &output);
             let call_site = Span::call_site();
             // The return type must serialize (and deserialize, to be
             // received): asserted with the return type's span, so that the

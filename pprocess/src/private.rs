@@ -71,13 +71,35 @@ pub use super::__pprocess_register as register;
 pub mod mpi {
     pub use crate::mpi::{Decodes, DoesNotDecode, Entry, Probe, signature, tasks_on};
     pub use inventory;
+
+    use crate::exchange::callable::MakeParallel;
+
+    /// The function a `parallel()` wrapper wraps.
+    pub fn function_of<F>(wrapper: MakeParallel<F>) -> F {
+        wrapper.into_function()
+    }
+
+    /// `Self` is `T`: lets `pmap_on` name its result type as a parameter,
+    /// so that a result type that does not serialize is an error where
+    /// `pmap_on` is called (as for `pmap`), not a second one at the
+    /// function.
+    pub trait Is<T> {
+        /// `self`, as a `T`.
+        fn is(self) -> T;
+    }
+
+    impl<T> Is<T> for T {
+        fn is(self) -> T {
+            self
+        }
+    }
 }
 
 #[cfg(feature = "mpi")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __pprocess_register {
-    ($vis:vis fn $name:ident($args:ty) -> $output:ty = $call:expr) => {
+    ($vis:vis fn $name:ident($args:ty) -> $output:ty) => {
         const __PPROCESS_NAME: &::core::primitive::str =
             ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
 
@@ -85,7 +107,7 @@ macro_rules! __pprocess_register {
             #[allow(unused_imports)]
             use $crate::__private::mpi::{Decodes as _, DoesNotDecode as _};
             #[allow(clippy::needless_borrow)]
-            (&$crate::__private::mpi::Probe::<$args, $output>::new()).run(args, $call)
+            (&$crate::__private::mpi::Probe::<$args, $output>::new()).run(args, $crate::__private::mpi::function_of(parallel()))
         }
 
         $crate::__private::mpi::inventory::submit! {
@@ -100,32 +122,40 @@ macro_rules! __pprocess_register {
             "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
             "(on this machine when it is not an MPI job): the results in input order."
         )]
-        $vis fn pmap_on<'c, I>(
+        $vis fn pmap_on<'c, I, R>(
             cluster: &'c $crate::mpi::Cluster,
             inputs: I,
-        ) -> $crate::Map<'c, $output>
+        ) -> $crate::Map<'c, R>
         where
             I: ::core::iter::IntoIterator<Item = $args>,
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,
             <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+            $output: $crate::__private::mpi::Is<R>,
+            R: $crate::__private::SendResult + 'c,
         {
-            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, $call, inputs).into()
+            let call = $crate::__private::mpi::function_of(parallel());
+            let call = move |args| $crate::__private::mpi::Is::is(call(args));
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
         }
 
         #[doc = ::core::concat!(
             "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
             "(on this machine when it is not an MPI job): the results in arrival order."
         )]
-        $vis fn pqueue_on<'c, I>(
+        $vis fn pqueue_on<'c, I, R>(
             cluster: &'c $crate::mpi::Cluster,
             inputs: I,
-        ) -> $crate::Queue<'c, $output>
+        ) -> $crate::Queue<'c, R>
         where
             I: ::core::iter::IntoIterator<Item = $args>,
             <I as ::core::iter::IntoIterator>::IntoIter: 'c,
             <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+            $output: $crate::__private::mpi::Is<R>,
+            R: $crate::__private::SendResult + 'c,
         {
-            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, $call, inputs).into()
+            let call = $crate::__private::mpi::function_of(parallel());
+            let call = move |args| $crate::__private::mpi::Is::is(call(args));
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
         }
     };
 }
