@@ -21,7 +21,8 @@ use crate::Bytes;
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::exchange::callable::{Callable, MakeReusable};
-use crate::exchange::{Exchange, Handler, Worker};
+use crate::exchange::work::Worker;
+use crate::exchange::{Exchange, Handler};
 use crate::mpi::registry;
 use crate::mpi::transport;
 use crate::mpi::wire::{self, Failure, ResultHeader, TaskHeader};
@@ -41,6 +42,8 @@ pub(crate) fn serve(universe: Universe, fingerprint: u64) -> ! {
     root.send_with_tag(&fingerprint, wire::HELLO);
     let (verdict, _) = root.receive_with_tag::<u8>(wire::VERDICT);
     if verdict == 1 {
+        // The rank's other threads are MPI's: its tasks never use them.
+        crate::process::threads::silence_warning();
         Server::new().run(&world);
         root.send_with_tag(&[0u8; 0][..], wire::BYE);
     }
