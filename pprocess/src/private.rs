@@ -99,6 +99,28 @@ pub mod mpi {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __pprocess_register {
+    // A cluster entry point: `pmap_on` (a `Map`) or `pqueue_on` (a `Queue`).
+    (@on $vis:vis $entry:ident $collection:ident $order:literal $name:ident($args:ty) -> $output:ty) => {
+        #[doc = ::core::concat!(
+            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
+            "(on this machine when it is not an MPI job): the results in ", $order, " order."
+        )]
+        $vis fn $entry<'c, I, R>(
+            cluster: &'c $crate::mpi::Cluster,
+            inputs: I,
+        ) -> $crate::$collection<'c, R>
+        where
+            I: ::core::iter::IntoIterator<Item = $args>,
+            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
+            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+            $output: $crate::__private::mpi::Is<R>,
+            R: $crate::__private::SendResult + 'c,
+        {
+            let call = $crate::__private::mpi::function_of(parallel());
+            let call = move |args| $crate::__private::mpi::Is::is(call(args));
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
+        }
+    };
     ($vis:vis fn $name:ident($args:ty) -> $output:ty) => {
         const __PPROCESS_NAME: &::core::primitive::str =
             ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
@@ -118,45 +140,8 @@ macro_rules! __pprocess_register {
             )
         }
 
-        #[doc = ::core::concat!(
-            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
-            "(on this machine when it is not an MPI job): the results in input order."
-        )]
-        $vis fn pmap_on<'c, I, R>(
-            cluster: &'c $crate::mpi::Cluster,
-            inputs: I,
-        ) -> $crate::Map<'c, R>
-        where
-            I: ::core::iter::IntoIterator<Item = $args>,
-            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
-            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
-            $output: $crate::__private::mpi::Is<R>,
-            R: $crate::__private::SendResult + 'c,
-        {
-            let call = $crate::__private::mpi::function_of(parallel());
-            let call = move |args| $crate::__private::mpi::Is::is(call(args));
-            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
-        }
-
-        #[doc = ::core::concat!(
-            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
-            "(on this machine when it is not an MPI job): the results in arrival order."
-        )]
-        $vis fn pqueue_on<'c, I, R>(
-            cluster: &'c $crate::mpi::Cluster,
-            inputs: I,
-        ) -> $crate::Queue<'c, R>
-        where
-            I: ::core::iter::IntoIterator<Item = $args>,
-            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
-            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
-            $output: $crate::__private::mpi::Is<R>,
-            R: $crate::__private::SendResult + 'c,
-        {
-            let call = $crate::__private::mpi::function_of(parallel());
-            let call = move |args| $crate::__private::mpi::Is::is(call(args));
-            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
-        }
+        $crate::__private::register!(@on $vis pmap_on Map "input" $name($args) -> $output);
+        $crate::__private::register!(@on $vis pqueue_on Queue "arrival" $name($args) -> $output);
     };
 }
 
