@@ -226,6 +226,7 @@ fn run_directly_or_as_one_rank_the_program_uses_the_fork_backend() {
 #[test]
 fn worker_ranks_reap_every_process_and_keep_their_descriptors_after_failures() {
     let _alone = alone();
+    let before = job_processes();
     let stdout = tasks(2, SHARED_MEMORY, &["hygiene"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "failed 4");
@@ -236,14 +237,26 @@ fn worker_ranks_reap_every_process_and_keep_their_descriptors_after_failures() {
         fields[4], fields[5],
         "the worker rank's descriptors: {stdout}"
     );
-    // Once the job has ended, no process of it is left.
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
-        .filter(|comm| comm.trim() == "mpi_tasks")
+    // Once the job has ended, no process of it is left (those of earlier
+    // jobs, whose ranks were killed on purpose, may still await init).
+    let left: Vec<u32> = job_processes()
+        .into_iter()
+        .filter(|pid| !before.contains(pid))
         .collect();
     assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+/// The ids of the processes of `mpi_tasks` on this machine.
+fn job_processes() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm"))
+                .is_ok_and(|comm| comm.trim() == "mpi_tasks")
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 #[test]
