@@ -19,7 +19,8 @@
 //! - `abandon`: a queue dropped while its task hangs (no timeout), then
 //!   `order N` with a timeout on the same worker rank.
 //! - `hygiene`: on one worker rank, its child processes and descriptors
-//!   before and after tasks that panic, abort and are killed; prints
+//!   before and after tasks that panic, abort and are killed (surveyed
+//!   again, up to 100 times, until they are back as before); prints
 //!   `children C1 C2 descriptors D1 D2`.
 
 use std::process::ExitCode;
@@ -200,7 +201,17 @@ fn main() -> ExitCode {
             let failed = work::pmap_on(&cluster, faults)
                 .filter(Result::is_err)
                 .count();
-            match (before, survey()) {
+            // A failed process may be reaped a little after its failure
+            // is reported: survey again (up to 100 tasks) until the rank
+            // is back to what it had.
+            let mut after = survey();
+            for _ in 0..100 {
+                match (&before, &after) {
+                    (Some(Ok(first)), Some(Ok(now))) if first == now => break,
+                    _ => after = survey(),
+                }
+            }
+            match (before, after) {
                 (Some(Ok((c1, d1))), Some(Ok((c2, d2)))) => {
                     println!("failed {failed}");
                     Ok(format!("children {c1} {c2} descriptors {d1} {d2}"))
