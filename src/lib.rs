@@ -10,6 +10,11 @@ use std::time::Duration;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The MPI chapter's examples (docs/mpi.md), run without `mpirun`.
+#[cfg(all(doctest, feature = "mpi"))]
+#[doc = include_str!("../docs/mpi.md")]
+struct MpiDoctests;
+
 pub mod bottles;
 pub mod indexer;
 pub mod raytracer;

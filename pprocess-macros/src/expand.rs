@@ -42,7 +42,9 @@
 //! with every path through `::pprocess::__private`, every trait through
 //! `::core`, every item documented, and the helpers `#[must_use]`. `#[reusable]` adds `reusable()`,
 //! the same as `parallel()` with `MakeReusable`, which also asserts that
-//! each argument type serializes. The module's items are one visibility level wider than
+//! each argument type serializes. With the runtime's `mpi` feature, the
+//! module also registers the function for MPI ranks and gets `pmap_on`
+//! and `pqueue_on` (see `cluster.rs`). The module's items are one visibility level wider than
 //! the function (`pub(super)` for a private one), so that they reach as
 //! far as the function does.
 
@@ -55,6 +57,7 @@ use syn::{
 };
 
 use crate::ast::{Function, Kind};
+use crate::cluster;
 
 /// Whether the module's functions get their real bodies, or stubs that
 /// only keep uses of them type-checking while an error is reported.
@@ -184,9 +187,11 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
 
     let (parallel_ty, reusable_ty, parallel_body, reusable_body);
     let (pmap_body, pmap_limit_body, pmap_reused_body, pmap_reused_limit_body);
+    let mut registration = None;
     match bodies {
         Bodies::Real => {
             let call = closure(function, &args);
+            registration = cluster::registration(function, &inner_vis, &args, &output);
             let call_site = Span::call_site();
             // The return type must serialize (and deserialize, to be
             // received): asserted with the return type's span, so that the
@@ -316,6 +321,8 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             {
                 #pmap_reused_limit_body
             }
+
+            #registration
         }
     }
 }

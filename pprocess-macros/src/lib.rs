@@ -13,6 +13,7 @@
 
 mod ast;
 mod attr;
+mod cluster;
 mod expand;
 mod fallback;
 mod valid;
@@ -116,6 +117,12 @@ use crate::expand::Bodies;
 ///     Ok(())
 /// }
 /// ```
+///
+/// With the `mpi` feature of `pprocess`, a function without generic
+/// parameters whose arguments are owned is also registered by its path,
+/// and the module gets `calculate::pmap_on(&cluster, inputs)` and
+/// `calculate::pqueue_on(&cluster, inputs)`: the same map over the ranks
+/// of an MPI job (see `pprocess::mpi`).
 ///
 /// The wrapper and the helpers take the arguments of one call as one value:
 /// a tuple `(i, j)` for a function of several arguments, the argument

@@ -267,6 +267,38 @@ pub enum Error {
         /// The process at the other end (`-1` if the system cannot tell).
         pid: i32,
     },
+
+    /// An MPI rank runs a different build of the program than rank 0 (its
+    /// attributed functions or its executable differ), so it cannot be
+    /// trusted to run a function by its name. See `pprocess::mpi::init`
+    /// (feature `mpi`).
+    #[error("MPI rank {rank} runs a different build of this program than rank 0")]
+    BuildMismatch {
+        /// The first rank found different.
+        rank: usize,
+    },
+
+    /// An MPI rank holding tasks sent nothing for longer than its tasks'
+    /// timeout allows: it is stuck, and is given no more work. Its tasks
+    /// fail with this error; the job is aborted when the cluster handle is
+    /// dropped, since MPI cannot end it cleanly without that rank.
+    #[error("MPI rank {rank} sent nothing for {after:?} while it held tasks")]
+    RankSilent {
+        /// The silent rank.
+        rank: usize,
+        /// How long it was silent.
+        after: std::time::Duration,
+    },
+
+    /// A task failed on another MPI rank in a way that has no variant of
+    /// its own here (its arguments did not decode there, for example).
+    #[error("a task failed on MPI rank {rank}: {message}")]
+    Remote {
+        /// The rank the task ran on.
+        rank: usize,
+        /// What went wrong there.
+        message: String,
+    },
 }
 
 impl Error {

@@ -174,6 +174,8 @@ mod collections;
 mod cores;
 mod error;
 mod exchange;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod persistent;
 mod process;
 mod reused_pmap;

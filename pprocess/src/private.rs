@@ -60,3 +60,94 @@ pub fn assert_result<T: SendResult>() {}
 /// Asserts that `T` can be an argument of a `#[reusable]` function.
 #[inline(always)]
 pub fn assert_argument<T: SendArgument>() {}
+
+/// The registration of a function for MPI ranks (feature `mpi`): its
+/// entry in the registry, and the `pmap_on` and `pqueue_on` entry points
+/// of its module. Without the feature, nothing.
+pub use super::__pprocess_register as register;
+
+/// What the generated registration calls (feature `mpi`).
+#[cfg(feature = "mpi")]
+pub mod mpi {
+    pub use crate::mpi::{Decodes, DoesNotDecode, Entry, Probe, signature, tasks_on};
+    pub use inventory;
+
+    use crate::exchange::callable::MakeParallel;
+
+    /// The function a `parallel()` wrapper wraps.
+    pub fn function_of<F>(wrapper: MakeParallel<F>) -> F {
+        wrapper.into_function()
+    }
+
+    /// `Self` is `T`: lets `pmap_on` name its result type as a parameter,
+    /// so that a result type that does not serialize is an error where
+    /// `pmap_on` is called (as for `pmap`), not a second one at the
+    /// function.
+    pub trait Is<T> {
+        /// `self`, as a `T`.
+        fn is(self) -> T;
+    }
+
+    impl<T> Is<T> for T {
+        fn is(self) -> T {
+            self
+        }
+    }
+}
+
+#[cfg(feature = "mpi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pprocess_register {
+    // A cluster entry point: `pmap_on` (a `Map`) or `pqueue_on` (a `Queue`).
+    (@on $vis:vis $entry:ident $collection:ident $order:literal $name:ident($args:ty) -> $output:ty) => {
+        #[doc = ::core::concat!(
+            "Runs `", ::core::stringify!($name), "` on every input on the worker ranks of `cluster` ",
+            "(on this machine when it is not an MPI job): the results in ", $order, " order."
+        )]
+        $vis fn $entry<'c, I, R>(
+            cluster: &'c $crate::mpi::Cluster,
+            inputs: I,
+        ) -> $crate::$collection<'c, R>
+        where
+            I: ::core::iter::IntoIterator<Item = $args>,
+            <I as ::core::iter::IntoIterator>::IntoIter: 'c,
+            <I as ::core::iter::IntoIterator>::Item: $crate::__private::SendArgument,
+            $output: $crate::__private::mpi::Is<R>,
+            R: $crate::__private::SendResult + 'c,
+        {
+            let call = $crate::__private::mpi::function_of(parallel());
+            let call = move |args| $crate::__private::mpi::Is::is(call(args));
+            $crate::__private::mpi::tasks_on(cluster, __PPROCESS_NAME, call, inputs).into()
+        }
+    };
+    ($vis:vis fn $name:ident($args:ty) -> $output:ty) => {
+        const __PPROCESS_NAME: &::core::primitive::str =
+            ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
+
+        fn __pprocess_run(args: &[::core::primitive::u8]) -> ::std::vec::Vec<::core::primitive::u8> {
+            #[allow(unused_imports)]
+            use $crate::__private::mpi::{Decodes as _, DoesNotDecode as _};
+            #[allow(clippy::needless_borrow)]
+            (&$crate::__private::mpi::Probe::<$args, $output>::new()).run(args, $crate::__private::mpi::function_of(parallel()))
+        }
+
+        $crate::__private::mpi::inventory::submit! {
+            $crate::__private::mpi::Entry::new(
+                __PPROCESS_NAME,
+                $crate::__private::mpi::signature::<$args, $output>,
+                __pprocess_run,
+            )
+        }
+
+        $crate::__private::register!(@on $vis pmap_on Map "input" $name($args) -> $output);
+        $crate::__private::register!(@on $vis pqueue_on Queue "arrival" $name($args) -> $output);
+    };
+}
+
+#[cfg(not(feature = "mpi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pprocess_register {
+    ($($function:tt)*) => {};
+}

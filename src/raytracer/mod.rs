@@ -35,6 +35,6 @@ pub mod scene;
 pub mod vector;
 
 pub use image::{Canvas, write_tiff};
-pub use render::{Frame, Row, to_byte};
+pub use render::{Frame, Row, frame_row, to_byte};
 pub use scene::Scene;
 pub use vector::Vec3;

@@ -110,6 +110,22 @@ pub fn to_byte(value: f64) -> u8 {
     (value * 255.0).trunc() as u8
 }
 
+/// Renders row `row` of the frame of that size: a named function, so that
+/// with the `mpi` feature it runs on other ranks of an MPI job too (only
+/// its name and its arguments cross; the frame is rebuilt where it runs),
+/// through `frame_row::pmap_on` (the `scene_mpi` example, the MPI
+/// benchmark).
+///
+/// ```
+/// use pprocess_examples::raytracer::{Frame, frame_row};
+///
+/// assert_eq!(frame_row(8, 4, 1, 2), Frame::new(8, 4, 1).render_row(2));
+/// ```
+#[pprocess::parallel]
+pub fn frame_row(width: usize, height: usize, samples: u32, row: usize) -> Row {
+    Frame::new(width, height, samples).render_row(row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

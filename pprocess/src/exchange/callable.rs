@@ -140,6 +140,13 @@ impl<F> MakeParallel<F> {
     pub fn new(function: F) -> Self {
         MakeParallel { function }
     }
+
+    /// The wrapped function (for the MPI registration, which runs it on
+    /// another rank by name).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn into_function(self) -> F {
+        self.function
+    }
 }
 
 impl<F, A, R> sealed::Reuse<A> for MakeParallel<F>

@@ -48,6 +48,13 @@ pub fn other_threads() -> Option<usize> {
     Some(tasks.count().saturating_sub(1))
 }
 
+/// Counts the warning as printed: for a process whose other threads its
+/// created processes never use (an MPI worker rank's, which are MPI's).
+#[cfg(feature = "mpi")]
+pub(crate) fn silence_warning() {
+    WARNED.store(true, Ordering::Relaxed);
+}
+
 /// In debug builds, prints the warning if other threads run and it was not
 /// printed before in this process (nor silenced).
 pub(crate) fn warn_if_threaded() {
