@@ -155,7 +155,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
 
     /// A map of the tasks `backend` runs (a backend other than created
     /// processes on this machine).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn from_backend(backend: Box<dyn Backend<T> + 'env>) -> Self {
         Map::on(Runner::Other(backend))
     }

@@ -61,7 +61,7 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
 
     /// A queue of the tasks `backend` runs (a backend other than created
     /// processes on this machine).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn from_backend(backend: Box<dyn Backend<T> + 'env>) -> Self {
         Queue::on(Runner::Other(backend))
     }
