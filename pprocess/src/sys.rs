@@ -513,3 +513,35 @@ impl Drop for SharedMemory {
         let _ = unsafe { nix::sys::mman::munmap(self.start.cast(), length) };
     }
 }
+
+// Type identity, for the codec's block paths: serde hands values over
+// through generic parameters, and these tell when a parameter is one of a
+// few plain types after all.
+
+/// `iter` as the slice it walks, if it is a slice iterator over `E`.
+pub(crate) fn slice_of_iter<I, E: bytemuck::Pod>(iter: &I) -> Option<&[E]> {
+    if typeid::of::<I>() != std::any::TypeId::of::<std::slice::Iter<'static, E>>() {
+        return None;
+    }
+    // SAFETY: `I` is `slice::Iter<'x, E>` for some lifetime `'x`: the two
+    // types are the same once lifetimes are erased, and `E` (`Pod`, so
+    // `'static` and made of plain data) has none of its own. `&'s I` is
+    // only well formed when `'x` outlives `'s`, so reading it as a
+    // `slice::Iter<'s, E>` only shortens a covariant lifetime, and the
+    // slice returned borrows no longer than `iter` does.
+    let iter = unsafe { &*std::ptr::from_ref(iter).cast::<std::slice::Iter<'_, E>>() };
+    Some(iter.as_slice())
+}
+
+/// `vector` as a `B`, if `B` is `Vec<E>` itself; otherwise `vector` back.
+pub(crate) fn vec_as<E: bytemuck::Pod, B>(vector: Vec<E>) -> Result<B, Vec<E>> {
+    if typeid::of::<B>() != std::any::TypeId::of::<Vec<E>>() {
+        return Err(vector);
+    }
+    let vector = std::mem::ManuallyDrop::new(vector);
+    // SAFETY: `B` is `Vec<E>`: their identities are equal with lifetimes
+    // erased, and neither `Vec` nor `E` (`Pod`, so `'static`) has a
+    // lifetime to erase. The read moves the vector out of the
+    // `ManuallyDrop`, which never drops it: it is owned once, by the `B`.
+    Ok(unsafe { std::ptr::read(std::ptr::from_ref(&*vector).cast::<B>()) })
+}
