@@ -78,7 +78,7 @@ impl Counts {
                 pmap_tasks: 200,
                 reuse_tasks: 5_000,
                 scene: Frame::new(60, 40, 2),
-                sweep_sizes: &[1 << 10, 64 << 10, MIB, 16 * MIB],
+                sweep_sizes: &[1 << 10, 64 << 10, MIB, 4 * MIB, 16 * MIB],
                 sweep_bytes: 64 * MIB,
                 limits: &[1, 4, 16, 64, 256],
                 limit_tasks: 256,
@@ -533,7 +533,7 @@ fn scene_seconds(frame: &Frame) -> [f64; 7] {
 
 /// What crosses the channel in the bulk sweep: its name in figures, and
 /// what it is.
-const SWEEP_KINDS: [(Kind, &str, &str); 6] = [
+const SWEEP_KINDS: [(Kind, &str, &str); 7] = [
     (
         Kind::Raw,
         "raw",
@@ -549,6 +549,11 @@ const SWEEP_KINDS: [(Kind, &str, &str); 6] = [
         Kind::VecU8,
         "vec_u8",
         "send(&Vec<u8>) / receive::<Vec<u8>>()",
+    ),
+    (
+        Kind::VecU8Socket,
+        "vec_u8_socket",
+        "the same through the socket: no shared memory at any size",
     ),
     (
         Kind::VecF64,
@@ -577,6 +582,7 @@ enum Kind {
     SendBytes,
     Bytes,
     VecU8,
+    VecU8Socket,
     VecF64,
     Struct,
 }
@@ -666,6 +672,15 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
                 messages,
                 || vec![7u8; size],
                 |channel, bytes| channel.send(bytes),
+                |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
+            ),
+            Kind::VecU8Socket => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, bytes| {
+                    channel.set_shared_memory_threshold(usize::MAX);
+                    channel.send(bytes)
+                },
                 |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
             ),
             Kind::VecF64 => stream(
@@ -1100,8 +1115,8 @@ fn print_sweep(all: &[Rounds], counts: &Counts, tsv: bool) {
 /// An SVG chart of the bulk sweep (MiB/s against message size, both on
 /// log scales) and of the per-task time against the process limit.
 fn chart(all: &[Rounds], counts: &Counts) -> String {
-    const COLOURS: [&str; 6] = [
-        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    const COLOURS: [&str; 7] = [
+        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#d62728", "#9467bd",
     ];
     let mut svg = String::from(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" height=\"440\" \

@@ -308,7 +308,8 @@ impl Link {
                 Kind::Message => self
                     .arrived
                     .push_back(connection.inbox.payload(frame).to_vec()),
-                Kind::Panic => return Err(Gone),
+                // Persistent connections carry no shared memory.
+                Kind::Panic | Kind::Shared => return Err(Gone),
             }
             connection.inbox.consume(frame);
         }

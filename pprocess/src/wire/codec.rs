@@ -27,10 +27,13 @@
 mod decode;
 mod encode;
 
+use std::os::fd::OwnedFd;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::sys;
 use decode::Decoder;
 use encode::{Encoder, Output};
 
@@ -92,42 +95,132 @@ pub(crate) enum Placed {
     Small(usize),
     /// In the spill vector.
     Spilled,
+    /// In shared memory, without the reserved bytes.
+    Shared(SharedPayload),
+}
+
+/// An encoding in a memory file, ready to be sealed and passed.
+pub(crate) struct SharedPayload {
+    file: sys::MemoryFile,
+    length: usize,
+}
+
+impl SharedPayload {
+    /// The encoding's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.length
+    }
+
+    /// Seals the memory file at the encoding's length: the descriptor to
+    /// pass.
+    pub(crate) fn seal(self) -> std::io::Result<OwnedFd> {
+        self.file.seal(self.length)
+    }
 }
 
 /// Encodes `value`, in one pass, after the first `reserved` bytes of
 /// `small`: there while it fits, otherwise in `spill`, which then holds
-/// those first `reserved` bytes followed by the whole encoding.
+/// those first `reserved` bytes followed by the whole encoding; or, once
+/// the encoding reaches `shared_from` bytes, in a memory file (without the
+/// reserved bytes). Shared memory that cannot be had is not an error: the
+/// encoding stays in `spill`.
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
     value: &T,
     small: &mut [u8],
     reserved: usize,
     spill: &mut Vec<u8>,
+    shared_from: usize,
 ) -> Result<Placed> {
     let mut writer = SpillingWriter {
         small,
         used: reserved,
+        reserved,
         spill,
         spilled: false,
+        shared_from,
+        shared: None,
     };
     encode_to(value, &mut writer)?;
-    Ok(if writer.spilled {
-        Placed::Spilled
-    } else {
-        Placed::Small(writer.used)
+    Ok(match writer.shared {
+        Some(file) => Placed::Shared(SharedPayload {
+            file,
+            length: writer.used,
+        }),
+        None if writer.spilled => Placed::Spilled,
+        None => Placed::Small(writer.used),
     })
 }
 
 /// Writes into a small buffer until it is full, then moves what it holds
-/// to a vector and goes on there.
+/// to a vector and goes on there, then past `shared_from` bytes to a
+/// memory file.
 struct SpillingWriter<'a> {
     small: &'a mut [u8],
+    /// Bytes used in the small buffer, or in the memory file.
     used: usize,
+    reserved: usize,
     spill: &'a mut Vec<u8>,
     spilled: bool,
+    shared_from: usize,
+    shared: Option<sys::MemoryFile>,
+}
+
+impl SpillingWriter<'_> {
+    /// Moves the encoding so far to a memory file with room for `more`
+    /// bytes; false (and nothing moved) if no memory file can be had.
+    fn share(&mut self, more: usize) -> bool {
+        let so_far = if self.spilled {
+            &self.spill[self.reserved..]
+        } else {
+            &self.small[self.reserved..self.used]
+        };
+        let Ok(mut file) = sys::MemoryFile::new(so_far.len() + more) else {
+            self.shared_from = usize::MAX;
+            return false;
+        };
+        file.bytes_mut()[..so_far.len()].copy_from_slice(so_far);
+        self.used = so_far.len();
+        self.spill.clear();
+        self.shared = Some(file);
+        true
+    }
+
+    /// Appends `bytes` to the memory file, growing it if needed; false if
+    /// it cannot grow.
+    fn put_shared(file: &mut sys::MemoryFile, used: &mut usize, bytes: &[u8]) -> bool {
+        let end = *used + bytes.len();
+        if end > file.bytes_mut().len() && file.grow(end.saturating_mul(2)).is_err() {
+            return false;
+        }
+        file.bytes_mut()[*used..end].copy_from_slice(bytes);
+        *used = end;
+        true
+    }
 }
 
 impl Output for SpillingWriter<'_> {
     fn put(&mut self, bytes: &[u8]) {
+        let so_far = if self.spilled {
+            self.spill.len()
+        } else {
+            self.used
+        };
+        if self.shared.is_none() && so_far - self.reserved + bytes.len() >= self.shared_from {
+            self.share(bytes.len());
+        }
+        if let Some(file) = &mut self.shared {
+            if Self::put_shared(file, &mut self.used, bytes) {
+                return;
+            }
+            // The memory file cannot grow: back to the spill vector.
+            let mut file = self.shared.take().expect("a memory file");
+            let encoded = &file.bytes_mut()[..self.used];
+            self.spill.clear();
+            self.spill.extend_from_slice(&self.small[..self.reserved]);
+            self.spill.extend_from_slice(encoded);
+            self.spilled = true;
+            self.shared_from = usize::MAX;
+        }
         if !self.spilled {
             if let Some(room) = self.small.get_mut(self.used..self.used + bytes.len()) {
                 room.copy_from_slice(bytes);
@@ -206,7 +299,9 @@ mod tests {
             bytes: vec![5; 20],
         };
         let (mut small, mut spill) = ([9u8; 64], Vec::new());
-        let Placed::Small(used) = encode_after(&value, &mut small, 4, &mut spill).unwrap() else {
+        let Placed::Small(used) =
+            encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap()
+        else {
             panic!("20 bytes fit in 64");
         };
         let mut expected = Vec::new();
@@ -227,7 +322,7 @@ mod tests {
             bytes: (0..=255).cycle().take(1000).collect(),
         };
         let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
-        let placed = encode_after(&value, &mut small, 4, &mut spill).unwrap();
+        let placed = encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap();
         assert!(matches!(placed, Placed::Spilled));
         let mut expected = vec![9u8; 4];
         encode_into(&value.bytes, &mut expected).unwrap();
@@ -236,6 +331,44 @@ mod tests {
             "the reserved bytes, then the whole encoding"
         );
         assert_eq!(times.get(), 1);
+    }
+
+    #[test]
+    fn an_encoding_that_reaches_the_threshold_moves_to_shared_memory() {
+        // Crossing it from the small buffer (one large block), and from the
+        // spill vector (many small strings, then a block).
+        let block = vec![5u8; 5000];
+        let words: (Vec<String>, Vec<u8>) = (vec!["word".into(); 200], block.clone());
+        for (expected, placed) in [
+            (encoded(&block), place(&block)),
+            (encoded(&words), place(&words)),
+        ] {
+            let Placed::Shared(mut payload) = placed else {
+                panic!("past the threshold");
+            };
+            assert_eq!(payload.len(), expected.len());
+            assert_eq!(
+                &payload.file.bytes_mut()[..expected.len()],
+                expected.as_slice()
+            );
+            // Sealed, it is exactly the encoding and cannot change.
+            let file = payload.seal().unwrap();
+            let mapping = sys::map_sealed(std::os::fd::AsFd::as_fd(&file), expected.len()).unwrap();
+            assert_eq!(mapping.bytes(), expected.as_slice());
+        }
+    }
+
+    fn encoded<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(value, &mut out).unwrap();
+        out
+    }
+
+    /// Where `value` goes with a 64-byte small buffer, 4 reserved bytes
+    /// and a threshold of 2000 bytes.
+    fn place<T: Serialize>(value: &T) -> Placed {
+        let (mut small, mut spill) = ([0u8; 64], Vec::new());
+        encode_after(value, &mut small, 4, &mut spill, 2000).unwrap()
     }
 
     #[test]
