@@ -29,8 +29,9 @@ use crate::sys;
 use crate::wire::codec::{self, MAX_FRAME_LIMIT};
 use crate::wire::frame::{self, Inbox, Kind};
 
-/// The outbox keeps its capacity between messages up to this size.
-const KEEP_OUTBOX: usize = 16 * 1024 * 1024;
+/// The outbox keeps its capacity between messages up to this size (larger
+/// messages go through shared memory by default: see `shared::SHARED_FROM`).
+const KEEP_OUTBOX: usize = 32 * 1024 * 1024;
 
 /// A message whose frame fits in this many bytes is built on the stack, not
 /// in the outbox: a created process that sends one small result then

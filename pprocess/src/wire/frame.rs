@@ -35,7 +35,7 @@ const STREAM_READ: usize = 64 * 1024;
 const MAX_READ_AHEAD: usize = 8 * 1024 * 1024;
 
 /// An inbox that grew past this for a large frame is shrunk once empty.
-const KEEP_CAPACITY: usize = 16 * 1024 * 1024;
+const KEEP_CAPACITY: usize = 32 * 1024 * 1024;
 
 /// What a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
