@@ -296,22 +296,27 @@ fn pingpong_us(round_trips: u64) -> f64 {
     })
 }
 
+/// Forks a raw child, pinned to CPU 1, that writes `blocks` blocks of
+/// `size` bytes into `theirs` (which this process then closes).
+fn raw_writer(mut theirs: UnixStream, size: usize, blocks: usize) -> Pid {
+    fork_raw(|| {
+        pin_to(1);
+        let block = vec![7u8; size];
+        for _ in 0..blocks {
+            if theirs.write_all(&block).is_err() {
+                break;
+            }
+        }
+    })
+}
+
 /// A child writes `mib` MiB in 1 MiB chunks into a raw socketpair, the two
 /// pinned to different CPUs.
 fn socketpair_mbps(mib: usize) -> f64 {
     on_cpu_0(|| {
-        let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+        let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
         let start = Instant::now();
-        let pid = fork_raw(|| {
-            pin_to(1);
-            let block = vec![1u8; MIB];
-            for _ in 0..mib {
-                if theirs.write_all(&block).is_err() {
-                    break;
-                }
-            }
-        });
-        drop(theirs);
+        let pid = raw_writer(theirs, MIB, mib);
         let mut buffer = vec![0u8; MIB];
         let mut received = 0;
         loop {
@@ -705,17 +710,8 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
 /// A raw child writes `messages` blocks of `size` bytes into a
 /// socketpair; each is read into a fresh buffer. Returns the bytes read.
 fn raw_messages(size: usize, messages: usize) -> usize {
-    let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
-    let pid = fork_raw(|| {
-        pin_to(1);
-        let block = vec![7u8; size];
-        for _ in 0..messages {
-            if theirs.write_all(&block).is_err() {
-                break;
-            }
-        }
-    });
-    drop(theirs);
+    let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
+    let pid = raw_writer(theirs, size, messages);
     let mut received = 0;
     for _ in 0..messages {
         let mut buffer = vec![0u8; size];

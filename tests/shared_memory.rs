@@ -71,13 +71,18 @@ where
     value
 }
 
+/// A created process that sends 2 MiB of `byte`, through shared memory.
+fn sending_through_shared_memory(byte: u8) -> Channel {
+    pprocess::start(move |channel| {
+        channel.set_shared_memory_threshold(MIB);
+        channel.send(&vec![byte; 2 * MIB])
+    })
+    .expect("start")
+}
+
 #[test]
 fn a_large_message_is_a_sealed_memory_file_passed_with_a_short_frame() {
-    let mut channel = pprocess::start(|channel| {
-        channel.set_shared_memory_threshold(MIB);
-        channel.send(&vec![9u8; 4 * MIB])
-    })
-    .expect("start");
+    let mut channel = sending_through_shared_memory(9);
     // Read the frame by hand, with the descriptor that came with it.
     let mut frame = [0u8; 17];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -98,10 +103,10 @@ fn a_large_message_is_a_sealed_memory_file_passed_with_a_short_frame() {
     };
     assert_eq!(read, 17);
     assert_eq!(frame[..9], header(8, SHARED)[..]);
-    // 4 MiB and the length prefix (a tag byte and 4 bytes).
+    // 2 MiB and the length prefix (a tag byte and 4 bytes).
     assert_eq!(
         u64::from_le_bytes(frame[9..].try_into().unwrap()),
-        4 * MIB as u64 + 5
+        2 * MIB as u64 + 5
     );
     assert_eq!(passed.len(), 1);
     // SAFETY: the kernel installed this descriptor for us; nothing else owns it.
@@ -110,7 +115,7 @@ fn a_large_message_is_a_sealed_memory_file_passed_with_a_short_frame() {
     let wanted = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
     assert!(SealFlag::from_bits_truncate(seals).contains(wanted));
     let size = nix::sys::stat::fstat(file.as_fd()).expect("fstat").st_size;
-    assert_eq!(size, 4 * MIB as i64 + 5);
+    assert_eq!(size, 2 * MIB as i64 + 5);
     // Nobody can write to it any more.
     assert!(nix::unistd::write(&file, b"x").is_err());
     assert!(channel.wait().expect("wait").success());
@@ -255,20 +260,12 @@ fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_
         let before = open_descriptors();
         // The sender ends (closing its own descriptor) before the message
         // is read: the receiver's descriptor keeps the memory.
-        let mut early = pprocess::start(|channel| {
-            channel.set_shared_memory_threshold(MIB);
-            channel.send(&vec![6u8; 2 * MIB])
-        })
-        .expect("start");
+        let mut early = sending_through_shared_memory(6);
         assert!(early.wait().expect("wait").success());
         let arrived = early.receive::<Vec<u8>>().expect("the message") == vec![6u8; 2 * MIB];
         drop(early);
         // A receiver that never reads: what arrived is closed with it.
-        let mut unread = pprocess::start(|channel| {
-            channel.set_shared_memory_threshold(MIB);
-            channel.send(&vec![7u8; 2 * MIB])
-        })
-        .expect("start");
+        let mut unread = sending_through_shared_memory(7);
         assert!(unread.wait().expect("wait").success());
         drop(unread);
         (before, open_descriptors(), arrived)

@@ -72,17 +72,9 @@ impl<'de> Decoder<'de> {
         Ok(((zigzag >> 1) as i128) ^ -((zigzag & 1) as i128))
     }
 
-    fn fit<T: TryFrom<u128>>(value: u128) -> Result<T> {
-        T::try_from(value).map_err(|_| CodecError::new(format!("integer {value} out of range")))
-    }
-
-    fn fit_signed<T: TryFrom<i128>>(value: i128) -> Result<T> {
-        T::try_from(value).map_err(|_| CodecError::new(format!("integer {value} out of range")))
-    }
-
     /// A length announced by the payload.
     fn length(&mut self) -> Result<usize> {
-        Self::fit(self.unsigned()?)
+        fit(self.unsigned()?)
     }
 
     fn str(&mut self) -> Result<&'de str> {
@@ -144,6 +136,11 @@ impl<'de> Decoder<'de> {
     }
 }
 
+/// `value` as a `T`, or an error if it does not fit.
+fn fit<T: TryFrom<N>, N: Copy + std::fmt::Display>(value: N) -> Result<T> {
+    T::try_from(value).map_err(|_| CodecError::new(format!("integer {value} out of range")))
+}
+
 /// The type of the visitor serde's `Vec<E>` gives a deserializer, found by
 /// asking it to deserialize from a deserializer that only notes it.
 fn vector_visitor<E: de::DeserializeOwned>() -> TypeId {
@@ -197,6 +194,25 @@ impl<'de> de::Deserializer<'de> for Probe {
     }
 }
 
+/// Deserializer methods reading a number from its little-endian bytes.
+macro_rules! little_endian {
+    ($($method:ident: $type:ty => $visit:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            visitor.$visit(<$type>::from_le_bytes(self.array()?))
+        }
+    )*};
+}
+
+/// Deserializer methods reading an integer in its short form, `signed` or
+/// `unsigned`, that must fit the type asked for.
+macro_rules! short_form {
+    ($($method:ident => $visit:ident: $form:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            visitor.$visit(fit(self.$form()?)?)
+        }
+    )*};
+}
+
 impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     type Error = CodecError;
 
@@ -212,42 +228,22 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
             other => Err(CodecError::new(format!("invalid boolean {other}"))),
         }
     }
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_i8(i8::from_le_bytes(self.array()?))
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_i16(Decoder::fit_signed(self.signed()?)?)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_i32(Decoder::fit_signed(self.signed()?)?)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_i64(Decoder::fit_signed(self.signed()?)?)
-    }
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_i128(self.signed()?)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u8(self.byte()?)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u16(Decoder::fit(self.unsigned()?)?)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u32(Decoder::fit(self.unsigned()?)?)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u64(Decoder::fit(self.unsigned()?)?)
-    }
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u128(self.unsigned()?)
-    }
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_f32(f32::from_le_bytes(self.array()?))
-    }
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_f64(f64::from_le_bytes(self.array()?))
-    }
+    little_endian!(
+        deserialize_i8: i8 => visit_i8,
+        deserialize_u8: u8 => visit_u8,
+        deserialize_f32: f32 => visit_f32,
+        deserialize_f64: f64 => visit_f64,
+    );
+    short_form!(
+        deserialize_i16 => visit_i16: signed,
+        deserialize_i32 => visit_i32: signed,
+        deserialize_i64 => visit_i64: signed,
+        deserialize_i128 => visit_i128: signed,
+        deserialize_u16 => visit_u16: unsigned,
+        deserialize_u32 => visit_u32: unsigned,
+        deserialize_u64 => visit_u64: unsigned,
+        deserialize_u128 => visit_u128: unsigned,
+    );
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         visitor.visit_char(self.char()?)
     }
@@ -335,7 +331,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         visitor.visit_enum(self)
     }
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_u32(Decoder::fit(self.unsigned()?)?)
+        visitor.visit_u32(fit(self.unsigned()?)?)
     }
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         self.deserialize_any(visitor)
@@ -352,11 +348,20 @@ struct Parts<'a, 'de> {
     left: usize,
 }
 
-impl Parts<'_, '_> {
+impl<'de> Parts<'_, 'de> {
     /// At most as many as bytes remain: every valid element but an empty
     /// one takes a byte, and serde allocates ahead from this hint.
     fn hint(&self) -> Option<usize> {
         Some(self.left.min(self.decoder.remaining()))
+    }
+
+    /// The next element, or key of an entry; `None` after the last.
+    fn next<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.decoder).map(Some)
     }
 }
 
@@ -364,11 +369,7 @@ impl<'de> de::SeqAccess<'de> for Parts<'_, 'de> {
     type Error = CodecError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        seed.deserialize(&mut *self.decoder).map(Some)
+        self.next(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -380,11 +381,7 @@ impl<'de> de::MapAccess<'de> for Parts<'_, 'de> {
     type Error = CodecError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        seed.deserialize(&mut *self.decoder).map(Some)
+        self.next(seed)
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value> {
@@ -401,7 +398,7 @@ impl<'de> de::EnumAccess<'de> for &mut Decoder<'de> {
     type Variant = Self;
 
     fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self)> {
-        let index: u32 = Decoder::fit(self.unsigned()?)?;
+        let index: u32 = fit(self.unsigned()?)?;
         let value = seed.deserialize(index.into_deserializer())?;
         Ok((value, self))
     }

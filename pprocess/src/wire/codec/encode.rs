@@ -87,6 +87,27 @@ fn plain_block<I: Iterator>(iter: &I) -> Option<(usize, &[u8])> {
     None
 }
 
+/// Serializer methods writing a number as its little-endian bytes.
+macro_rules! little_endian {
+    ($($method:ident: $type:ty),* $(,)?) => {$(
+        fn $method(self, value: $type) -> Result {
+            self.out.put(&value.to_le_bytes());
+            Ok(())
+        }
+    )*};
+}
+
+/// Serializer methods writing an integer in its short form, `signed` or
+/// `unsigned`.
+macro_rules! short_form {
+    ($($method:ident: $type:ty => $form:ident),* $(,)?) => {$(
+        fn $method(self, value: $type) -> Result {
+            self.$form(value.into());
+            Ok(())
+        }
+    )*};
+}
+
 impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
     type Ok = ();
     type Error = CodecError;
@@ -102,54 +123,17 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
         self.out.put(&[u8::from(value)]);
         Ok(())
     }
-    fn serialize_i8(self, value: i8) -> Result {
-        self.out.put(&value.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_i16(self, value: i16) -> Result {
-        self.signed(value.into());
-        Ok(())
-    }
-    fn serialize_i32(self, value: i32) -> Result {
-        self.signed(value.into());
-        Ok(())
-    }
-    fn serialize_i64(self, value: i64) -> Result {
-        self.signed(value.into());
-        Ok(())
-    }
-    fn serialize_i128(self, value: i128) -> Result {
-        self.signed(value);
-        Ok(())
-    }
-    fn serialize_u8(self, value: u8) -> Result {
-        self.out.put(&[value]);
-        Ok(())
-    }
-    fn serialize_u16(self, value: u16) -> Result {
-        self.unsigned(value.into());
-        Ok(())
-    }
-    fn serialize_u32(self, value: u32) -> Result {
-        self.unsigned(value.into());
-        Ok(())
-    }
-    fn serialize_u64(self, value: u64) -> Result {
-        self.unsigned(value.into());
-        Ok(())
-    }
-    fn serialize_u128(self, value: u128) -> Result {
-        self.unsigned(value);
-        Ok(())
-    }
-    fn serialize_f32(self, value: f32) -> Result {
-        self.out.put(&value.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_f64(self, value: f64) -> Result {
-        self.out.put(&value.to_le_bytes());
-        Ok(())
-    }
+    little_endian!(serialize_i8: i8, serialize_u8: u8, serialize_f32: f32, serialize_f64: f64);
+    short_form!(
+        serialize_i16: i16 => signed,
+        serialize_i32: i32 => signed,
+        serialize_i64: i64 => signed,
+        serialize_i128: i128 => signed,
+        serialize_u16: u16 => unsigned,
+        serialize_u32: u32 => unsigned,
+        serialize_u64: u64 => unsigned,
+        serialize_u128: u128 => unsigned,
+    );
     fn serialize_char(self, value: char) -> Result {
         self.out.put(value.encode_utf8(&mut [0; 4]).as_bytes());
         Ok(())
@@ -247,13 +231,12 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
     }
     fn serialize_struct_variant(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
-        _variant: &'static str,
-        _length: usize,
+        variant: &'static str,
+        length: usize,
     ) -> Result<Self> {
-        self.unsigned(index.into());
-        Ok(self)
+        self.serialize_tuple_variant(name, index, variant, length)
     }
     fn is_human_readable(&self) -> bool {
         false
