@@ -71,6 +71,15 @@ where
     value
 }
 
+/// How many mappings of the memory files of messages this process has.
+fn shared_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps")
+        .lines()
+        .filter(|line| line.contains("pprocess-message"))
+        .count()
+}
+
 /// A created process that sends 2 MiB of `byte`, through shared memory.
 fn sending_through_shared_memory(byte: u8) -> Channel {
     pprocess::start(move |channel| {
@@ -139,13 +148,17 @@ fn large_messages_round_trip_and_leave_no_descriptor_open() {
         assert!(channel.wait().expect("wait").success());
         drop(channel);
         let checks = bytes == vec![1u8; 3 * MIB]
+            && shared_mappings() == 0
             && text == "text"
             && floats == vec![0.25; MIB]
             && small == vec![2u8; 100]
             && gone(pid);
         (before, open_descriptors(), checks)
     });
-    assert!(checks, "every message arrived whole, the process is gone");
+    assert!(
+        checks,
+        "every message arrived whole, nothing stays mapped, the process is gone"
+    );
     assert_eq!(before, after, "descriptors open before and after");
 }
 
@@ -194,6 +207,7 @@ fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
             })
             .collect();
         outcomes.push(format!("{:?}", channel.receive::<u32>()));
+        outcomes.push(format!("{} mapped", shared_mappings()));
         assert!(channel.wait().expect("wait").success());
         drop(channel);
         (before, open_descriptors(), outcomes)
@@ -207,7 +221,8 @@ fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
             "decode",
             "too large",
             "decode",
-            "Ok(42)"
+            "Ok(42)",
+            "0 mapped"
         ]
     );
     assert_eq!(before, after, "every passed file was closed");
@@ -272,4 +287,16 @@ fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_
     });
     assert!(arrived);
     assert_eq!(before, after);
+}
+
+#[test]
+fn a_map_collects_results_past_the_default_threshold() {
+    // 33 MiB each: past the 32 MiB from which results go through shared
+    // memory unless a channel says otherwise.
+    let results: Vec<Vec<u8>> = pprocess::pmap(|i: u8| vec![i; 33 * MIB], 0..2)
+        .collect::<pprocess::Result<_>>()
+        .expect("every result");
+    assert_eq!(results.len(), 2);
+    assert!(results[0].iter().all(|&b| b == 0) && results[1].iter().all(|&b| b == 1));
+    assert!(results.iter().all(|result| result.len() == 33 * MIB));
 }
