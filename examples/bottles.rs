@@ -1,26 +1,28 @@
-//! Follows several growing files and prints the lines that mention
-//! bottles, as in the original `bottles`: continuous processes, each
-//! sending many messages, on nested queues.
+//! Follows several growing files and prints the lines that mention pants,
+//! trousers or shorts, as in the original `bottles`: continuous processes
+//! on nested [`Queue`]s, each process sending many messages.
 //!
-//! The outer [`Queue`] has one continuous *grep* process per file; each of
-//! those has an inner queue with one continuous *follow* process, which
-//! reads its file (from the beginning, then as it grows, like `tail -f`)
-//! and sends every line. The grep process sends on the lines that contain
-//! `bottle` (case-sensitive), and this program prints each as
-//! `FILE: LINE`, in the order they arrive. It ends once every file has been
-//! removed and read to its end.
+//! The outer continuous queue manages a *multigrep* function, called once
+//! per pattern (`pants`, `trousers`, `shorts`); each multigrep process has
+//! an inner continuous queue managing a *follow* function, called once per
+//! file, which starts at the end of its file (as `tail -f`) and sends every
+//! new line. Each multigrep process sends on the lines that contain its
+//! pattern, and this program prints each as it arrives, without its
+//! leading and trailing white space: a line that mentions two of the
+//! patterns is printed twice. See [`pprocess_examples::bottles`].
 //!
 //! ```text
 //! cargo run --example bottles -- [FILE...]
 //! ```
 //!
-//! Without arguments it follows `bottles-1.txt` to `bottles-3.txt` in the
-//! system temporary directory; missing files are created empty. Try, in
-//! another terminal:
+//! Without arguments it follows `test`, `test2` and `test3` in the system
+//! temporary directory, as the original does; missing files are created
+//! empty. It ends once every file has been removed and read to its end.
+//! Try, in another terminal:
 //!
 //! ```text
-//! echo "99 bottles of beer on the wall" >> /tmp/bottles-1.txt
-//! rm /tmp/bottles-*.txt
+//! echo "a pair of pants" >> /tmp/test2
+//! rm /tmp/test /tmp/test2 /tmp/test3
 //! ```
 
 use std::io::Write;
@@ -28,17 +30,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pprocess::Queue;
-use pprocess_examples::bottles::{self, Match};
+use pprocess_examples::bottles;
 
-fn run(files: &[PathBuf]) -> pprocess::Result<()> {
-    let mut matches: Queue<Match> = Queue::new().limit(files.len()).continuous(true);
-    for file in files {
-        matches.start(move |channel| bottles::grep(channel, file));
-    }
+/// Prints each line as it arrives.
+fn printer(lines: Queue<'_, String>) -> pprocess::Result<()> {
     let mut stdout = std::io::stdout();
-    for found in matches {
-        let (file, line) = found?;
-        let _ = writeln!(stdout, "{file}: {line}");
+    for line in lines {
+        let _ = writeln!(stdout, "{}", line?.trim());
         let _ = stdout.flush();
     }
     Ok(())
@@ -52,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&files) {
+    match printer(bottles::matches(&files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bottles: {error}");

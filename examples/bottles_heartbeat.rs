@@ -1,74 +1,53 @@
-//! Follows several growing files and prints the lines that mention
-//! bottles, and says so when nothing has arrived for a while, as in the
-//! original `bottles_heartbeat`.
+//! Follows several growing files and prints the lines that mention pants,
+//! trousers or shorts, and says so when nothing has arrived for a while,
+//! as in the original `bottles_heartbeat`: the same nested continuous
+//! queues as `bottles`, and a printer that waits with the queue's
+//! [`store`](Queue::store) and a timeout, looks at its [`len`](Queue::len)
+//! and takes a line with [`next`](Iterator::next).
 //!
-//! The same nested processes as `bottles` (a *grep* process per file, each
-//! with a *follow* process on an inner queue), but the outer collector is
-//! an [`Exchange`] whose handler prints each match as `FILE: LINE`, driven
-//! by [`Exchange::store`] with a timeout: when no match has arrived for
-//! `MS` milliseconds (1000 unless `--idle MS` is given), it prints
-//! `No input received for MS ms.`, and again after each further `MS`
-//! milliseconds of quiet. It ends once every file has been removed and read
-//! to its end.
+//! The lines `store` took in are printed (without their leading and
+//! trailing white space). When it waited `MS` milliseconds (5000 unless
+//! `--idle MS` is given) and nothing came, it prints
+//! `No input received for MS ms.` and waits again. It ends once every file
+//! has been removed and read to its end.
 //!
 //! ```text
 //! cargo run --example bottles_heartbeat -- [--idle MS] [FILE...]
 //! ```
 //!
-//! Without files it follows `bottles-1.txt` to `bottles-3.txt` in the
-//! system temporary directory; missing files are created empty.
+//! Without files it follows `test`, `test2` and `test3` in the system
+//! temporary directory; missing files are created empty.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pprocess::{Channel, Exchange, Handler};
-use pprocess_examples::bottles::{self, Match};
+use pprocess::Queue;
+use pprocess_examples::bottles;
 
-/// Prints each match as it arrives, and counts them.
-struct Printer {
-    printed: u64,
-}
-
-impl Handler for Printer {
-    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-        let (file, line): Match = channel.receive()?;
-        let mut stdout = std::io::stdout();
-        let _ = writeln!(stdout, "{file}: {line}");
-        let _ = stdout.flush();
-        self.printed += 1;
-        Ok(())
-    }
-}
-
-fn run(files: &[PathBuf], idle: Duration) -> pprocess::Result<()> {
-    let mut exchange = Exchange::with_handler(Printer { printed: 0 })
-        .limit(files.len())
-        .continuous(true);
-    for file in files {
-        exchange.start(move |channel| bottles::grep(channel, file));
-    }
-    let mut quiet_since = Instant::now();
-    let mut printed = 0;
-    while exchange.unfinished() {
-        exchange.store(Some(idle.saturating_sub(quiet_since.elapsed())))?;
-        if exchange.handler().printed != printed {
-            printed = exchange.handler().printed;
-            quiet_since = Instant::now();
-        } else if quiet_since.elapsed() >= idle {
-            let mut stdout = std::io::stdout();
-            let _ = writeln!(stdout, "No input received for {} ms.", idle.as_millis());
-            let _ = stdout.flush();
-            quiet_since = Instant::now();
+/// Prints the lines as they arrive, or that none came within `delay`.
+fn printer(mut lines: Queue<'_, String>, delay: Duration) -> pprocess::Result<()> {
+    let mut stdout = std::io::stdout();
+    loop {
+        lines.store(Some(delay))?;
+        let waiting = lines.len();
+        if waiting == 0 && !lines.unfinished() {
+            return Ok(());
         }
+        if waiting == 0 {
+            let _ = writeln!(stdout, "No input received for {} ms.", delay.as_millis());
+        }
+        for line in lines.by_ref().take(waiting) {
+            let _ = writeln!(stdout, "{}", line?.trim());
+        }
+        let _ = stdout.flush();
     }
-    Ok(())
 }
 
 /// Reads `[--idle MS] [FILE...]`.
 fn arguments() -> Result<(Duration, Vec<PathBuf>), String> {
-    let mut idle = Duration::from_millis(1000);
+    let mut delay = Duration::from_millis(5000);
     let mut files = Vec::new();
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
@@ -78,16 +57,16 @@ fn arguments() -> Result<(Duration, Vec<PathBuf>), String> {
                 .and_then(|ms| ms.to_str()?.parse::<u64>().ok())
                 .filter(|&ms| ms > 0)
                 .ok_or("--idle takes a number of milliseconds")?;
-            idle = Duration::from_millis(millis);
+            delay = Duration::from_millis(millis);
         } else {
             files.push(PathBuf::from(arg));
         }
     }
-    Ok((idle, files))
+    Ok((delay, files))
 }
 
 fn main() -> ExitCode {
-    let (idle, files) = match arguments() {
+    let (delay, files) = match arguments() {
         Ok(arguments) => arguments,
         Err(error) => {
             eprintln!("bottles_heartbeat: {error}\nusage: bottles_heartbeat [--idle MS] [FILE...]");
@@ -101,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&files, idle) {
+    match printer(bottles::matches(&files), delay) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bottles_heartbeat: {error}");

@@ -1,36 +1,38 @@
 //! A test program for fork-style creation: [`pprocess::create`] returns in
-//! both processes. The created process sends the numbers 0 to 99 one by one,
-//! printing each as it sends it, and ends with [`pprocess::exit`]. The
-//! creator receives them all, checks that they arrived in order, waits for
-//! the created process and prints `Done`.
+//! both processes, each with its end of one channel.
 //!
-//! Output: 100 lines `0` to `99` (from the created process), then `Done`.
+//! The creator sends the numbers 0 to 100 one by one; 100 is the stop
+//! value. The created process prints each number below 100 as it receives
+//! it; on receiving 100 it sends `"Done"` and ends with
+//! [`pprocess::exit`]. The creator receives that and prints it.
+//!
+//! Output: 100 lines `0` to `99` (from the created process), then `Done`
+//! (from the creator).
 //!
 //! ```text
 //! cargo run --example create_loop
 //! ```
 
 use pprocess::Fork;
+use pprocess_examples::print_until;
 
-/// How many numbers the created process sends.
-const COUNT: u32 = 100;
+/// The stop value: the last number sent, and the first not printed.
+const LIMIT: u32 = 100;
 
 fn main() -> pprocess::Result<()> {
     match pprocess::create()? {
         Fork::Child(mut channel) => {
-            for number in 0..COUNT {
-                println!("{number}");
-                channel.send(&number)?;
+            if let Err(error) = print_until(&mut channel, LIMIT) {
+                eprintln!("create_loop: created process: {error}");
             }
+            // Never back into the creator's code, whatever happened.
             pprocess::exit(channel);
         }
         Fork::Parent(mut channel) => {
-            for expected in 0..COUNT {
-                let number: u32 = channel.receive()?;
-                assert_eq!(number, expected, "numbers arrived out of order");
+            for i in 0..=LIMIT {
+                channel.send(&i)?;
             }
-            assert!(channel.wait()?.success(), "the created process failed");
-            println!("Done");
+            println!("{}", channel.receive::<String>()?);
         }
     }
     Ok(())

@@ -4,8 +4,8 @@
 //! `PPROCESS_DELAY` says otherwise), so it takes about 100 s; the parallel
 //! examples compute the same grid with 10 processes at once.
 //!
-//! Prints the grid (10 rows of 10 space-separated numbers, `0 1 ... 9` up to
-//! `90 91 ... 99`) and `Time taken: <seconds>`.
+//! Prints `Calculating...`, the grid (10 rows of 10 space-separated
+//! numbers, `0 1 ... 9` up to `90 91 ... 99`) and `Time taken: <seconds>`.
 //!
 //! ```text
 //! cargo run --example simple1
@@ -17,6 +17,7 @@ use pprocess_examples::{N, calculate, print_grid, print_time_taken};
 fn main() {
     let start = std::time::Instant::now();
     let mut grid = Vec::new();
+    println!("Calculating...");
     for i in 0..N {
         for j in 0..N {
             grid.push(calculate(i, j));

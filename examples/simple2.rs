@@ -5,8 +5,8 @@
 //! (`simple_managed`, `simple_managed_queue`), minus the processes: about
 //! 100 s with the default 1 s delay per cell.
 //!
-//! Prints the grid (10 rows of 10 space-separated numbers, `0 1 ... 9` up to
-//! `90 91 ... 99`) and `Time taken: <seconds>`.
+//! Prints `Calculating...`, the grid (10 rows of 10 space-separated
+//! numbers, `0 1 ... 9` up to `90 91 ... 99`) and `Time taken: <seconds>`.
 //!
 //! ```text
 //! cargo run --example simple2
@@ -23,6 +23,7 @@ fn calculate_cell(i: usize, j: usize) -> (usize, usize, usize) {
 fn main() {
     let start = std::time::Instant::now();
     let mut grid = vec![0; N * N];
+    println!("Calculating...");
     for i in 0..N {
         for j in 0..N {
             let (i, j, value) = calculate_cell(i, j);

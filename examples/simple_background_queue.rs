@@ -1,20 +1,28 @@
 //! The simple grid computed behind one background process, as in the
-//! original `simple_background_queue`: [`BackgroundCallable`] runs a task
-//! in a background process listening at an address. The task computes the
-//! grid on a [`Queue`] of its own (a process per cell, at most 10 at once)
-//! and sends each `(i, j, value)` as it arrives; a [`BackgroundQueue`]
-//! connects to it and yields them in turn.
+//! original `simple_background_queue`: a [`BackgroundCallable`] of
+//! [`MakeParallel`] of a task runs the task in a background process
+//! listening at an address, and a [`BackgroundQueue`] later connects to it
+//! and reads the one message it sends.
 //!
-//! The background process outlives the program, and keeps its results
-//! until someone collects them:
+//! The task fills the grid itself, with a [`Queue`] of its own (at most 10
+//! processes) that [manages](Queue::manage) the calculation of a cell, and
+//! returns the whole grid: one message.
 //!
-//! - `--start` starts it (at `ADDRESS`) and exits;
-//! - `--reconnect` connects to it, collects the cells, and prints the grid
-//!   (10 rows of 10 numbers, then `Time taken: <seconds>`);
+//! The background process outlives the program, and keeps its result until
+//! someone collects it:
+//!
+//! - `--start` starts it (at `ADDRESS`), prints
+//!   `Discarded the callable.` and exits;
+//! - `--reconnect` prints `Opening a queue.`, connects to it, prints
+//!   `Waiting for persistent results`, reads the grid and prints it (10
+//!   rows of 10 numbers, then `Time taken: <seconds>`);
 //! - with neither, it does both in one run.
 //!
+//! The background process's standard output is `/dev/null`, so the
+//! progress lines the task of the original prints are not printed here.
 //! `--address ADDRESS` sets where it listens (default:
-//! `pprocess-simple_background_queue` in the system temporary directory).
+//! `simple_background_queue` in the user's private directory, see
+//! [`private_dir`](pprocess_examples::private_dir)).
 //!
 //! ```text
 //! cargo run --example simple_background_queue -- --start
@@ -24,12 +32,15 @@
 
 use std::process::ExitCode;
 
-use pprocess::{BackgroundCallable, BackgroundQueue, Channel, MakeParallel, Queue};
-use pprocess_examples::{N, PersistentArgs, calculate, cells, print_grid, print_time_taken};
+use pprocess::{BackgroundCallable, BackgroundQueue, MakeParallel, Queue};
+use pprocess_examples::{
+    Grid, PersistentArgs, calculate, cells, print_grid, print_time_taken, run_persistent,
+};
 
-/// The background task: computes the grid in parallel and relays each
-/// cell to whoever connects, as it arrives.
-fn task(channel: &mut Channel, _: ()) -> pprocess::Result<()> {
+/// The background task: computes the grid in parallel and returns it. A
+/// cell that fails makes the task panic, which its collector gets as an
+/// error.
+fn task(_: ()) -> Vec<usize> {
     let mut queue: Queue<(usize, usize, usize)> = Queue::new().limit(10);
     let mut calc = queue.manage(MakeParallel::new(|(i, j): (usize, usize)| {
         (i, j, calculate(i, j))
@@ -37,41 +48,38 @@ fn task(channel: &mut Channel, _: ()) -> pprocess::Result<()> {
     for cell in cells() {
         calc.call(cell);
     }
-    for result in queue {
-        channel.send(&result?)?;
+    match Grid::collect(queue) {
+        Ok(grid) => grid.cells().to_vec(),
+        Err(error) => panic!("a cell failed: {error}"),
     }
-    Ok(())
 }
 
 fn run(args: &PersistentArgs) -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     if args.start {
-        BackgroundCallable::new(&args.address, task).call(())?;
+        let ptask = BackgroundCallable::new(&args.address, MakeParallel::new(task));
+        ptask.call(())?;
+        drop(ptask);
+        println!("Discarded the callable.");
     }
-    if !args.reconnect {
-        return Ok(());
+    if args.reconnect {
+        println!("Opening a queue.");
+        let queue = BackgroundQueue::<Vec<usize>>::new(&args.address)?;
+        println!("Waiting for persistent results");
+        let mut results = None;
+        for grid in queue {
+            results = Some(grid?); // only one message
+        }
+        let Some(results) = results else {
+            eprintln!("simple_background_queue: the task ended without its results");
+            std::process::exit(1);
+        };
+        print_grid(&results);
+        print_time_taken(start);
     }
-    let mut grid = vec![None; N * N];
-    for result in BackgroundQueue::<(usize, usize, usize)>::new(&args.address)? {
-        let (i, j, value) = result?;
-        grid[i * N + j] = Some(value);
-    }
-    let Some(grid) = grid.into_iter().collect::<Option<Vec<usize>>>() else {
-        eprintln!("simple_background_queue: some cells never arrived");
-        std::process::exit(1);
-    };
-    print_grid(&grid);
-    print_time_taken(start);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = PersistentArgs::from_command_line("simple_background_queue");
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("simple_background_queue: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_persistent("simple_background_queue", run)
 }

@@ -5,8 +5,8 @@
 //! [`pprocess::exit`]. In the creator it returns `None` and the loop goes on.
 //! A [`Handler`](pprocess::Handler) (the shared [`Grid`]) stores each result in the grid as it arrives.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, `Finishing...`, then the same as `simple` (10
+//! rows of 10 numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_create
@@ -19,13 +19,17 @@ use pprocess_examples::{Grid, calculate, cells, print_time_taken};
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
+    println!("Calculating...");
     for (i, j) in cells() {
         if let Some(mut channel) = exchange.create()? {
-            // In the created process: compute one cell, send it, end here.
-            channel.send(&(i, j, calculate(i, j)))?;
+            // In the created process: compute one cell, send it, and end
+            // here whatever happens (a failed send is this cell's error in
+            // the creator).
+            let _ = channel.send(&(i, j, calculate(i, j)));
             pprocess::exit(channel);
         }
     }
+    println!("Finishing...");
     exchange.finish()?;
     exchange.into_handler().print();
     print_time_taken(start);

@@ -11,8 +11,8 @@
 //! `#[pprocess::reusable]` on a plain function instead and use the wrapper
 //! it generates, such as `cell::parallel()`.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, `Finishing...`, then the same as `simple` (10
+//! rows of 10 numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_managed
@@ -28,9 +28,11 @@ fn main() -> pprocess::Result<()> {
     let mut calc = exchange.manage(MakeParallel::new(|(i, j): (usize, usize)| {
         (i, j, calculate(i, j))
     }));
+    println!("Calculating...");
     for cell in cells() {
         calc.call(cell);
     }
+    println!("Finishing...");
     exchange.finish()?;
     exchange.into_handler().print();
     print_time_taken(start);

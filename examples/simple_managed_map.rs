@@ -6,8 +6,8 @@
 //! process (queued while 10 are running). Iterating the map then gives the
 //! results in the order of the calls.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, then the same as `simple` (10 rows of 10
+//! numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_managed_map
@@ -27,6 +27,7 @@ fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut map = Map::new().limit(10);
     let mut calc = map.manage(cell::parallel());
+    println!("Calculating...");
     for input in cells() {
         calc.call(input);
     }

@@ -6,8 +6,8 @@
 //! it has sent its previous result, instead of a new process being forked
 //! per cell. The results still come back in the order of the calls.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, then the same as `simple` (10 rows of 10
+//! numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_managed_map_reusable
@@ -28,6 +28,7 @@ fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut map = Map::new().limit(10).reuse(true);
     let mut calc = map.manage(cell::reusable());
+    println!("Calculating...");
     for input in cells() {
         calc.call(input);
     }

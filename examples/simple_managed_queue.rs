@@ -7,8 +7,8 @@
 //! while 10 are running). The queue yields the results in the order they
 //! arrive; each is stored at its place in the grid.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, `Finishing...`, then the same as `simple` (10
+//! rows of 10 numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_managed_queue
@@ -28,9 +28,11 @@ fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut queue: Queue<(usize, usize, usize)> = Queue::new().limit(10);
     let mut calc = queue.manage(cell::parallel());
+    println!("Calculating...");
     for input in cells() {
         calc.call(input);
     }
+    println!("Finishing...");
     Grid::collect(queue)?.print();
     print_time_taken(start);
     Ok(())

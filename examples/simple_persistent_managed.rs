@@ -1,20 +1,30 @@
-//! The simple grid computed by background processes, as in the original
-//! `simple_persistent_managed`: [`PersistentExchange::manage`] wraps a
-//! plain function (made parallel-aware by [`MakeParallel`]) so that each
-//! call starts it in a background process listening at its own address.
-//! Each of the 10 processes computes one row and sends it; a [`Handler`]
-//! stores each row in the grid as it arrives.
+//! The simple grid computed behind one background process started through
+//! a persistent exchange, as in the original `simple_persistent_managed`:
+//! [`PersistentExchange::manage`] wraps [`MakeParallel`] of a task so that
+//! a call starts it in a background process at an address; the exchange is
+//! then closed, and a new one [`connect`](PersistentExchange::connect)s to
+//! the address and waits for the result.
 //!
-//! The background processes outlive the program, and keep their results
-//! until someone collects them:
+//! The task computes the grid with an exchange of its own (at most 10
+//! processes) whose handler stores each cell as it arrives, and which
+//! [manages](pprocess::Exchange::manage) the calculation of a cell; it
+//! returns the whole grid, one message, which the new exchange's handler
+//! stores.
 //!
-//! - `--start` starts them (at `ADDRESS-0` to `ADDRESS-9`) and exits;
-//! - `--reconnect` connects to them, collects the rows, and prints the
-//!   grid (10 rows of 10 numbers, then `Time taken: <seconds>`);
-//! - with neither, it does both in one run.
+//! The background process outlives the program, and keeps its result until
+//! someone collects it:
 //!
-//! `--address ADDRESS` sets where they listen (default:
-//! `pprocess-simple_persistent_managed` in the system temporary directory).
+//! - `--start` starts it (at `ADDRESS`), closes the exchange, prints
+//!   `Closed original exchange.` and exits;
+//! - `--reconnect` prints `Opening new exchange.`, connects to it, prints
+//!   `Waiting for persistent results`, waits for the grid and prints it
+//!   (10 rows of 10 numbers, then `Time taken: <seconds>`);
+//! - with neither, it does both in one run. The background process listens
+//!   before the call returns, so the connection never comes too early.
+//!
+//! `--address ADDRESS` sets where it listens (default:
+//! `simple_persistent_managed` in the user's private directory, see
+//! [`private_dir`](pprocess_examples::private_dir)).
 //!
 //! ```text
 //! cargo run --example simple_persistent_managed -- --start
@@ -24,72 +34,60 @@
 
 use std::process::ExitCode;
 
-use pprocess::{Channel, Handler, MakeParallel, PersistentExchange};
-use pprocess_examples::{N, PersistentArgs, calculate, print_grid, print_time_taken};
+use pprocess::{Channel, Exchange, MakeParallel, PersistentExchange};
+use pprocess_examples::{
+    Grid, PersistentArgs, calculate, cells, print_grid, print_time_taken, run_persistent,
+};
 
-/// Stores each `(i, row)` that arrives into the grid, counting the rows.
-struct Grid {
-    cells: Vec<usize>,
-    rows: usize,
-}
-
-impl Handler for Grid {
-    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-        let (i, row): (usize, Vec<usize>) = channel.receive()?;
-        self.cells[i * N..(i + 1) * N].copy_from_slice(&row);
-        self.rows += 1;
-        Ok(())
+/// The background task: computes the grid in parallel and returns it. A
+/// cell that fails makes the task panic, which its collector gets as an
+/// error.
+fn task(_: ()) -> Vec<usize> {
+    let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
+    let mut calc = exchange.manage(MakeParallel::new(|(i, j): (usize, usize)| {
+        (i, j, calculate(i, j))
+    }));
+    for cell in cells() {
+        calc.call(cell);
     }
-}
-
-/// The work of one background process: row `i` of the grid.
-fn calculate_row(i: usize) -> (usize, Vec<usize>) {
-    (i, (0..N).map(|j| calculate(i, j)).collect())
+    if let Err(error) = exchange.finish() {
+        panic!("a cell failed: {error}");
+    }
+    exchange.into_handler().cells().to_vec()
 }
 
 fn run(args: &PersistentArgs) -> pprocess::Result<()> {
     let start = std::time::Instant::now();
-    let mut exchange = PersistentExchange::with_handler(Grid {
-        cells: vec![0; N * N],
-        rows: 0,
-    });
     if args.start {
-        let mut calc = exchange.manage(
-            |&i: &usize| args.address_of(i),
-            MakeParallel::new(calculate_row),
+        let mut exchange = PersistentExchange::new();
+        let mut ptask = exchange.manage(|_: &()| &args.address, MakeParallel::new(task));
+        ptask.call(())?;
+        drop(exchange);
+        println!("Closed original exchange.");
+    }
+    if args.reconnect {
+        println!("Opening new exchange.");
+        let mut results = None;
+        let mut exchange = PersistentExchange::with_handler(
+            |channel: &mut Channel, _task: usize| -> pprocess::Result<()> {
+                results = Some(channel.receive::<Vec<usize>>()?);
+                Ok(())
+            },
         );
-        for i in 0..N {
-            calc.call(i)?;
-        }
-    } else {
-        for i in 0..N {
-            exchange.connect(args.address_of(i))?;
-        }
+        exchange.connect(&args.address)?;
+        println!("Waiting for persistent results");
+        exchange.finish()?;
+        drop(exchange);
+        let Some(results) = results else {
+            eprintln!("simple_persistent_managed: the task ended without its results");
+            std::process::exit(1);
+        };
+        print_grid(&results);
+        print_time_taken(start);
     }
-    if !args.reconnect {
-        return Ok(());
-    }
-    exchange.finish()?;
-    let grid = exchange.into_handler();
-    if grid.rows != N {
-        eprintln!(
-            "simple_persistent_managed: only {} of {N} rows arrived",
-            grid.rows
-        );
-        std::process::exit(1);
-    }
-    print_grid(&grid.cells);
-    print_time_taken(start);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = PersistentArgs::from_command_line("simple_persistent_managed");
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("simple_persistent_managed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_persistent("simple_persistent_managed", run)
 }

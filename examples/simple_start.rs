@@ -5,8 +5,8 @@
 //! [`Handler`](pprocess::Handler) (the shared [`Grid`]) stores each result
 //! in the grid as it arrives.
 //!
-//! Prints the same as `simple` (10 rows of 10 numbers, then
-//! `Time taken: <seconds>`), about 10 times faster.
+//! Prints `Calculating...`, `Finishing...`, then the same as `simple` (10
+//! rows of 10 numbers, then `Time taken: <seconds>`), about 10 times faster.
 //!
 //! ```text
 //! cargo run --example simple_start
@@ -25,9 +25,11 @@ fn calculate_and_send(channel: &mut Channel, i: usize, j: usize) -> pprocess::Re
 fn main() -> pprocess::Result<()> {
     let start = std::time::Instant::now();
     let mut exchange = Exchange::with_handler(Grid::default()).limit(10);
+    println!("Calculating...");
     for (i, j) in cells() {
         exchange.start(move |channel| calculate_and_send(channel, i, j));
     }
+    println!("Finishing...");
     exchange.finish()?;
     exchange.into_handler().print();
     print_time_taken(start);

@@ -1,7 +1,11 @@
 //! A text indexer, as in the original `start_indexer`: the regular files
-//! directly in a directory are indexed in parallel by processes started,
-//! thread-style, on an [`Exchange`], and the creator merges what they send
-//! into a prefix index that a `Pattern:` prompt then queries.
+//! directly in a directory are indexed in parallel by processes started
+//! thread-style ([`pprocess::start`], with the files as the argument), and
+//! the creator drives a handler-less continuous [`Exchange`] by hand: it
+//! [`add`](Exchange::add)s a window of channels, waits with
+//! [`ready`](Exchange::ready), receives from each ready channel, and
+//! refills the window as processes end ([`active`](Exchange::active)). Then
+//! a `Pattern:` prompt queries the prefix index it built.
 //!
 //! ```text
 //! start_indexer DIR [window] [slice] [delay] [--noprompt]
@@ -14,7 +18,7 @@
 //! - `window`: at most this many processes run at once (default 4).
 //! - `slice`: the number of files each process indexes (default 5).
 //! - `delay`: seconds of simulated work per file (default 0).
-//! - `--noprompt`: index, print the summary line and exit.
+//! - `--noprompt`: index and exit, printing nothing.
 //!
 //! Without `DIR`, the usage text is printed on standard error and the exit
 //! code is 1. A `DIR` that cannot be listed is an error (exit code 1).
@@ -27,33 +31,27 @@
 //! A file that is not UTF-8 is read lossily: an invalid byte ends a word.
 //! See [`pprocess_examples::indexer`].
 //!
-//! Each process sends one message, a [`Batch`]: its `(word, file)` pairs,
-//! one per distinct word per file, and the files it could not read with the
-//! reason. One message per process rather than one per pair: a pair is a
-//! few bytes, so a frame (and a `poll` wake-up in the creator) per pair would
-//! cost more than the pair; the batch is bounded by the size of the slice,
-//! and the creator merges each batch while the other processes work. The
-//! handler of the exchange does the merging; it also knows each task's files,
-//! so a process that fails (panics, dies) is reported with the files that
-//! are missing from the index, and the indexing carries on.
+//! As in the original, a process sends one message per distinct word of
+//! each file, `(file, Ok(word))`, as it finds them, and the creator adds
+//! each to the index as it arrives; a file it cannot read is one message
+//! `(file, Err(reason))`. A process that fails (panics, dies) is reported
+//! with its files, and the indexing carries on.
 //!
 //! # Output
 //!
 //! Standard output, exactly:
 //!
 //! ```text
-//! Indexed <W> distinct words from <F> files in <T> seconds.
 //! Pattern: <one line per match>
 //! Pattern: <one line per match>
 //! ...
 //! Pattern: <newline, at the end of the input>
 //! ```
 //!
-//! where `F` counts the files read (empty ones included). After each
-//! `Pattern: ` (printed without a newline, then flushed), one query is
-//! read: a line of standard input, with leading and trailing white space
-//! removed. For each word that begins with the query, in sorted (byte)
-//! order, one line:
+//! After each `Pattern: ` (printed without a newline, then flushed), one
+//! query is read: a line of standard input, with leading and trailing white
+//! space removed. For each word that begins with the query, in sorted
+//! (byte) order, one line:
 //!
 //! ```text
 //! word: file1 file2 ...
@@ -62,21 +60,22 @@
 //! with the word's files sorted, separated by single spaces, named relative
 //! to `DIR` (their names in it). A query nothing begins with prints no line;
 //! an empty query prints every word. The end of the input prints a newline
-//! and ends the program (exit code 0). With `--noprompt` only the first
-//! line is printed.
+//! and ends the program (exit code 0). With `--noprompt` nothing is
+//! printed.
 //!
 //! Standard error: `start_indexer: skipping FILE: REASON` for each file that
 //! could not be read, and `start_indexer: lost FILE...: ERROR` for the files
 //! of a process that failed. Neither changes the exit code.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{CommandFactory, Parser};
-use pprocess::{Channel, Exchange, Handler};
+use pprocess::{Channel, Exchange};
 use pprocess_examples::indexer::{self, FileEntry, Index};
 
 /// The arguments.
@@ -120,87 +119,86 @@ fn parse_delay(text: &str) -> Result<f64, String> {
     }
 }
 
-/// What a process sends, once: the `(word, file)` pairs of its files (each
-/// distinct word of a file once), and the `(file, reason)` of each file it
-/// could not read.
-type Batch = (Vec<(String, String)>, Vec<(String, String)>);
+/// What a process sends for each distinct word of a file: the file's name
+/// and the word, or, once, the reason the file could not be read (sent
+/// borrowed, received owned).
+type Entry = (String, Result<String, String>);
 
-/// The work of one process: indexes `files`, waiting `delay` per file.
-fn index_files(files: &[FileEntry], delay: Duration) -> Batch {
-    let mut pairs = Vec::new();
-    let mut unreadable = Vec::new();
+/// The work of one process: sends the entries of `files`, waiting `delay`
+/// after each file (simulated heavy work).
+fn apply_parser(
+    channel: &mut Channel,
+    files: &[FileEntry],
+    delay: Duration,
+) -> pprocess::Result<()> {
     for file in files {
-        std::thread::sleep(delay);
         match indexer::read_words(&file.path) {
-            Ok(words) => pairs.extend(words.into_iter().map(|word| (word, file.name.clone()))),
-            Err(error) => unreadable.push((file.name.clone(), error.to_string())),
-        }
-    }
-    (pairs, unreadable)
-}
-
-/// The exchange's handler: merges each batch into the index as it arrives.
-struct Collector<'a> {
-    /// The files of each task (task `i` indexes `slices[i]`).
-    slices: Vec<&'a [FileEntry]>,
-    index: Index,
-    /// The files read.
-    indexed: usize,
-}
-
-impl Collector<'_> {
-    /// Reports that the files of `task` are not in the index.
-    fn lost(&self, task: usize, error: &dyn std::fmt::Display) {
-        let names: Vec<&str> = self.slices[task]
-            .iter()
-            .map(|file| file.name.as_str())
-            .collect();
-        eprintln!("start_indexer: lost {}: {error}", names.join(" "));
-    }
-}
-
-impl Handler for Collector<'_> {
-    fn store_data(&mut self, channel: &mut Channel, task: usize) -> pprocess::Result<()> {
-        match channel.receive::<Batch>() {
-            Ok((pairs, unreadable)) => {
-                for (name, reason) in &unreadable {
-                    eprintln!("start_indexer: skipping {name}: {reason}");
+            Ok(words) => {
+                for word in words {
+                    let entry: (&str, Result<&str, &str>) = (&file.name, Ok(&word));
+                    channel.send(&entry)?;
                 }
-                self.indexed += self.slices[task].len().saturating_sub(unreadable.len());
-                self.index.extend(pairs);
             }
-            Err(error) => self.lost(task, &error),
+            Err(error) => {
+                let entry: (&str, Result<&str, &str>) = (&file.name, Err(&error.to_string()));
+                channel.send(&entry)?;
+            }
         }
-        Ok(())
+        std::thread::sleep(delay);
     }
+    Ok(())
+}
 
-    fn store_error(&mut self, task: usize, error: pprocess::Error) -> pprocess::Result<()> {
-        self.lost(task, &error);
-        Ok(())
+/// Starts a process on each of the next `slices` (from `next`) until
+/// `window` channels are active, and returns the index of the next slice
+/// to start. `files_of` records each process's files by its pid.
+fn fill_window<'a>(
+    slices: &[&'a [FileEntry]],
+    mut next: usize,
+    window: usize,
+    exchange: &mut Exchange<'_>,
+    files_of: &mut HashMap<i32, &'a [FileEntry]>,
+    delay: Duration,
+) -> pprocess::Result<usize> {
+    while next < slices.len() && exchange.active().len() < window {
+        let files = slices[next];
+        let channel = pprocess::start(move |channel| apply_parser(channel, files, delay))?;
+        files_of.insert(channel.pid(), files);
+        exchange.add(channel);
+        next += 1;
     }
+    Ok(next)
+}
+
+/// Reports that `files` are not in the index.
+fn lost(files: &[FileEntry], error: &pprocess::Error) {
+    let names: Vec<&str> = files.iter().map(|file| file.name.as_str()).collect();
+    eprintln!("start_indexer: lost {}: {error}", names.join(" "));
 }
 
 /// Indexes `files` in processes of `slice` files, at most `window` at once.
-/// Returns the index and the number of files read.
 fn index(
     files: &[FileEntry],
     window: usize,
     slice: usize,
     delay: Duration,
-) -> pprocess::Result<(Index, usize)> {
+) -> pprocess::Result<Index> {
     let slices: Vec<&[FileEntry]> = files.chunks(slice).collect();
-    let collector = Collector {
-        slices: slices.clone(),
-        index: Index::new(),
-        indexed: 0,
-    };
-    let mut exchange = Exchange::with_handler(collector).limit(window);
-    for files in slices {
-        exchange.start(move |channel| channel.send(&index_files(files, delay)));
+    let mut files_of = HashMap::new();
+    let mut index = Index::new();
+    let mut exchange = Exchange::new().continuous(true);
+    let mut next = fill_window(&slices, 0, window, &mut exchange, &mut files_of, delay)?;
+    while exchange.active().len() > 0 {
+        for channel in exchange.ready(None)? {
+            match channel.receive::<Entry>() {
+                Ok((file, Ok(word))) => index.insert(word, file),
+                Ok((file, Err(reason))) => eprintln!("start_indexer: skipping {file}: {reason}"),
+                Err(error) => lost(files_of[&channel.pid()], &error),
+            }
+        }
+        next = fill_window(&slices, next, window, &mut exchange, &mut files_of, delay)?;
     }
-    exchange.finish()?;
-    let collector = exchange.into_handler();
-    Ok((collector.index, collector.indexed))
+    Ok(index)
 }
 
 /// The `Pattern:` prompt: answers each line of standard input until its
@@ -237,26 +235,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-
-    let start = Instant::now();
     let delay = Duration::from_secs_f64(args.delay);
-    let (index, indexed) = match index(&files, args.window, args.slice, delay) {
-        Ok(done) => done,
+    let index = match index(&files, args.window, args.slice, delay) {
+        Ok(index) => index,
         Err(error) => {
             eprintln!("start_indexer: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let summary = format!(
-        "Indexed {} distinct words from {indexed} files in {} seconds.",
-        index.len(),
-        start.elapsed().as_secs_f64()
-    );
-    let mut shown = writeln!(io::stdout(), "{summary}");
-    if shown.is_ok() && !args.noprompt {
-        shown = prompt(&index);
+    if args.noprompt {
+        return ExitCode::SUCCESS;
     }
-    match shown {
+    match prompt(&index) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("start_indexer: {error}");
             ExitCode::FAILURE

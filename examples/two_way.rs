@@ -1,49 +1,65 @@
-//! A test program for two-way messages: the creator sends 20 to a created
-//! process, then the two count down together. Each side receives a number
-//! `n`, prints it, and sends `n - 1` back, until 0 is reached; then both
-//! stop, and the creator waits for the created process and prints `Done`.
+//! A test program for two-way messages through a continuous [`Exchange`]
+//! with a [`Handler`]: one created process, many messages each way, and the
+//! creator answering each from its handler.
 //!
-//! Output: one line per number, `child: N` from the created process and
-//! `parent: N` from the creator, alternating, then `Done`:
+//! The created process is started with 20. While its number is not 0 it
+//! prints `Child: N`, sends it, prints `Child sent`, and receives the next.
+//! The creator added its channel to an exchange made with
+//! `continuous(true)` (one process, many messages) and calls
+//! [`finish`](Exchange::finish); the handler receives each number `N`,
+//! prints `Parent: N`, sends `N - 1` back and prints `Parent sent`. When the
+//! created process receives 0 it ends, and `finish` returns.
+//!
+//! Output: 80 lines, `Child: N`, `Child sent`, `Parent: N` and
+//! `Parent sent` for each `N` from 20 down to 1. The two processes print at
+//! the same time, so the lines of one side may come before or after those
+//! of the other:
 //!
 //! ```text
-//! child: 20
-//! parent: 19
-//! child: 18
+//! Child: 20
+//! Child sent
+//! Parent: 20
+//! Parent sent
+//! Child: 19
 //! ...
-//! parent: 1
-//! child: 0
-//! Done
+//! Parent: 1
+//! Parent sent
 //! ```
 //!
 //! Run it with `cargo run --example two_way`.
 
-use pprocess::Channel;
+use pprocess::{Channel, Exchange, Handler};
 
-/// The number the count starts from.
+/// The number the created process starts with.
 const START: u32 = 20;
 
-/// One side of the count: receives `n`, prints it as `who: n`, and sends
-/// `n - 1` back, until 0 has been received or sent.
-fn count_down(channel: &mut Channel, who: &str) -> pprocess::Result<()> {
-    loop {
+/// The creator's side: answers each number with the one below it.
+struct CountDown;
+
+impl Handler for CountDown {
+    fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
         let n: u32 = channel.receive()?;
-        println!("{who}: {n}");
-        if n == 0 {
-            return Ok(());
-        }
+        println!("Parent: {n}");
         channel.send(&(n - 1))?;
-        if n == 1 {
-            return Ok(());
-        }
+        println!("Parent sent");
+        Ok(())
     }
 }
 
-fn main() -> pprocess::Result<()> {
-    let mut channel = pprocess::start(|channel| count_down(channel, "child"))?;
-    channel.send(&START)?;
-    count_down(&mut channel, "parent")?;
-    assert!(channel.wait()?.success(), "the created process failed");
-    println!("Done");
+/// The created process's side: sends its number and receives the next,
+/// until it is 0.
+fn child(channel: &mut Channel, mut n: u32) -> pprocess::Result<()> {
+    while n != 0 {
+        println!("Child: {n}");
+        channel.send(&n)?;
+        println!("Child sent");
+        n = channel.receive()?;
+    }
     Ok(())
+}
+
+fn main() -> pprocess::Result<()> {
+    let mut exchange = Exchange::with_handler(CountDown).continuous(true);
+    exchange.add(pprocess::start(|channel| child(channel, START))?);
+    exchange.finish()
 }

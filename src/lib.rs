@@ -1,17 +1,14 @@
 //! Helpers shared by the example programs: the simulated work of the simple
 //! examples and the grid they print.
 
+use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The top-level README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// The tutorial's examples (docs/tutorial.md), compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../docs/tutorial.md")]
-struct TutorialDoctests;
 
 pub mod bottles;
 pub mod indexer;
@@ -116,14 +113,79 @@ pub fn print_time_taken(start: std::time::Instant) {
     println!("Time taken: {}", start.elapsed().as_secs_f64());
 }
 
+/// The created process's side of the loop programs (`create_loop`,
+/// `start_loop`): prints each number it receives while it is below
+/// `limit`, then, once it receives `limit`, sends `"Done"`.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| pprocess_examples::print_until(channel, 2))?;
+/// for i in 0..=2u32 {
+///     channel.send(&i)?; // the created process prints 0 and 1
+/// }
+/// assert_eq!(channel.receive::<String>()?, "Done");
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn print_until(channel: &mut pprocess::Channel, limit: u32) -> pprocess::Result<()> {
+    let mut i: u32 = channel.receive()?;
+    while i < limit {
+        println!("{i}");
+        i = channel.receive()?;
+    }
+    channel.send("Done")
+}
+
+/// The directory the persistent examples put their socket files in by
+/// default, private to the user who runs them, so that no other user can
+/// listen at their addresses first: `$XDG_RUNTIME_DIR` when it is set (the
+/// login manager makes it, owner-only), else `pprocess-UID` in the system
+/// temporary directory, made owner-only (0700) if it is missing.
+///
+/// Fails if the directory cannot be made, or if it is not a directory of
+/// its own (a symbolic link is refused) owned by the effective user and
+/// closed to everyone else.
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+///
+/// let dir = pprocess_examples::private_dir()?;
+/// assert_eq!(std::fs::metadata(&dir)?.permissions().mode() & 0o077, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn private_dir() -> io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+
+    let uid = nix::unistd::geteuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = std::env::temp_dir().join(format!("pprocess-{uid}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Err(error) if error.kind() != io::ErrorKind::AlreadyExists => return Err(error),
+                _ => dir,
+            }
+        }
+    };
+    let metadata = std::fs::symlink_metadata(&dir)?;
+    if !metadata.is_dir() || metadata.uid() != uid || metadata.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a directory private to user {uid} (owner-only, mode 0700)",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
 /// What a persistent example was asked to do, from its command line:
 /// `[--start] [--reconnect] [--address PATH]`.
 ///
 /// `--start` starts the background work and exits; `--reconnect` connects
 /// to work started earlier (perhaps by another run) and collects it; with
 /// neither, the program does both. The work listens at `PATH` (by default
-/// `pprocess-NAME` in the system temporary directory), or at `PATH-0`,
-/// `PATH-1`, ... when it is split between several background processes.
+/// `NAME` in the user's [`private_dir`]), or at `PATH-0`, `PATH-1`, ...
+/// when it is split between several background processes.
 #[derive(Clone, Debug)]
 pub struct PersistentArgs {
     /// Start the background work.
@@ -131,12 +193,22 @@ pub struct PersistentArgs {
     /// Collect the results.
     pub reconnect: bool,
     /// Where the work listens.
-    pub address: std::path::PathBuf,
+    pub address: PathBuf,
 }
 
 impl PersistentArgs {
     /// Reads the command line of example `name`; prints the usage and
-    /// exits with code 2 if it is not understood.
+    /// exits with code 2 if it is not understood, or the error and code 1
+    /// if the default address's directory is not private (see
+    /// [`private_dir`]).
+    ///
+    /// ```
+    /// let args = pprocess_examples::PersistentArgs::from_command_line("doc");
+    /// // A doctest has no arguments of its own: both halves, at the default.
+    /// assert!(args.start && args.reconnect);
+    /// assert_eq!(args.address, pprocess_examples::private_dir()?.join("doc"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_command_line(name: &str) -> Self {
         let mut start = false;
         let mut reconnect = false;
@@ -147,7 +219,7 @@ impl PersistentArgs {
                 Some("--start") => start = true,
                 Some("--reconnect") => reconnect = true,
                 Some("--address") => match args.next() {
-                    Some(path) => address = Some(std::path::PathBuf::from(path)),
+                    Some(path) => address = Some(PathBuf::from(path)),
                     None => usage(name),
                 },
                 _ => usage(name),
@@ -156,19 +228,60 @@ impl PersistentArgs {
         if !start && !reconnect {
             (start, reconnect) = (true, true);
         }
+        let address = address.unwrap_or_else(|| match private_dir() {
+            Ok(dir) => dir.join(name),
+            Err(error) => {
+                eprintln!("{name}: {error}");
+                std::process::exit(1)
+            }
+        });
         PersistentArgs {
             start,
             reconnect,
-            address: address
-                .unwrap_or_else(|| std::env::temp_dir().join(format!("pprocess-{name}"))),
+            address,
         }
     }
 
     /// The address of part `index` of the work: `ADDRESS-index`.
-    pub fn address_of(&self, index: usize) -> std::path::PathBuf {
+    ///
+    /// ```
+    /// let args = pprocess_examples::PersistentArgs {
+    ///     start: true,
+    ///     reconnect: true,
+    ///     address: "/run/user/1000/work".into(),
+    /// };
+    /// assert_eq!(args.address_of(3), std::path::Path::new("/run/user/1000/work-3"));
+    /// ```
+    pub fn address_of(&self, index: usize) -> PathBuf {
         let mut address = self.address.clone().into_os_string();
         address.push(format!("-{index}"));
         address.into()
+    }
+}
+
+/// Runs persistent example `name`: reads its command line (see
+/// [`PersistentArgs::from_command_line`]) and calls `run` with it; an
+/// error is printed on standard error as `NAME: ERROR`, with exit code 1.
+///
+/// ```
+/// use std::process::ExitCode;
+///
+/// let code = pprocess_examples::run_persistent("doc", |args| {
+///     assert!(args.start && args.reconnect);
+///     Ok(())
+/// });
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// ```
+pub fn run_persistent(
+    name: &str,
+    run: impl FnOnce(&PersistentArgs) -> pprocess::Result<()>,
+) -> std::process::ExitCode {
+    match run(&PersistentArgs::from_command_line(name)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

@@ -192,6 +192,26 @@ fn exchange_create_leaves_no_zombie_and_no_descriptor() {
 }
 
 #[test]
+fn map_and_queue_create_leave_no_zombie_and_no_descriptor() {
+    hygienic(|| {
+        let mut map = pprocess::Map::<i32>::new().limit(2);
+        let mut queue = pprocess::Queue::<i32>::new().limit(2);
+        for _ in 0..4 {
+            if let Some(channel) = map.create().unwrap() {
+                child_main(channel, |channel| channel.send(&std::process::id()));
+            }
+            if let Some(channel) = queue.create().unwrap() {
+                child_main(channel, |channel| channel.send(&std::process::id()));
+            }
+        }
+        let mut pids: Vec<i32> = map.collect::<pprocess::Result<_>>().unwrap();
+        pids.extend(queue.collect::<pprocess::Result<Vec<i32>>>().unwrap());
+        assert_eq!(pids.len(), 8);
+        pids
+    });
+}
+
+#[test]
 fn exchange_manage_leaves_no_zombie_and_no_descriptor() {
     hygienic(|| {
         let mut exchange = Exchange::with_handler(Record::default()).limit(2);

@@ -33,11 +33,14 @@
 //!         assert_result::<u32>();
 //!         pmap_limit(|(i, j): (u32, u32)| super::calculate(i, j), inputs, limit)
 //!     }
+//!
+//!     // pmap_reused(inputs) and pmap_reused_limit(inputs, limit): the same
+//!     // with `pmap_reused(|(i, j)| .., inputs, limit)`, cores as the limit.
 //! }
 //! ```
 //!
 //! with every path through `::pprocess::__private`, every trait through
-//! `::core`, and every item documented. `#[reusable]` adds `reusable()`,
+//! `::core`, every item documented, and the helpers `#[must_use]`. `#[reusable]` adds `reusable()`,
 //! the same as `parallel()` with `MakeReusable`, which also asserts that
 //! each argument type serializes. The module's items are one visibility level wider than
 //! the function (`pub(super)` for a private one), so that they reach as
@@ -60,7 +63,13 @@ pub enum Bodies {
     /// The real wrappers and helpers.
     Real,
     /// Signatures only, for the fallback: no cascade of errors at uses.
-    Stub,
+    Stub {
+        /// Whether the result type is one that cannot be sent: then the
+        /// helpers return an empty iterator of `pprocess::Result<T>`,
+        /// which needs nothing of `T`, where a `Map` would add an error at
+        /// each use (iterating a `Map` decodes its results).
+        unsendable: bool,
+    },
 }
 
 /// The module generated next to `function` (not the function itself).
@@ -119,14 +128,21 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             #(#outlive: #env,)*
             #(#predicates,)*
     };
-    let map = quote!(#private::Map<#env, #env_output>);
+    let map = match bodies {
+        Bodies::Stub { unsendable: true } => {
+            quote!(::core::iter::Empty<::pprocess::Result<#env_output>>)
+        }
+        _ => quote!(#private::Map<#env, #env_output>),
+    };
 
     // What each function does, in its own documentation.
     let inputs_doc = inputs_doc(function);
     let mod_doc = format!(
         "The `{attribute}` wrappers of the function `{ident}`: `parallel()`{} gives it to \
          exchanges, maps and queues; `pmap(inputs)` and `pmap_limit(inputs, limit)` run it \
-         on many inputs in parallel.",
+         on many inputs in parallel, a process per input; `pmap_reused(inputs)` and \
+         `pmap_reused_limit(inputs, limit)` run it in a few reused processes, for tasks \
+         shorter than a fork (a few tenths of a millisecond).",
         if kind == Kind::Reusable {
             " (and `reusable()` for reused processes)"
         } else {
@@ -152,8 +168,22 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
         "Runs `{ident}` on every input like `pmap`, with at most `limit` processes at once, \
          like `pprocess::pmap_limit`."
     );
+    let pmap_reused_doc = format!(
+        "Runs `{ident}` on every input in reused processes, at most as many as there are \
+         cores, like `pprocess::Map::new().reuse(true).pmap(..)`: each process takes input \
+         after input, so a task costs microseconds instead of a fork. A failing task still \
+         fails only its own index, but the tasks a process runs share its memory: use \
+         `pmap` when each task must start from a fresh copy of the creator."
+    );
+    let pmap_reused_limit_doc = format!(
+        "Runs `{ident}` on every input like `pmap_reused`, in at most `limit` reused \
+         processes."
+    );
+    let must_use = "the map runs the tasks while it is iterated, and dropping it kills its \
+                    processes: iterate or `collect` it";
 
-    let (parallel_ty, reusable_ty, parallel_body, reusable_body, pmap_body, pmap_limit_body);
+    let (parallel_ty, reusable_ty, parallel_body, reusable_body);
+    let (pmap_body, pmap_limit_body, pmap_reused_body, pmap_reused_limit_body);
     match bodies {
         Bodies::Real => {
             let call = closure(function, &args);
@@ -180,10 +210,21 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
                 assert.extend(quote_spanned!(last=> >();));
                 assert
             });
-            let mut pmap = quote_spanned!(first=> ::pprocess::__private::pmap);
-            pmap.extend(quote_spanned!(last=> (#call, inputs)));
-            let mut pmap_limit = quote_spanned!(first=> ::pprocess::__private::pmap_limit);
-            pmap_limit.extend(quote_spanned!(last=> (#call, inputs, limit)));
+            // `::pprocess::__private::#helper(#call, inputs, ..)`, spanned
+            // as said above.
+            let helper = |helper: &str, rest: TokenStream| {
+                let helper = Ident::new(helper, first);
+                let mut call_helper = quote_spanned!(first=> ::pprocess::__private::#helper);
+                call_helper.extend(quote_spanned!(last=> (#call, inputs #rest)));
+                call_helper
+            };
+            let pmap = helper("pmap", TokenStream::new());
+            let pmap_limit = helper("pmap_limit", quote!(, limit));
+            let pmap_reused = helper(
+                "pmap_reused",
+                quote!(, ::pprocess::__private::get_number_of_cores()),
+            );
+            let pmap_reused_limit = helper("pmap_reused", quote!(, limit));
             parallel_ty = quote!(#private::MakeParallel<#callable>);
             reusable_ty = quote!(#private::MakeReusable<#callable>);
             parallel_body = quote!(#assert_result #private::MakeParallel::new(#call));
@@ -194,8 +235,10 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             };
             pmap_body = quote!(#assert_result #pmap);
             pmap_limit_body = quote!(#assert_result #pmap_limit);
+            pmap_reused_body = quote!(#assert_result #pmap_reused);
+            pmap_reused_limit_body = quote!(#assert_result #pmap_reused_limit);
         }
-        Bodies::Stub => {
+        Bodies::Stub { .. } => {
             let unimplemented = quote!(::core::unimplemented!());
             parallel_ty = quote!(#private::MakeParallel<fn(#args) -> #output>);
             reusable_ty = quote!(#private::MakeReusable<fn(#args) -> #output>);
@@ -203,6 +246,8 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             reusable_body = unimplemented.clone();
             pmap_body = quote!(let _ = inputs; #unimplemented);
             pmap_limit_body = quote!(let _ = (inputs, limit); #unimplemented);
+            pmap_reused_body = pmap_body.clone();
+            pmap_reused_limit_body = pmap_limit_body.clone();
         }
     }
     let where_clause = (!predicates.is_empty()).then(|| quote!(where #(#predicates,)*));
@@ -235,6 +280,7 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             #reusable
 
             #[doc = #pmap_doc]
+            #[must_use = #must_use]
             #inner_vis fn pmap<#pmap_params>(inputs: #iter) -> #map
             #pmap_where
             {
@@ -242,6 +288,7 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             }
 
             #[doc = #pmap_limit_doc]
+            #[must_use = #must_use]
             #inner_vis fn pmap_limit<#pmap_params>(
                 inputs: #iter,
                 limit: ::core::primitive::usize,
@@ -249,6 +296,25 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
             #pmap_where
             {
                 #pmap_limit_body
+            }
+
+            #[doc = #pmap_reused_doc]
+            #[must_use = #must_use]
+            #inner_vis fn pmap_reused<#pmap_params>(inputs: #iter) -> #map
+            #pmap_where
+            {
+                #pmap_reused_body
+            }
+
+            #[doc = #pmap_reused_limit_doc]
+            #[must_use = #must_use]
+            #inner_vis fn pmap_reused_limit<#pmap_params>(
+                inputs: #iter,
+                limit: ::core::primitive::usize,
+            ) -> #map
+            #pmap_where
+            {
+                #pmap_reused_limit_body
             }
         }
     }

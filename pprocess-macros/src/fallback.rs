@@ -22,7 +22,8 @@ pub fn expand(
     let stub = function
         .filter(|function| valid::nameable(function))
         .map(|function| {
-            let module = expand::module(function, kind, Bodies::Stub);
+            let unsendable = valid::result_errors(function, kind).is_some();
+            let module = expand::module(function, kind, Bodies::Stub { unsendable });
             quote!(#[allow(unused_variables, clippy::all)] #module)
         });
     let error = error.into_compile_error();

@@ -9,7 +9,7 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::visit::{self, Visit};
-use syn::{Error, Item, Lifetime, Safety, Type, TypeFnPtr, TypeImplTrait, TypeReference};
+use syn::{Error, Ident, Item, Lifetime, Safety, Type, TypeFnPtr, TypeImplTrait, TypeReference};
 
 use crate::ast::{Function, Kind, source};
 
@@ -97,20 +97,16 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
             ),
         );
     }
+    if let Some(error) = result_errors(function, kind) {
+        errors.push_error(error);
+    }
 
     if kind == Kind::Reusable {
         for arg in &function.args {
             let mut borrowed = Borrowed::default();
             borrowed.visit_type(arg.ty);
             for reference in &borrowed.references {
-                let owned = match &*reference.elem {
-                    Type::Path(path) if path.path.is_ident("str") => "`String`".to_owned(),
-                    Type::Path(path) if path.path.is_ident("Path") => "`PathBuf`".to_owned(),
-                    Type::Slice(slice) => {
-                        format!("`Vec<{}>`", source(&slice.elem))
-                    }
-                    elem => format!("`{}`", source(elem)),
-                };
+                let owned = owned(reference);
                 errors.push(
                     reference,
                     format!(
@@ -136,12 +132,62 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
     errors.0.map_or(Ok(()), Err)
 }
 
+/// The errors of a result type that cannot be sent: borrowed, or holding
+/// a `std::io::Error`; `None` if it has neither.
+pub fn result_errors(function: &Function<'_>, kind: Kind) -> Option<Error> {
+    let attribute = kind.attribute();
+    let name = function.ident();
+    let mut errors = Errors(None);
+    if let Some(output) = function.output {
+        let mut borrowed = Borrowed::default();
+        borrowed.visit_type(output);
+        for reference in &borrowed.references {
+            errors.push(
+                reference,
+                format!(
+                    "the result of a {attribute} function is sent to the creator, so it must \
+                     be owned: return {} instead of `{}`",
+                    owned(reference),
+                    source(reference)
+                ),
+            );
+        }
+        for lifetime in &borrowed.lifetimes {
+            errors.push(
+                lifetime,
+                format!(
+                    "the result of a {attribute} function is sent to the creator, so it must \
+                     own its data: return an owned type, without the lifetime `{lifetime}` \
+                     (or with `'static`)"
+                ),
+            );
+        }
+        let mut io = IoError::default();
+        io.visit_type(output);
+        for path in &io.paths {
+            errors.push(
+                path,
+                format!(
+                    "`std::io::Error` cannot be sent over the channel (it does not implement \
+                     serde's `Serialize` and `Deserialize`): return `Result<T, String>`, \
+                     with `.map_err(|error| error.to_string())` in `{name}`, or an error \
+                     type that derives them"
+                ),
+            );
+        }
+    }
+    errors.0
+}
+
 /// The errors found so far, combined into one.
 struct Errors(Option<Error>);
 
 impl Errors {
     fn push(&mut self, tokens: impl ToTokens, message: String) {
-        let error = Error::new_spanned(tokens, message);
+        self.push_error(Error::new_spanned(tokens, message));
+    }
+
+    fn push_error(&mut self, error: Error) {
         match &mut self.0 {
             Some(errors) => errors.combine(error),
             None => self.0 = Some(error),
@@ -202,6 +248,40 @@ impl<'a> Visit<'a> for Borrowed<'a> {
     fn visit_type_fn_ptr(&mut self, _: &'a TypeFnPtr) {}
 
     fn visit_parenthesized_generic_arguments(&mut self, _: &'a syn::ParenthesizedGenericArguments) {
+    }
+
+    // An `impl Trait` is an error of its own.
+    fn visit_type_impl_trait(&mut self, _: &'a TypeImplTrait) {}
+}
+
+/// The owned type to write instead of `reference`, quoted: `String` for
+/// `&str`, `Vec<T>` for `&[T]`, `T` for `&T`.
+fn owned(reference: &TypeReference) -> String {
+    match &*reference.elem {
+        Type::Path(path) if path.path.is_ident("str") => "`String`".to_owned(),
+        Type::Path(path) if path.path.is_ident("Path") => "`PathBuf`".to_owned(),
+        Type::Slice(slice) => format!("`Vec<{}>`", source(&slice.elem)),
+        elem => format!("`{}`", source(elem)),
+    }
+}
+
+/// The paths to `std::io::Error` in a type, as written: `io::Result`
+/// (`std::io::Result`, ...) and `io::Error`.
+#[derive(Default)]
+struct IoError<'a> {
+    paths: Vec<&'a syn::Path>,
+}
+
+impl<'a> Visit<'a> for IoError<'a> {
+    fn visit_path(&mut self, path: &'a syn::Path) {
+        let segments: Vec<&Ident> = path.segments.iter().map(|s| &s.ident).collect();
+        if let [.., module, last] = &segments[..] {
+            if *module == "io" && (*last == "Result" || *last == "Error") {
+                self.paths.push(path);
+                return;
+            }
+        }
+        visit::visit_path(self, path);
     }
 }
 

@@ -97,6 +97,22 @@ pub enum Error {
     #[error("could not decode a message: {0}")]
     Decode(String),
 
+    /// The created process tried to send a message (its result, usually)
+    /// larger than its channel's frame limit, and ended with an error
+    /// instead: nothing of it was sent. Send less, or send bulk data in
+    /// several messages.
+    #[error(
+        "process {pid} could not send a message of {length} bytes: it exceeds the frame limit of {limit} bytes"
+    )]
+    ResultTooLarge {
+        /// The process id.
+        pid: i32,
+        /// The size of the message it tried to send (its payload).
+        length: u64,
+        /// The frame limit in force in that process.
+        limit: u64,
+    },
+
     /// The value could not be encoded for sending.
     #[error("could not encode a message: {0}")]
     Encode(String),
@@ -147,6 +163,22 @@ pub enum Error {
     #[error("this channel has no process to wait for")]
     NoProcess,
 
+    /// The exit status of created process `pid` was taken by someone else:
+    /// `SIGCHLD` is ignored (`SIG_IGN`, so the kernel reaps created
+    /// processes itself), or a handler of the program reaps every child
+    /// (`waitpid(-1, ..)`). How the process ended cannot be known: if it
+    /// owed a result, that result never came. pprocess needs `SIGCHLD` at
+    /// its default disposition, and to reap its own processes.
+    #[error(
+        "the exit status of process {pid} was taken by someone else (SIGCHLD ignored, or a \
+         handler that reaps every child): restore SIGCHLD's default and reap only your own \
+         children"
+    )]
+    StatusTaken {
+        /// The process id.
+        pid: i32,
+    },
+
     /// The directory in which the socket of address `path` would be made
     /// does not exist.
     #[error("cannot listen at {}: directory {} does not exist", path.display(), directory_of(path).display())]
@@ -177,6 +209,30 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The address is too long for a Unix socket path: at most `limit`
+    /// bytes fit (107 on Linux, 103 on macOS). Nothing was made or
+    /// started. Use a shorter path, or a relative one from a nearer
+    /// working directory.
+    #[error("address {} is {} bytes long; a socket path holds at most {limit}", path.display(), path.as_os_str().len())]
+    AddressTooLong {
+        /// The address.
+        path: PathBuf,
+        /// The longest path a socket address holds.
+        limit: usize,
+    },
+
+    /// The process listening at the address belongs to another user (user
+    /// id `uid`), so nothing it says can be trusted: the connection was
+    /// closed without reading from it. Keep addresses in a directory only
+    /// you can write to (see [`connect`](crate::connect)).
+    #[error("the process listening at {} belongs to user {uid}, not to this user", path.display())]
+    ForeignListener {
+        /// The address.
+        path: PathBuf,
+        /// The user id of the listening process.
+        uid: u32,
+    },
+
     /// A system call on an address failed; `operation` says which.
     #[error("{operation} {} failed: {source}", path.display())]
     Address {
@@ -187,6 +243,20 @@ pub enum Error {
         /// The operating system's error.
         #[source]
         source: io::Error,
+    },
+
+    /// A connection made by [`connect_timeout`](crate::connect_timeout)
+    /// waited longer than its timeout: `receive` got nothing from process
+    /// `pid` for `after` (the connection stays usable: a later `receive`
+    /// goes on where this one stopped), or, with `pid` -1, the listener did
+    /// not take the connection within `after` (its backlog is full: it does
+    /// not accept).
+    #[error("no answer from process {pid} within {after:?}")]
+    PeerTimeout {
+        /// The process at the other end; -1 if the connection was not made.
+        pid: i32,
+        /// The timeout in force.
+        after: std::time::Duration,
     },
 
     /// The process at the other end of a connection (see
@@ -229,8 +299,10 @@ impl Error {
             Error::Panicked { pid, .. }
             | Error::Died { pid, .. }
             | Error::NoResult { pid, .. }
+            | Error::ResultTooLarge { pid, .. }
             | Error::Timeout { pid, .. }
             | Error::ConnectionClosed { pid } => Some(*pid),
+            Error::PeerTimeout { pid, .. } if *pid > 0 => Some(*pid),
             _ => None,
         }
     }
@@ -249,6 +321,8 @@ impl Error {
             | Error::AddressInUse { path }
             | Error::NotASocket { path }
             | Error::NoListener { path }
+            | Error::AddressTooLong { path, .. }
+            | Error::ForeignListener { path, .. }
             | Error::Address { path, .. } => Some(path),
             _ => None,
         }

@@ -1,31 +1,62 @@
 //! Fork-based parallel processing for Unix.
 //!
-//! pprocess runs work in created processes made by `fork`, and talks to them
-//! over channels (one `socketpair` each). Because a created process is a
-//! copy of its creator, it already has your closures and data: nothing needs
-//! to be `Send`, `Sync` or serializable except the messages (results, and the
-//! arguments of reused processes). And because it is a process, a panic, a
-//! crash or a leak in one task costs that task and nothing else: the creator
-//! gets an [`Error`] at that task's result.
+//! A parallel `map` in one line: each input in a created process (made by
+//! `fork`), at most one process per core, the results in input order.
 //!
 //! ```
-//! use pprocess::{Channel, Exchange};
-//!
-//! let table = vec![3u64, 1, 4, 1, 5, 9, 2, 6]; // borrowed, never serialized
-//! let mut sums = vec![0u64; 4];
-//! let mut exchange = Exchange::with_handler(|channel: &mut Channel, task: usize| {
-//!     sums[task] = channel.receive()?;
-//!     Ok(())
-//! })
-//! .limit(pprocess::get_number_of_cores());
-//! for chunk in table.chunks(2) {
-//!     exchange.start(move |channel| channel.send(&chunk.iter().sum::<u64>()));
-//! }
-//! exchange.finish()?;
-//! drop(exchange);
-//! assert_eq!(sums, [4, 5, 14, 8]);
+//! let squares: Vec<u64> = pprocess::pmap(|n: u64| n * n, 0..8).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 //! # Ok::<(), pprocess::Error>(())
 //! ```
+//!
+//! Or put [`#[parallel]`](macro@parallel) on a function: it stays a plain
+//! function and gains `pmap` helpers. For many short tasks, `pmap_reused`
+//! runs them in a few reused processes instead of a process each:
+//!
+//! ```
+//! #[pprocess::parallel]
+//! fn calculate(i: u32, j: u32) -> u32 {
+//!     i * 10 + j
+//! }
+//!
+//! fn main() -> pprocess::Result<()> {
+//!     let cells: Vec<u32> = calculate::pmap([(0, 1), (2, 3), (4, 5)])
+//!         .collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells, [1, 23, 45]);
+//!
+//!     let inputs: Vec<(u32, u32)> = (0..10_000).map(|n| (n / 10, n % 10)).collect();
+//!     let cells: Vec<u32> = calculate::pmap_reused(inputs).collect::<pprocess::Result<_>>()?;
+//!     assert_eq!(cells[9_999], 9_999);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Because a created process is a copy of its creator, it already has your
+//! closures and data: nothing needs to be `Send`, `Sync` or serializable
+//! except the results (and the arguments of reused processes). And because
+//! it is a process, a panic, a crash or a leak in one task costs that task
+//! and nothing else: the creator gets an [`Error`] at that task's result.
+//!
+//! # Which API do I want
+//!
+//! A process per task costs a `fork`, about 0.2-0.5 ms; a reused process
+//! takes its next task in microseconds (figures from a 2-CPU machine, in
+//! the repository's `docs/performance.md`).
+//!
+//! | you have | use | a task costs |
+//! |---|---|---|
+//! | inputs, and tasks of several milliseconds or more, or tasks that must each start from a fresh copy of the program | [`pmap`], [`pmap_limit`], or `calculate::pmap` from [`#[parallel]`](macro@parallel) | a fork: 0.2-0.5 ms |
+//! | many short tasks (10,000 trivial ones: 2-9 ms this way, 1.6-4.8 s with a process each) | `calculate::pmap_reused`, or [`Map::new()`](Map::new)`.reuse(true).pmap(f, inputs)` | about 0.15 us |
+//! | tasks given one by one, results by index, with a limit, a timeout | [`Map`]: `start`, `manage`, `get` | a fork, or 2 us with `reuse(true)` and a [`MakeReusable`] |
+//! | tasks whose results you take as they come | [`Queue`] | the same |
+//! | control of every channel: several messages per task, your own handler | [`Exchange`], [`Channel`], [`start`], [`create`] | a fork |
+//! | processes that outlive this program, reached at a socket path | [`BackgroundCallable`], [`PersistentExchange`], [`PersistentQueue`] | a fork, once |
+//!
+//! Reused processes isolate failures as well (a task that panics is an
+//! `Err` at its index, and a new process takes the failed one's place),
+//! but the tasks a process runs share its memory: a leak or a changed
+//! global carries over to the next task. The [`tutorial`] walks through
+//! every one of these, from the simplest.
 //!
 //! # The layers
 //!
@@ -71,6 +102,39 @@
 //! lock that other threads of the creator use (a `Mutex` in a `static`, a
 //! logger, a thread pool) is not.
 //!
+//! **A thread that holds standard output holds up every fork.** For the
+//! same reason, a `fork` waits while another thread holds the standard
+//! output (or error) lock: a created process forked then could never print
+//! (std offers no way to try that lock, nor to reset it). A thread that
+//! writes for long through a locked `stdout()` (a `BufWriter` over a
+//! `StdoutLock`, say) delays every [`start`] and [`pmap`] until it lets
+//! go. Such a thread should write through a handle of its own, which takes
+//! no lock of std's:
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::fd::AsFd;
+//!
+//! let own = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+//! let writer = std::thread::spawn(move || {
+//!     let mut out = std::io::BufWriter::new(own);
+//!     writeln!(out, "a long report, written without std's lock")
+//! });
+//! let doubled: Vec<u64> = pprocess::pmap(|n: u64| n * 2, 0..4).collect::<pprocess::Result<_>>()?;
+//! assert_eq!(doubled, [0, 2, 4, 6]);
+//! writer.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Other forks in the creator.** Every descriptor pprocess makes is
+//! close-on-exec, so a program another thread runs (`std::process::Command`
+//! forks and `exec`s) never keeps a channel. A raw `fork` *without* `exec`
+//! on another thread copies every channel end open at that moment, a task's
+//! just-made one included; nothing in pprocess can close that copy, so the
+//! task's end of file (how the creator learns it ended) comes only when
+//! that other process ends or closes it. Fork through pprocess, or `exec`
+//! right after a fork of your own.
+//!
 //! **Orphans.** On Linux, a created process is killed when the *thread*
 //! that created it ends (`PR_SET_PDEATHSIG`), so a creator that is killed
 //! leaves no processes computing for nobody. Create processes from a thread
@@ -79,6 +143,11 @@
 //! their creator.
 
 #![warn(missing_docs)]
+// Unix calls are wrapped once, in `sys`, each with its safety argument;
+// the rest of the crate is safe Rust (the fork path says why it may call
+// `sys::fork`, the one wrapper with an obligation on its caller).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 /// The crate README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -95,12 +164,16 @@ mod exchange;
 pub mod persistent;
 mod process;
 mod reused_pmap;
+#[allow(unsafe_code)]
 mod sys;
 mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+#[doc = include_str!("../docs/tutorial.md")]
+pub mod tutorial {}
 
 /// A byte buffer sent as one block: a `Vec<u8>` is encoded byte by byte by
 /// serde, `Bytes` is a length and a copy. Use it for bulk data (a row of
@@ -127,9 +200,10 @@ pub use exchange::managed::Managed;
 pub use exchange::{Exchange, Handler};
 pub use persistent::{
     BackgroundCallable, BackgroundQueue, PersistentChannel, PersistentExchange, PersistentManaged,
-    PersistentQueue, connect,
+    PersistentQueue, connect, connect_timeout,
 };
 pub use process::reap::waitall;
+pub use process::threads::other_threads;
 pub use wire::codec::MAX_FRAME_LIMIT;
 
 pub use pprocess_macros::{parallel, reusable};

@@ -14,6 +14,20 @@ use serde::de::DeserializeOwned;
 pub use crate::collections::map::{Map, pmap, pmap_limit};
 pub use crate::exchange::callable::{MakeParallel, MakeReusable};
 
+/// The generated `pmap_reused` and `pmap_reused_limit`: `function` on
+/// every input in at most `limit` reused processes, which take the inputs
+/// from memory they share with the creator (`Map::reuse`).
+pub fn pmap_reused<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
+where
+    I: IntoIterator<IntoIter: 'env, Item: 'env>,
+    F: Fn(I::Item) -> T + 'env,
+    T: Serialize + DeserializeOwned,
+{
+    Map::new().limit(limit).reuse(true).pmap(function, inputs)
+}
+
+pub use crate::cores::get_number_of_cores;
+
 /// A type a wrapped function can return: sent over the channel by the
 /// created process, received as the same type by the creator.
 #[diagnostic::on_unimplemented(

@@ -29,16 +29,17 @@ pub(crate) enum Forked {
 
 /// Forks the calling process.
 ///
-/// The caller must make sure the child only runs code that is safe after
-/// `fork` in a multi-threaded program: the crate holds its own locks (and
-/// the standard stream locks) across the call, so they are consistent in
-/// the child; glibc's allocator has its own fork handlers.
-pub(crate) fn fork() -> io::Result<Forked> {
-    // SAFETY: `fork` itself is always safe to call; what is unsafe is running
-    // code in the child that takes a lock another thread held at the time of
-    // the fork. The crate's own state is guarded by locks the caller holds
-    // across this call (see `fork.rs`), and the rules for user code are
-    // documented on `create` and `start`.
+/// # Safety
+///
+/// In a multi-threaded program, only the calling thread exists in the
+/// child, and every lock another thread held at the call stays locked
+/// there for ever. The caller must make sure the child takes no such
+/// lock: it holds the locks the child will use across the call (the
+/// crate's own, and the standard streams'), and the child runs only code
+/// that takes no other lock another thread may hold. The fork procedure
+/// of `process::fork` is the one caller; it documents how it meets this.
+pub(crate) unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller meets `fork`'s obligation (see `# Safety`).
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent {
             child: child.as_raw(),
@@ -208,6 +209,29 @@ pub(crate) fn send_with_descriptor(
     }
 }
 
+/// A descriptor that becomes readable when process `pid` (a child of
+/// this process, not yet reaped) ends: `pidfd_open`, on Linux 5.3 and
+/// later. An error where the call does not exist.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: `pidfd_open` takes a pid and flags and returns a new
+        // descriptor or -1; no memory is passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the call returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
 /// Waits for the child `pid` to end. With `block` false, returns `None` at
 /// once if it is still running. Retries `EINTR`.
 pub(crate) fn wait_pid(pid: i32, block: bool) -> io::Result<Option<ExitStatus>> {
@@ -355,6 +379,12 @@ pub(crate) fn unix_socket(nonblocking: bool) -> io::Result<OwnedFd> {
     socket::socket(AddressFamily::Unix, SockType::Stream, flags, None).map_err(io::Error::from)
 }
 
+/// The longest path a Unix socket address holds, in bytes: the size of
+/// `sun_path` (108 on Linux, 104 on macOS) less its terminating zero.
+pub(crate) const SOCKET_PATH_LIMIT: usize = std::mem::size_of::<libc::sockaddr_un>()
+    - std::mem::offset_of!(libc::sockaddr_un, sun_path)
+    - 1;
+
 /// Binds `socket` to the file system path `path` (which must not exist)
 /// and listens on it.
 pub(crate) fn bind_and_listen(socket: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
@@ -406,19 +436,38 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
 }
 
-/// The id of the process at the other end of a connected Unix socket: the
-/// one that last listened on the socket it connected to (`SO_PEERCRED`;
-/// `-1` where the system cannot tell).
-pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
+/// Who is at the other end of a connected Unix socket: the process that
+/// last listened on the socket it connected to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerCredentials {
+    /// Its process id; `-1` where the system cannot tell.
+    pub(crate) pid: i32,
+    /// Its user id; `None` where the system cannot tell.
+    pub(crate) uid: Option<u32>,
+}
+
+/// The credentials of the process at the other end of a connected Unix
+/// socket (`SO_PEERCRED`; `LOCAL_PEERPID` and `getpeereid` on Apple
+/// systems).
+pub(crate) fn peer_credentials(socket: BorrowedFd<'_>) -> io::Result<PeerCredentials> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         socket::getsockopt(&socket, socket::sockopt::PeerCredentials)
-            .map(|credentials| credentials.pid())
+            .map(|credentials| PeerCredentials {
+                pid: credentials.pid(),
+                uid: Some(credentials.uid()),
+            })
             .map_err(io::Error::from)
     }
     #[cfg(any(target_os = "macos", target_os = "ios"))]
     {
-        socket::getsockopt(&socket, socket::sockopt::LocalPeerPid).map_err(io::Error::from)
+        let pid =
+            socket::getsockopt(&socket, socket::sockopt::LocalPeerPid).map_err(io::Error::from)?;
+        let (uid, _) = nix::unistd::getpeereid(socket).map_err(io::Error::from)?;
+        Ok(PeerCredentials {
+            pid,
+            uid: Some(uid.as_raw()),
+        })
     }
     #[cfg(not(any(
         target_os = "linux",
@@ -428,8 +477,44 @@ pub(crate) fn peer_pid(socket: BorrowedFd<'_>) -> io::Result<i32> {
     )))]
     {
         let _ = socket;
-        Ok(-1)
+        Ok(PeerCredentials { pid: -1, uid: None })
     }
+}
+
+/// The effective user id of this process.
+pub(crate) fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Sets how long one blocking receive (`SO_RCVTIMEO`) and one blocking
+/// send (`SO_SNDTIMEO`, which bounds `connect` on a Unix socket too) on
+/// `socket` may wait before failing with `EAGAIN`; `None` for no limit.
+/// A zero duration is taken as one microsecond (zero means no limit to the
+/// system), a huge one as about 68 years.
+pub(crate) fn set_timeouts(
+    socket: BorrowedFd<'_>,
+    receive: Option<Duration>,
+    send: Option<Duration>,
+) -> io::Result<()> {
+    use nix::sys::time::TimeVal;
+    let time_value = |timeout: Option<Duration>| match timeout {
+        None => TimeVal::new(0, 0),
+        Some(timeout) => {
+            let seconds = timeout.as_secs().min(i32::MAX as u64) as libc::time_t;
+            let micros = timeout.subsec_micros() as libc::suseconds_t;
+            match (seconds, micros) {
+                (0, 0) => TimeVal::new(0, 1),
+                _ => TimeVal::new(seconds, micros),
+            }
+        }
+    };
+    socket::setsockopt(
+        &socket,
+        socket::sockopt::ReceiveTimeout,
+        &time_value(receive),
+    )
+    .and_then(|()| socket::setsockopt(&socket, socket::sockopt::SendTimeout, &time_value(send)))
+    .map_err(io::Error::from)
 }
 
 /// Writes what the socket takes now of `bytes`, without waiting. Returns

@@ -9,8 +9,10 @@
 // Each test binary that declares this module uses only some of it.
 #![allow(dead_code)]
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -83,5 +85,52 @@ pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
             );
             panic!("{what} did not end within {limit:?}");
         }
+    }
+}
+
+/// A new empty directory for one test's files, removed (with what is in
+/// it) when dropped.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pprocess-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).expect("making a scratch directory");
+        Scratch { path }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The names in the directory, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.path)
+            .expect("listing the scratch directory")
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A new empty file in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        let path = self.path.join(name);
+        fs::write(&path, "").expect("making a followed file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
     }
 }

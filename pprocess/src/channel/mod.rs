@@ -19,6 +19,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -83,6 +84,8 @@ pub struct Channel {
     frame_limit: usize,
     status: Option<ExitStatus>,
     broken: bool,
+    /// Someone else reaped the process (see [`Error::StatusTaken`]).
+    status_taken: bool,
     /// Frames taken by `receive` (messages and panic reports).
     taken: u64,
     /// `receive` has reported the end of the stream or a broken stream.
@@ -91,6 +94,10 @@ pub struct Channel {
     peer: Peer,
     /// Messages of at least this many bytes go through shared memory.
     shared_from: usize,
+    /// The length and the limit of the last message `send` refused as
+    /// larger than the frame limit (reported to the creator if the created
+    /// process then fails).
+    too_large: Option<(u64, u64)>,
 }
 
 /// Who is at the other end of a channel.
@@ -101,8 +108,9 @@ enum Peer {
     Forked { child: Option<reap::Child> },
     /// A connection to a persistent channel, made by
     /// [`connect`](crate::connect): `pid` is the process there, which is not
-    /// our child. Each frame taken is acknowledged.
-    Connected,
+    /// our child. Each frame taken is acknowledged. A read waits at most
+    /// `timeout` (see [`connect_timeout`](crate::connect_timeout)).
+    Connected { timeout: Option<Duration> },
     /// This is the listening side of a persistent channel: frames go
     /// through the link, which owns the sockets (`socket` is `None`).
     Listening(Box<dyn Listening>),
@@ -151,9 +159,10 @@ impl Channel {
     }
 
     /// A connection to the persistent channel of process `pid` (see
-    /// [`connect`](crate::connect)).
-    pub(crate) fn connected(socket: OwnedFd, pid: i32) -> Self {
-        Channel::with_peer(Some(socket), pid, Peer::Connected)
+    /// [`connect`](crate::connect)), whose socket's reads wait at most
+    /// `timeout`.
+    pub(crate) fn connected(socket: OwnedFd, pid: i32, timeout: Option<Duration>) -> Self {
+        Channel::with_peer(Some(socket), pid, Peer::Connected { timeout })
     }
 
     /// The listening side of a persistent channel.
@@ -173,10 +182,12 @@ impl Channel {
             frame_limit: MAX_FRAME_LIMIT,
             status: None,
             broken: false,
+            status_taken: false,
             taken: 0,
             reported_end: false,
             peer,
             shared_from: shared::SHARED_FROM,
+            too_large: None,
         }
     }
 
@@ -273,15 +284,39 @@ impl Channel {
             _ => usize::MAX,
         };
         let (reserved, outbox) = (frame::HEADER_LEN, &mut self.outbox);
-        match codec::encode_after(value, &mut small, reserved, outbox, shared_from)? {
+        let sent = match codec::encode_after(value, &mut small, reserved, outbox, shared_from)? {
             codec::Placed::Small(used) => {
                 let whole = &mut small[..used];
-                frame::finish(whole, Kind::Message, self.frame_limit)?;
-                self.send_frame(whole)
+                frame::finish(whole, Kind::Message, self.frame_limit)
+                    .and_then(|()| self.send_frame(whole))
             }
             codec::Placed::Spilled => self.send_outbox(Kind::Message),
             codec::Placed::Shared(payload) => self.send_shared(payload),
+        };
+        self.note_too_large(sent)
+    }
+
+    /// Remembers a message refused as too large, for
+    /// [`report_too_large`](Self::report_too_large).
+    fn note_too_large(&mut self, sent: Result<()>) -> Result<()> {
+        if let Err(Error::FrameTooLarge { length, limit }) = sent {
+            self.too_large = Some((length, limit));
         }
+        sent
+    }
+
+    /// In a created process that ends with an error: if a message was
+    /// refused as larger than the frame limit, tells the creator so (its
+    /// `receive` then returns [`Error::ResultTooLarge`]), rather than
+    /// leaving it to find a process that ended without a result.
+    pub(crate) fn report_too_large(&mut self) -> Result<()> {
+        let Some((length, limit)) = self.too_large else {
+            return Ok(());
+        };
+        frame::begin(&mut self.outbox);
+        self.outbox.extend_from_slice(&length.to_le_bytes());
+        self.outbox.extend_from_slice(&limit.to_le_bytes());
+        self.send_outbox(Kind::TooLarge)
     }
 
     /// Sends a message whose payload is in shared memory: seals it and
@@ -418,10 +453,10 @@ impl Channel {
         let prefix = self.outbox.len() - frame::HEADER_LEN;
         let length = prefix as u64 + bytes.len() as u64;
         if length > self.frame_limit as u64 {
-            return Err(Error::FrameTooLarge {
+            return self.note_too_large(Err(Error::FrameTooLarge {
                 length,
                 limit: self.frame_limit as u64,
-            });
+            }));
         }
         frame::write_header(&mut self.outbox, length, Kind::Message);
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
@@ -517,6 +552,7 @@ impl Channel {
                         pid: self.pid,
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
+                    Kind::TooLarge => Err(self.too_large_error(self.inbox.payload(frame))),
                     Kind::Ack => Err(Error::Decode(
                         "an acknowledgement arrived where a message was expected".into(),
                     )),
@@ -608,7 +644,7 @@ impl Channel {
                 Ok(_) => {}
                 Err(error) => {
                     self.break_off();
-                    return Err(Error::io("receive", error));
+                    return Err(self.receive_error(error));
                 }
             }
         }
@@ -616,12 +652,30 @@ impl Channel {
         Ok(bytes)
     }
 
+    /// The error a report of kind [`Kind::TooLarge`] stands for.
+    fn too_large_error(&self, payload: &[u8]) -> Error {
+        let number = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        match (number(0), number(8), payload.len()) {
+            (Some(length), Some(limit), 16) => Error::ResultTooLarge {
+                pid: self.pid,
+                length,
+                limit,
+            },
+            _ => Error::Decode("a malformed report of a message too large".into()),
+        }
+    }
+
     /// Counts a frame `receive` took, and on a connection to a persistent
     /// channel acknowledges it. A failed acknowledgement is not an error:
     /// the frame was received, and a peer that is gone needs none.
     fn took_frame(&mut self) {
         self.taken += 1;
-        if let (Peer::Connected, Some(socket)) = (&self.peer, &self.socket) {
+        if let (Peer::Connected { .. }, Some(socket)) = (&self.peer, &self.socket) {
             let _ = sys::send_all(socket.as_fd(), &frame::ACK);
         }
     }
@@ -658,6 +712,9 @@ impl Channel {
     /// How the reaped process ended, as an error, if it ended badly (killed
     /// by a signal or a non-zero exit code).
     pub(crate) fn exit_failure(&self) -> Option<Error> {
+        if self.status_taken {
+            return Some(Error::StatusTaken { pid: self.pid });
+        }
         let status = self.status?;
         match (status.signal(), status.code()) {
             (Some(signal), _) => Some(Error::Died {
@@ -701,7 +758,21 @@ impl Channel {
         }
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
         read(&mut self.inbox, socket.as_fd(), self.frame_limit)
-            .map_err(|error| Error::io("receive", error))
+            .map_err(|error| self.receive_error(error))
+    }
+
+    /// The error for a failed read: on a connection with a timeout, a
+    /// read that waited that long is [`Error::PeerTimeout`].
+    fn receive_error(&self, error: std::io::Error) -> Error {
+        match self.peer {
+            Peer::Connected {
+                timeout: Some(after),
+            } if error.kind() == std::io::ErrorKind::WouldBlock => Error::PeerTimeout {
+                pid: self.pid,
+                after,
+            },
+            _ => Error::io("receive", error),
+        }
     }
 
     /// The channel's socket, `None` once closed: for polling it together
@@ -734,7 +805,7 @@ impl Channel {
         if self.pid == 0 {
             return truncated.unwrap_or(Error::Disconnected);
         }
-        if let Peer::Connected = self.peer {
+        if let Peer::Connected { .. } = self.peer {
             return truncated.unwrap_or(Error::ConnectionClosed { pid: self.pid });
         }
         match self.wait() {
@@ -837,10 +908,26 @@ impl Channel {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if self.status_taken {
+            return Err(Error::StatusTaken { pid: self.pid });
+        }
         if let (None, Peer::Forked { child: Some(child) }) = (self.status, &self.peer) {
-            self.status = reap::wait(*child, block).map_err(|error| Error::io("wait", error))?;
+            self.status = reap::wait(*child, block).map_err(|error| {
+                if error.raw_os_error() == Some(nix::libc::ECHILD) {
+                    self.status_taken = true;
+                    Error::StatusTaken { pid: self.pid }
+                } else {
+                    Error::io("wait", error)
+                }
+            })?;
         }
         Ok(self.status)
+    }
+
+    /// Whether the process at the other end has ended (or is not this
+    /// channel's to wait for), without waiting: it is reaped if it has.
+    pub(crate) fn process_ended(&mut self) -> bool {
+        !self.reaps_its_process() || !matches!(self.reap(false), Ok(None))
     }
 
     /// Whether this channel reaps the process at its other end: it is the

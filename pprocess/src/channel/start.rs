@@ -148,6 +148,10 @@ where
             101
         }
     };
+    if code != 0 {
+        // A result too large for the channel is the cause of the failure.
+        let _ = channel.report_too_large();
+    }
     let code = match channel.finish_sending() {
         Err(_) if code == 0 => 1,
         _ => code,

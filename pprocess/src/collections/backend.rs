@@ -81,6 +81,14 @@ impl<'env, T: DeserializeOwned> Runner<'env, T> {
         }
     }
 
+    /// The same, to read.
+    pub(crate) fn processes_ref(&self) -> &Processes<'env, T> {
+        match self {
+            Runner::Fork(processes) => processes,
+            Runner::Other(_) => panic!("{ON_ANOTHER_BACKEND}"),
+        }
+    }
+
     /// Changes the fork backend's exchange settings (for the builders).
     ///
     /// # Panics

@@ -20,15 +20,14 @@ use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::callable::{Callable, MakeParallel};
 use crate::exchange::managed::Managed;
-use crate::exchange::{Exchange, Handler};
+use crate::exchange::{Exchange, Handler, Served};
 use crate::reused_pmap::board::Board;
 use crate::reused_pmap::runs::{Found, Runs};
 use crate::reused_pmap::serve::serve_inputs;
 
 /// The handler of a collection's exchange: results as they arrive, by
 /// task number, until the collection takes them; and what the creator
-/// knows of the `pmap` runs with reuse, whose serving processes the
-/// exchange reports here too.
+/// knows of the `pmap` runs with reuse, whose answers are results too.
 pub(crate) struct Collector<T> {
     found: Found<T>,
     runs: Runs,
@@ -36,23 +35,12 @@ pub(crate) struct Collector<T> {
 
 impl<T: DeserializeOwned> Handler for Collector<T> {
     fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
-        if self.runs.is_server(task) {
-            let message = channel.receive_bytes();
-            if !self.runs.store_message(task, message, &mut self.found) {
-                channel.kill();
-            }
-        } else {
-            self.found.push((task, channel.receive()));
-        }
+        self.found.push((task, channel.receive()));
         Ok(())
     }
 
     fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
-        if self.runs.is_server(task) {
-            self.runs.server_failed(task, error, true, &mut self.found);
-        } else {
-            self.found.push((task, Err(error)));
-        }
+        self.found.push((task, Err(error)));
         Ok(())
     }
 }
@@ -130,6 +118,33 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
     pub(crate) fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, Collector<T>, C> {
         self.take_all_batches();
         self.exchange.manage(callable)
+    }
+
+    /// Creates a process, fork-style, as a task, once there is room; see
+    /// [`Exchange::create`]. It comes after every `pmap` input given
+    /// before.
+    pub(crate) fn create(&mut self) -> Result<Option<Channel>> {
+        self.take_all_batches();
+        self.exchange.create()
+    }
+
+    /// Waits at most `timeout` for results (see [`Exchange::store`]) and
+    /// passes those that arrived to `found`.
+    pub(crate) fn store(
+        &mut self,
+        timeout: Option<Duration>,
+        found: &mut dyn FnMut(usize, Result<T>),
+    ) -> Result<()> {
+        let outcome = self.exchange.store(timeout);
+        self.take_served();
+        self.pass_found(found);
+        outcome
+    }
+
+    /// Whether a process runs, or a task waits to start; see
+    /// [`Exchange::unfinished`].
+    pub(crate) fn unfinished(&self) -> bool {
+        self.exchange.unfinished()
     }
 
     /// Makes a task of each input, after those given before; with reuse,
@@ -275,6 +290,29 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
         runs.release_finished_runs();
     }
 
+    /// Gives the engine what its serving processes sent and how they
+    /// ended; kills those whose answers cannot be read.
+    fn take_served(&mut self) {
+        let served: Vec<_> = self.exchange.take_served().collect();
+        for (server, event) in served {
+            let collector = self.exchange.handler_mut();
+            let runs = &mut collector.runs;
+            match event {
+                Served::Message(message) => {
+                    if !runs.store_message(server, message, &mut collector.found) {
+                        self.exchange.kill_server(server);
+                    }
+                }
+                Served::End { pid, failure } => {
+                    // A clean end fails the input it held, if any: it
+                    // ended without answering it.
+                    let error = failure.unwrap_or(Error::NoResult { pid, code: 0 });
+                    runs.server_failed(server, error, true, &mut collector.found);
+                }
+            }
+        }
+    }
+
     /// Passes the results found so far to `found`.
     fn pass_found(&mut self, found: &mut dyn FnMut(usize, Result<T>)) {
         let collector = self.exchange.handler_mut();
@@ -331,6 +369,7 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
             Ok(false)
         };
         self.exchange.handler().runs.woke();
+        self.take_served();
         outcome
     }
 }

@@ -33,6 +33,7 @@ use crate::exchange::managed::Managed;
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap<'env, I, F, T>(function: F, inputs: I) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -53,6 +54,7 @@ where
 /// assert_eq!(lengths, [24, 25, 26]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "the map runs the tasks while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub fn pmap_limit<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
 where
     I: IntoIterator,
@@ -130,6 +132,7 @@ impl<T> InputOrder<T> {
 /// assert_eq!(lengths, [3, 5, 4]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Map` does its work while it is iterated, and dropping it kills its processes: iterate it, `collect` it or `get` its results"]
 pub struct Map<'env, T> {
     order: InputOrder<T>,
     runner: Runner<'env, T>,
@@ -252,6 +255,29 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// ```
     pub fn manage<C>(&mut self, callable: C) -> Managed<'_, 'env, impl Handler + use<T, C>, C> {
         self.runner.processes().manage(callable)
+    }
+
+    /// Creates a process, fork-style, as a new task, once there is room
+    /// under the limit (results that arrive meanwhile are stored). The
+    /// creator gets `None`; the created process gets its channel: it
+    /// sends its result on it, then ends with [`exit`](crate::exit).
+    /// See [`Exchange::create`](crate::Exchange::create).
+    ///
+    /// ```
+    /// let mut tasks = pprocess::Map::<u8>::new().limit(2);
+    /// for i in 0..3u8 {
+    ///     if let Some(mut channel) = tasks.create()? {
+    ///         channel.send(&(i * 2))?; // in the created process
+    ///         pprocess::exit(channel);
+    ///     }
+    /// }
+    /// let mut doubled = tasks.collect::<pprocess::Result<Vec<u8>>>()?;
+    /// doubled.sort();
+    /// assert_eq!(doubled, [0, 2, 4]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn create(&mut self) -> Result<Option<Channel>> {
+        self.runner.processes().create()
     }
 
     /// Starts `function` on every input, one task each, like [`pmap`]

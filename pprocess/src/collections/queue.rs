@@ -37,6 +37,7 @@ use crate::exchange::{Exchange, Handler};
 /// assert_eq!(results, [10, 20, 30, 40]);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
+#[must_use = "a `Queue` does its work while it is iterated, and dropping it kills its processes: iterate or `collect` it"]
 pub struct Queue<'env, T> {
     /// The results that arrived and were not yet taken, in arrival order.
     arrived: VecDeque<Result<T>>,
@@ -174,6 +175,29 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
         self.runner.processes().manage(callable)
     }
 
+    /// Creates a process, fork-style, as a new task, once there is room
+    /// under the limit (results that arrive meanwhile are stored). The
+    /// creator gets `None`; the created process gets its channel: it
+    /// sends its result on it, then ends with [`exit`](crate::exit).
+    /// See [`Exchange::create`](crate::Exchange::create).
+    ///
+    /// ```
+    /// let mut tasks = pprocess::Queue::<u8>::new().limit(2);
+    /// for i in 0..3u8 {
+    ///     if let Some(mut channel) = tasks.create()? {
+    ///         channel.send(&(i * 2))?; // in the created process
+    ///         pprocess::exit(channel);
+    ///     }
+    /// }
+    /// let mut doubled = tasks.collect::<pprocess::Result<Vec<u8>>>()?;
+    /// doubled.sort();
+    /// assert_eq!(doubled, [0, 2, 4]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn create(&mut self) -> Result<Option<Channel>> {
+        self.runner.processes().create()
+    }
+
     /// The number of results received and not yet taken from the queue.
     ///
     /// ```
@@ -195,6 +219,53 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens) for results
+    /// and takes in those that arrive, without yielding them: they are
+    /// then counted by [`len`](Queue::len), and the iterator yields them
+    /// without waiting. The original module's `store(timeout)`, for a loop
+    /// that does something else when nothing arrives. Fails only if the
+    /// wait itself fails (a failed task is an `Err` item).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|_channel| loop { std::thread::park() }); // never sends
+    /// queue.store(Some(Duration::from_millis(10)))?;
+    /// assert_eq!(queue.len(), 0); // nothing arrived in time
+    /// # drop(queue);
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&7u8));
+    /// while queue.is_empty() {
+    ///     queue.store(Some(Duration::from_millis(100)))?;
+    /// }
+    /// assert_eq!(queue.next().unwrap()?, 7);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let arrived = &mut self.arrived;
+        self.runner
+            .processes()
+            .store(timeout, &mut |_task, result| arrived.push_back(result))
+    }
+
+    /// Whether a process of the queue is still running, or a task is still
+    /// waiting to start: more results may come than the [`len`](Queue::len)
+    /// taken in. See [`Exchange::unfinished`](crate::Exchange::unfinished).
+    ///
+    /// ```
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&1u8));
+    /// while queue.unfinished() {
+    ///     queue.store(None)?;
+    /// }
+    /// assert_eq!(queue.len(), 1); // all taken in, none yielded yet
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn unfinished(&self) -> bool {
+        self.runner.processes_ref().unfinished()
     }
 
     /// The queue's exchange (for persistent queues, which add connections

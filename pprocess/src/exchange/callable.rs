@@ -22,6 +22,9 @@ use crate::wire::codec;
 /// to [`Exchange::manage`](crate::Exchange::manage) (and the `manage` of
 /// maps and queues), or bound to their arguments for [`start`](crate::start).
 ///
+/// The trait is sealed: those are the callables, and no other type can
+/// implement it (how a callable serves reused processes is internal).
+///
 /// ```
 /// use pprocess::{Callable, Channel};
 ///
@@ -33,7 +36,7 @@ use crate::wire::codec;
 /// assert_eq!(channel.receive::<u32>()?, 42);
 /// # Ok::<(), pprocess::Error>(())
 /// ```
-pub trait Callable<A> {
+pub trait Callable<A>: sealed::Reuse<A> {
     /// Runs one call in the created process; the exit code ends it.
     fn call(&self, channel: &mut Channel, args: A) -> ExitCode;
 
@@ -44,23 +47,40 @@ pub trait Callable<A> {
     {
         move |channel| self.call(channel, args)
     }
+}
 
-    /// For callables that can serve a reused process: the arguments of one
-    /// call, encoded to be sent to it. `None` (the default): the callable
-    /// runs each call in a new process.
-    #[doc(hidden)]
-    fn encode_for_reuse(&self, args: &A) -> Option<Result<Vec<u8>>> {
-        let _ = args;
-        None
-    }
+/// What only the crate's own callables do: sealing [`Callable`], so that
+/// its internals stay internal (outside the crate this trait cannot be
+/// named, so no other type can be a callable).
+pub(crate) mod sealed {
+    use std::process::ExitCode;
 
-    /// For callables that can serve a reused process: the loop that process
-    /// runs, receiving arguments and answering each call.
-    #[doc(hidden)]
-    fn serve(&self, channel: &mut Channel) -> ExitCode {
-        let _ = channel;
-        ExitCode::FAILURE
+    use crate::channel::Channel;
+    use crate::error::Result;
+
+    /// How a callable serves reused processes, if it can.
+    pub trait Reuse<A> {
+        /// The arguments of one call, encoded to be sent to a reused
+        /// process; `None` (the default): each call runs in a new process.
+        fn encode_for_reuse(&self, args: &A) -> Option<Result<Vec<u8>>> {
+            let _ = args;
+            None
+        }
+
+        /// The loop a reused process runs, receiving arguments and
+        /// answering each call.
+        fn serve(&self, channel: &mut Channel) -> ExitCode {
+            let _ = channel;
+            ExitCode::FAILURE
+        }
     }
+}
+
+impl<F, A, R> sealed::Reuse<A> for F
+where
+    F: Fn(&mut Channel, A) -> R,
+    R: Termination,
+{
 }
 
 impl<F, A, R> Callable<A> for F
@@ -120,6 +140,13 @@ impl<F> MakeParallel<F> {
     pub fn new(function: F) -> Self {
         MakeParallel { function }
     }
+}
+
+impl<F, A, R> sealed::Reuse<A> for MakeParallel<F>
+where
+    F: Fn(A) -> R,
+    R: Serialize,
+{
 }
 
 impl<F, A, R> Callable<A> for MakeParallel<F>
@@ -196,7 +223,14 @@ where
     fn call(&self, channel: &mut Channel, args: A) -> ExitCode {
         send_result(channel, &(self.function)(args))
     }
+}
 
+impl<F, A, R> sealed::Reuse<A> for MakeReusable<F>
+where
+    F: Fn(A) -> R,
+    A: Serialize + DeserializeOwned,
+    R: Serialize,
+{
     fn encode_for_reuse(&self, args: &A) -> Option<Result<Vec<u8>>> {
         let mut payload = Vec::new();
         Some(codec::encode_into(&Some(args), &mut payload).map(|()| payload))

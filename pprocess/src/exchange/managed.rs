@@ -5,8 +5,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::channel::Channel;
+use crate::exchange::Exchange;
 use crate::exchange::callable::Callable;
-use crate::exchange::{Exchange, Worker};
+use crate::exchange::work::Worker;
 
 /// A callable bound to an exchange, from [`Exchange::manage`] (or the
 /// `manage` of a [`Map`](crate::Map) or [`Queue`](crate::Queue)): each

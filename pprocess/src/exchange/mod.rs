@@ -6,203 +6,46 @@
 //! until its process has closed its end *and* everything it sent has been
 //! read, so a result sent just before exiting is never lost; only then is
 //! the channel removed (closed and reaped with `autoclose`).
+//!
+//! Each running process is a [`Slot`](slot::Slot) of one
+//! [`Kind`](slot::Kind): one task, continuous, reused (`reused.rs` feeds
+//! them arguments) or serving (`serving.rs`: the interface the engine of
+//! `pmap` with reuse uses). Nothing here waits for a process that closed
+//! its channel but runs on: such a process is watched (through a pidfd
+//! where the system has them) until it ends or its clock runs out.
+//!
+//! A failure to start a process for want of resources (`EAGAIN`,
+//! `EMFILE`, `ENFILE`, `ENOMEM`) while others of the exchange run is not a
+//! failure of the task: the work goes back to the front of the queue and
+//! starts when one of them has ended. Only when no process of the exchange
+//! runs is it the task's error.
 
 pub(crate) mod callable;
+mod handler;
 pub(crate) mod managed;
 pub(crate) mod pipeline;
+mod reused;
+mod serving;
+mod slot;
+pub(crate) mod work;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{ExitCode, Termination};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::channel::start::{self as process, Fork};
 use crate::channel::{Channel, Event};
 use crate::error::{Error, Result};
 use crate::exchange::managed::Managed;
-use crate::exchange::pipeline::Pipeline;
+use crate::exchange::slot::{Kind, Slot, SlotState, deadline_after};
+use crate::exchange::work::{Job, ServerId, Source, Work, job};
+use crate::process::fork;
 use crate::sys;
-use crate::wire::codec;
 
-/// Stores what the processes of an [`Exchange`] send: the `store_data` of
-/// the original module's convenient exchanges.
-///
-/// [`Exchange::store`] (and `wait`, `finish`) call `store_data` once per
-/// message that arrives, and `store_error` once per task that failed.
-/// `task` is the task's number: tasks are numbered from 0 in the order they
-/// were given to the exchange (`start`, `add`, `create`, managed calls).
-///
-/// A closure `FnMut(&mut Channel, usize) -> Result<()>` is a handler too.
-///
-/// ```
-/// use pprocess::{Channel, Exchange, Handler};
-///
-/// struct Squares(Vec<u64>);
-///
-/// impl Handler for Squares {
-///     fn store_data(&mut self, channel: &mut Channel, _task: usize) -> pprocess::Result<()> {
-///         self.0.push(channel.receive()?);
-///         Ok(())
-///     }
-/// }
-///
-/// let mut exchange = Exchange::with_handler(Squares(Vec::new())).limit(2);
-/// for i in 0..5u64 {
-///     exchange.start(move |channel| channel.send(&(i * i)));
-/// }
-/// exchange.finish()?;
-/// let mut squares = exchange.into_handler().0;
-/// squares.sort();
-/// assert_eq!(squares, [0, 1, 4, 9, 16]);
-/// # Ok::<(), pprocess::Error>(())
-/// ```
-pub trait Handler {
-    /// A message from task `task` is waiting on `channel`: receive it (once).
-    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()>;
-
-    /// Task `task` failed: its process panicked, died, ended without
-    /// sending, sent garbage, or could not be started. By default the error
-    /// is returned from [`Exchange::store`]; the exchange stays usable.
-    fn store_error(&mut self, task: usize, error: Error) -> Result<()> {
-        let _ = task;
-        Err(error)
-    }
-}
-
-impl<F> Handler for F
-where
-    F: FnMut(&mut Channel, usize) -> Result<()>,
-{
-    fn store_data(&mut self, channel: &mut Channel, task: usize) -> Result<()> {
-        self(channel, task)
-    }
-}
-
-/// Code to run in a new process, once. A boxed `FnMut` rather than a
-/// boxed `FnOnce`: calling a boxed `FnOnce` frees the box, and every heap
-/// page a created process writes is one the fork made copy-on-write. The
-/// created process calls the job through the box and never frees it.
-type Job<'env> = Box<dyn FnMut(&mut Channel) -> ExitCode + 'env>;
-
-fn job<'env>(f: impl FnOnce(&mut Channel) -> ExitCode + 'env) -> Job<'env> {
-    let mut f = Some(f);
-    Box::new(move |channel| f.take().map_or(ExitCode::FAILURE, |f| f(channel)))
-}
-
-/// The loop a reused process runs: receive arguments, answer, repeat.
-pub(crate) type Worker<'env> = Rc<dyn Fn(&mut Channel) -> ExitCode + 'env>;
-
-/// Whether a serving process has left answers that the creator has not
-/// taken, elsewhere than on its channel.
-pub(crate) type AnswersWaiting<'env> = Box<dyn Fn() -> bool + 'env>;
-
-/// When a task starting now runs out of `timeout`, if one is set.
-fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|timeout| Instant::now() + timeout)
-}
-
-/// Work that waits for room under the limit.
-enum Work<'env> {
-    /// Run in a new process.
-    Fork(Job<'env>),
-    /// Run in a new process that takes its tasks itself (from a
-    /// [`Board`](crate::reused_pmap::board::Board)) and answers each, on its channel or
-    /// elsewhere (`answers_waiting` says whether answers wait there).
-    Serve {
-        job: Job<'env>,
-        answers_waiting: AnswersWaiting<'env>,
-    },
-    /// Send these encoded arguments to a reused process running `worker`
-    /// (a new one if none is free).
-    Message {
-        payload: Vec<u8>,
-        worker: Worker<'env>,
-    },
-}
-
-struct Waiting<'env> {
-    task: usize,
-    work: Work<'env>,
-}
-
-/// A task sent to a reused process and not yet answered.
-struct InFlight {
-    task: usize,
-    payload: Vec<u8>,
-}
-
-/// One running process of the exchange.
-struct Slot<'env> {
-    channel: Channel,
-    /// The task the process was created for (for reused processes, the
-    /// first one).
-    task: usize,
-    /// For reused processes: the loop it runs, and the tasks sent to it and
-    /// not yet answered, oldest first.
-    worker: Option<Worker<'env>>,
-    in_flight: VecDeque<InFlight>,
-    /// For reused processes: how far ahead of its answers it is sent work.
-    pipeline: Pipeline,
-    /// The process failed or cannot take more work: it is given no more
-    /// tasks (for a one-task process: its failure was already reported).
-    failed: bool,
-    /// When the current task times out (with a timeout set).
-    deadline: Option<Instant>,
-    /// The process may send any number of messages, none included.
-    continuous: bool,
-    /// For a process that takes its tasks itself and answers each:
-    /// whether answers of it wait elsewhere than on its channel. Every
-    /// answer starts the clock of its next task.
-    serving: Option<AnswersWaiting<'env>>,
-    /// A continuous process killed because it ran out of time: what it
-    /// sent before is still received, and its end is reported as
-    /// [`Error::Timeout`].
-    timed_out: bool,
-}
-
-impl<'env> Slot<'env> {
-    /// Whether the process still owes the result of a task. A continuous
-    /// process owes nothing: it may end without sending (and is reported
-    /// only if it ends badly).
-    fn owes(&self) -> bool {
-        match self.worker {
-            Some(_) => !self.in_flight.is_empty(),
-            None => !self.continuous && !self.failed && !self.channel.has_answered(),
-        }
-    }
-
-    /// Whether this is a reused process running `worker`.
-    fn runs(&self, worker: &Worker<'env>) -> bool {
-        self.worker
-            .as_ref()
-            .is_some_and(|own| Rc::ptr_eq(own, worker))
-    }
-
-    /// The task the next message belongs to.
-    fn current_task(&self) -> usize {
-        self.in_flight.front().map_or(self.task, |sent| sent.task)
-    }
-
-    fn state(&self) -> SlotState {
-        match self.channel.event() {
-            Event::Message | Event::Failure => SlotState::Ready,
-            Event::Nothing => SlotState::Running,
-            Event::End if self.owes() => SlotState::Ready,
-            Event::End => SlotState::Ended,
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    /// Nothing to do until more bytes arrive.
-    Running,
-    /// A message or a failure is there for the handler.
-    Ready,
-    /// Done: everything read, nothing owed.
-    Ended,
-}
+pub use handler::Handler;
+pub(crate) use serving::Served;
 
 /// Watches many channels at once and runs work under a process limit.
 ///
@@ -250,9 +93,17 @@ enum SlotState {
 pub struct Exchange<'env, H = ()> {
     handler: H,
     slots: Vec<Slot<'env>>,
-    waiting: VecDeque<Waiting<'env>>,
+    /// Processes whose task is done (answered, or failed and reported)
+    /// but which run on after closing their channel: no longer counted
+    /// against the limit, reaped once they end, killed at their deadline
+    /// or when the exchange is dropped (as every channel's process is).
+    lingering: Vec<Slot<'env>>,
+    waiting: VecDeque<Work<'env>>,
     /// Failures found outside a handler call, not yet reported.
     failures: VecDeque<(usize, Error)>,
+    /// What serving processes sent and how they ended, for the engine that
+    /// started them (see `serving.rs`); never given to the handler.
+    served: VecDeque<(ServerId, Served)>,
     removed: Vec<Channel>,
     limit: Option<usize>,
     autoclose: bool,
@@ -260,8 +111,11 @@ pub struct Exchange<'env, H = ()> {
     reuse: bool,
     timeout: Option<Duration>,
     next_task: usize,
-    /// How many serving processes were started (see `start_serving`).
+    /// How many serving processes were started (the next one's number).
     servers: usize,
+    /// A process could not be started for want of resources while others
+    /// ran: no more is started until one of them has ended.
+    short: bool,
     scratch: Scratch,
     /// Work made only when there is room to run it: the inputs of a
     /// `Map::pmap` not yet started, each a task numbered as it starts.
@@ -270,19 +124,23 @@ pub struct Exchange<'env, H = ()> {
     source: Option<Source<'env>>,
 }
 
-/// Jobs made on demand, in task order.
-type Source<'env> = Box<dyn Iterator<Item = Job<'env>> + 'env>;
-
 /// Buffers the exchange's wait for messages reuses from one wait to the
 /// next, so that waiting allocates nothing once they have grown.
 #[derive(Default)]
 struct Scratch {
     /// Indices of the slots found ready.
     ready: Vec<usize>,
-    /// Indices of the slots whose sockets are in `poll`, in order.
+    /// Indices of the slots whose sockets (or, lingering, whose process
+    /// descriptors) are in `poll`, in order.
     watched: Vec<usize>,
     poll: sys::PollSet,
+    /// Process descriptors of the lingering slots in `poll`, for one wait.
+    pidfds: Vec<OwnedFd>,
 }
+
+/// How long a wait sleeps at most while a lingering process cannot be
+/// watched through a descriptor (a system without pidfds).
+const LINGER_POLL: Duration = Duration::from_millis(10);
 
 impl<'env> Exchange<'env, ()> {
     /// An exchange without a handler: use [`ready`](Self::ready) and receive
@@ -331,11 +189,14 @@ impl<'env, H> Exchange<'env, H> {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn with_handler(handler: H) -> Self {
+        crate::process::threads::warn_if_threaded();
         Exchange {
             handler,
             slots: Vec::new(),
+            lingering: Vec::new(),
             waiting: VecDeque::new(),
             failures: VecDeque::new(),
+            served: VecDeque::new(),
             removed: Vec::new(),
             limit: None,
             autoclose: true,
@@ -344,6 +205,7 @@ impl<'env, H> Exchange<'env, H> {
             timeout: None,
             next_task: 0,
             servers: 0,
+            short: false,
             scratch: Scratch::default(),
             source: None,
         }
@@ -445,7 +307,10 @@ impl<'env, H> Exchange<'env, H> {
     /// fails with [`Error::Timeout`]; the other tasks carry on, and a reused
     /// process that timed out is replaced. The clock starts when the task
     /// starts running (for reused processes, when the previous answer
-    /// arrived).
+    /// arrived). The clock covers the whole life of the process: one that
+    /// closed its channel (or sent its result) and runs on is killed at
+    /// its deadline too, and never holds back other tasks' results.
+    /// `Duration::MAX` means no timeout.
     ///
     /// ```
     /// use std::time::Duration;
@@ -458,10 +323,11 @@ impl<'env, H> Exchange<'env, H> {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = (timeout != Duration::MAX).then_some(timeout);
         self
     }
 
+    /// Whether `pmap` and managed reusable callables reuse processes.
     pub(crate) fn reuses(&self) -> bool {
         self.reuse
     }
@@ -548,6 +414,15 @@ impl<'env, H> Exchange<'env, H> {
         self.next_task - 1
     }
 
+    /// The kind of slot a process started or added for `task` is.
+    fn kind_for(&self, task: usize) -> Kind<'env> {
+        if self.continuous {
+            Kind::Continuous { task }
+        } else {
+            Kind::OneShot { task }
+        }
+    }
+
     /// Adds a channel to watch, as a new task, and returns its task number.
     /// The limit is not checked: see [`add_wait`](Self::add_wait).
     ///
@@ -560,7 +435,7 @@ impl<'env, H> Exchange<'env, H> {
     /// ```
     pub fn add(&mut self, channel: Channel) -> usize {
         let task = self.next_task();
-        let slot = self.new_slot(channel, task, None);
+        let slot = Slot::new(channel, self.kind_for(task), self.timeout);
         self.slots.push(slot);
         task
     }
@@ -647,7 +522,8 @@ impl<'env, H> Exchange<'env, H> {
     /// assert!(exchange.busy()); // the next `start` would be queued
     /// ```
     pub fn busy(&self) -> bool {
-        self.limit.is_some_and(|limit| self.slots.len() >= limit)
+        let full = self.limit.is_some_and(|limit| self.slots.len() >= limit);
+        full || (self.short && !self.slots.is_empty())
     }
 
     /// Whether any process is running, any work is queued, or any failure
@@ -693,125 +569,29 @@ impl<'env, H> Exchange<'env, H> {
         F: FnOnce(&mut Channel) -> R + 'env,
         R: Termination,
     {
-        self.submit(Work::Fork(job(|channel| f(channel).report())))
-    }
-
-    /// Queues encoded arguments for a reused process running `worker`.
-    pub(crate) fn start_message(&mut self, payload: Vec<u8>, worker: Worker<'env>) -> usize {
-        self.submit(Work::Message { payload, worker })
-    }
-
-    /// Runs `f` in a new process that takes its own tasks and answers
-    /// each, on its channel or elsewhere (`answers_waiting` says whether
-    /// answers wait there): a continuous process whose timeout counts from
-    /// its last answer, and whose end is always reported to the handler
-    /// (as `Error::NoResult` with code 0 if it exited with 0: the handler
-    /// knows whether it held a task). Returns the number the handler knows
-    /// the process by: not a task number (counted down from `usize::MAX`),
-    /// since the process serves many tasks.
-    pub(crate) fn start_serving<F>(&mut self, f: F, answers_waiting: AnswersWaiting<'env>) -> usize
-    where
-        F: FnOnce(&mut Channel) -> ExitCode + 'env,
-    {
-        self.servers += 1;
-        let server = usize::MAX - self.servers;
-        let job = job(f);
-        self.submit_as(
-            server,
-            Work::Serve {
-                job,
-                answers_waiting,
-            },
-        );
-        server
-    }
-
-    /// Whether a serving process is running.
-    pub(crate) fn serving(&self) -> bool {
-        self.slots.iter().any(|slot| slot.serving.is_some())
-    }
-
-    /// Restarts the timeout clock of the serving process known as
-    /// `server`: it answered.
-    pub(crate) fn answered(&mut self, server: usize) {
-        let deadline = deadline_after(self.timeout);
-        if let Some(slot) = self.serving_slot(server) {
-            slot.deadline = deadline;
-        }
-    }
-
-    /// Kills the serving process known as `server`; its end is reported
-    /// as usual.
-    pub(crate) fn kill_server(&mut self, server: usize) {
-        if let Some(slot) = self.serving_slot(server) {
-            slot.channel.kill();
-        }
-    }
-
-    /// The slot of the serving process known as `server`, while it runs.
-    fn serving_slot(&mut self, server: usize) -> Option<&mut Slot<'env>> {
-        self.slots
-            .iter_mut()
-            .find(|slot| slot.serving.is_some() && slot.task == server)
-    }
-
-    /// Gives the next `count` task numbers to tasks that serving processes
-    /// will take (after the inputs still waiting in the source), and
-    /// returns the first.
-    pub(crate) fn reserve_tasks(&mut self, count: usize) -> usize {
-        while self.take_from_source() {}
-        let first = self.next_task;
-        self.next_task += count;
-        first
-    }
-
-    /// The most processes that run at once, if limited.
-    pub(crate) fn process_limit(&self) -> Option<usize> {
-        self.limit
-    }
-
-    /// Records a task that failed before it could start.
-    pub(crate) fn start_failed(&mut self, error: Error) -> usize {
-        let task = self.next_task();
-        self.failures.push_back((task, error));
-        task
-    }
-
-    fn submit(&mut self, work: Work<'env>) -> usize {
         // Work given now comes after the inputs still waiting in the source.
         while self.take_from_source() {}
         let task = self.next_task();
-        self.submit_as(task, work);
+        let job = job(|channel| f(channel).report());
+        self.submit(Work::Fork { task, job });
         task
     }
 
-    /// Starts `work` as task `task`, or queues it if there is no room.
-    fn submit_as(&mut self, task: usize, work: Work<'env>) {
+    /// Starts `work`, or queues it if there is no room (or work given
+    /// before still waits).
+    fn submit(&mut self, work: Work<'env>) {
         if self.busy() || !self.waiting.is_empty() {
             match work {
-                Work::Message { payload, worker } => match self.reused_with_room(&worker) {
-                    Some(index) => {
-                        self.send_task(index, task, payload);
-                        self.flush_slot(index);
-                    }
-                    None => self.waiting.push_back(Waiting {
-                        task,
-                        work: Work::Message { payload, worker },
-                    }),
-                },
-                work => self.waiting.push_back(Waiting { task, work }),
+                Work::Message {
+                    task,
+                    payload,
+                    worker,
+                } => self.send_or_queue(task, payload, worker),
+                work => self.waiting.push_back(work),
             }
-        } else if let Err(error) = self.launch(task, work) {
-            self.failures.push_back((task, error));
+        } else {
+            self.launch(work);
         }
-    }
-
-    /// A live reused process running `worker` that has room in its
-    /// pipeline.
-    fn reused_with_room(&self, worker: &Worker<'env>) -> Option<usize> {
-        self.slots.iter().position(|slot| {
-            !slot.failed && slot.in_flight.len() < slot.pipeline.depth() && slot.runs(worker)
-        })
     }
 
     /// Wraps `callable` so that each [`call`](Managed::call) starts it on
@@ -894,73 +674,157 @@ impl<'env, H> Exchange<'env, H> {
                     self.flush_slot(index);
                 }
             }
-            let Scratch {
-                ready,
-                watched,
-                poll,
-            } = &mut self.scratch;
+            let mut ready = std::mem::take(&mut self.scratch.ready);
             ready.clear();
             ready.extend(
                 (0..self.slots.len())
                     .filter(|&index| self.slots[index].state() == SlotState::Ready),
             );
+            let found = !ready.is_empty();
+            self.scratch.ready = ready;
             let expired = polled && deadline.is_some_and(|deadline| Instant::now() >= deadline);
             // A removed process freed room: callers waiting for room (not
             // for a message) must see it now, as the original module's
             // `ready` returned on a hang-up.
             let freed = !self.removed.is_empty();
-            if !ready.is_empty()
-                || self.slots.is_empty()
+            if found
+                || (self.slots.is_empty() && self.lingering.is_empty())
                 || expired
                 || freed
                 || !self.failures.is_empty()
+                || !self.served.is_empty()
             {
                 return Ok(());
             }
-            watched.clear();
-            poll.clear();
-            for (index, slot) in self.slots.iter().enumerate() {
-                if let (SlotState::Running, Some(socket)) = (slot.state(), slot.channel.socket()) {
-                    watched.push(index);
-                    poll.add(socket, slot.channel.has_unsent());
-                }
-            }
-            let next_deadline = self.slots.iter().filter_map(|slot| slot.deadline).min();
-            let wake = match (deadline, next_deadline) {
-                (Some(ours), Some(task)) => Some(ours.min(task)),
-                (ours, task) => ours.or(task),
-            };
-            let left = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
-            poll.wait(left).map_err(|error| Error::io("poll", error))?;
+            self.poll_slots(deadline)?;
             polled = true;
-            for position in 0..self.scratch.watched.len() {
-                let index = self.scratch.watched[position];
-                let ready = self.scratch.poll.readiness(position);
-                if ready.writable {
-                    self.flush_slot(index);
-                }
-                if !ready.readable {
-                    continue;
-                }
-                let slot = &mut self.slots[index];
-                if let Err(error) = slot.channel.fill() {
-                    // A socket that cannot be read is as good as ended.
-                    slot.channel.shut_down(true);
-                    if slot.owes() {
-                        let failure = self.fail_slot(index, error);
-                        self.failures.push_back(failure);
-                    }
-                }
-            }
         }
     }
 
-    /// Removes ended slots and starts queued work in the room they leave.
+    /// Waits, at most until `deadline` or the earliest task deadline, for
+    /// a running slot's socket to be readable (or writable, with arguments
+    /// queued) or a lingering slot's process to end, then reads once from
+    /// each readable socket.
+    fn poll_slots(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let Scratch {
+            watched,
+            poll,
+            pidfds,
+            ..
+        } = &mut self.scratch;
+        watched.clear();
+        poll.clear();
+        let (mut unwatched, mut changed) = (false, false);
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            match slot.state() {
+                SlotState::Running => {
+                    if let Some(socket) = slot.channel.socket() {
+                        watched.push(index);
+                        poll.add(socket, slot.channel.has_unsent());
+                    }
+                }
+                SlotState::Lingering => {
+                    let pid = slot.channel.pid();
+                    match fork::open_tracked(|| sys::pidfd_open(pid)) {
+                        Ok(pidfd) => {
+                            watched.push(index);
+                            poll.add(pidfd.as_fd(), false);
+                            pidfds.push(pidfd);
+                        }
+                        Err(_) => unwatched = true,
+                    }
+                }
+                // Its process ended since the caller looked: look again
+                // at once.
+                SlotState::Ready | SlotState::Ended => changed = true,
+            }
+        }
+        // Processes set aside are watched too: a wait with nothing else to
+        // wait for returns once they have ended and been removed.
+        for slot in &self.lingering {
+            let pid = slot.channel.pid();
+            match fork::open_tracked(|| sys::pidfd_open(pid)) {
+                Ok(pidfd) => {
+                    poll.add(pidfd.as_fd(), false);
+                    pidfds.push(pidfd);
+                }
+                Err(_) => unwatched = true,
+            }
+        }
+        let next_deadline = self
+            .slots
+            .iter()
+            .chain(&self.lingering)
+            .filter_map(|slot| slot.deadline)
+            .min();
+        let mut wake = [deadline, next_deadline].into_iter().flatten().min();
+        let now = Instant::now();
+        if unwatched {
+            // What only a later look can see.
+            wake = Some(wake.map_or(now + LINGER_POLL, |wake| wake.min(now + LINGER_POLL)));
+        }
+        if changed {
+            wake = Some(now);
+        }
+        let left = wake.map(|wake| wake.saturating_duration_since(now));
+        let polled = self.scratch.poll.wait(left);
+        // The pidfds are for this wait: slots move between waits.
+        for pidfd in self.scratch.pidfds.drain(..) {
+            fork::close_channel(pidfd);
+        }
+        polled.map_err(|error| Error::io("poll", error))?;
+        for position in 0..self.scratch.watched.len() {
+            let index = self.scratch.watched[position];
+            let ready = self.scratch.poll.readiness(position);
+            if ready.writable {
+                self.flush_slot(index);
+            }
+            let slot = &mut self.slots[index];
+            if !ready.readable || slot.channel.event() != Event::Nothing {
+                // A lingering slot's process ended: its state says so.
+                continue;
+            }
+            if let Err(error) = slot.channel.fill() {
+                // A socket that cannot be read is as good as ended.
+                slot.channel.shut_down(true);
+                if slot.owes() {
+                    self.fail_slot(index, error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes ended slots, sets aside those whose process runs on though
+    /// nothing more can come from it, reaps those set aside that have
+    /// ended, and starts queued work in the room they leave.
     fn sweep(&mut self) {
         let mut index = 0;
         while index < self.slots.len() {
-            if self.slots[index].state() == SlotState::Ended {
+            let slot = &mut self.slots[index];
+            let state = slot.state();
+            let done = state == SlotState::Lingering && !slot.owes() && !slot.reports_end();
+            if state == SlotState::Ended {
                 let slot = self.slots.remove(index);
+                self.retire(slot);
+            } else if done {
+                let slot = self.slots.remove(index);
+                self.short = false;
+                if self.autoclose {
+                    self.lingering.push(slot);
+                } else {
+                    // Reaping it is the caller's.
+                    self.retire(slot);
+                }
+            } else {
+                index += 1;
+            }
+        }
+        let mut index = 0;
+        while index < self.lingering.len() {
+            if self.lingering[index].channel.process_ended() {
+                let slot = self.lingering.remove(index);
                 self.retire(slot);
             } else {
                 index += 1;
@@ -970,12 +834,10 @@ impl<'env, H> Exchange<'env, H> {
             if self.waiting.is_empty() && !self.take_from_source() {
                 break;
             }
-            let Some(Waiting { task, work }) = self.waiting.pop_front() else {
+            let Some(work) = self.waiting.pop_front() else {
                 break;
             };
-            if let Err(error) = self.launch(task, work) {
-                self.failures.push_back((task, error));
-            }
+            self.launch(work);
         }
     }
 
@@ -1010,10 +872,7 @@ impl<'env, H> Exchange<'env, H> {
             return false;
         };
         let task = self.next_task();
-        self.waiting.push_back(Waiting {
-            task,
-            work: Work::Fork(job),
-        });
+        self.waiting.push_back(Work::Fork { task, job });
         true
     }
 
@@ -1025,202 +884,130 @@ impl<'env, H> Exchange<'env, H> {
     }
 
     /// Moves an ended slot's channel to `removed`, closing and reaping it
-    /// with autoclose, and reports a continuous process that ended badly.
+    /// with autoclose, and reports the end of a process whose end is
+    /// reported (a continuous one's if it ended badly, a serving one's
+    /// always).
     fn retire(&mut self, mut slot: Slot<'env>) {
         if self.autoclose {
             slot.channel.shut_down(false);
-            if slot.continuous && !slot.failed {
-                // A serving process's end is always reported: only the
-                // handler knows whether it held a task.
-                let serving_end = || {
-                    slot.serving.as_ref().map(|_| Error::NoResult {
-                        pid: slot.channel.pid(),
-                        code: 0,
-                    })
-                };
-                if let Some(error) = slot.channel.exit_failure().or_else(serving_end) {
-                    let error = self.timeout_error(&slot, error);
-                    self.failures.push_back((slot.task, error));
+            if slot.reports_end() {
+                let failure = slot.channel.exit_failure();
+                let failure = failure.map(|error| self.timeout_error(&slot, error));
+                match (slot.server(), slot.current_task()) {
+                    (Some(server), _) => {
+                        let pid = slot.channel.pid();
+                        self.served
+                            .push_back((server, Served::End { pid, failure }));
+                    }
+                    (None, Some(task)) => {
+                        if let Some(error) = failure {
+                            self.failures.push_back((task, error));
+                        }
+                    }
+                    (None, None) => {}
                 }
             }
         }
         self.removed.push(slot.channel);
     }
 
-    /// A slot for a process just started or added, under this exchange's
-    /// settings.
-    fn new_slot(&self, channel: Channel, task: usize, worker: Option<Worker<'env>>) -> Slot<'env> {
-        Slot {
-            channel,
-            task,
-            worker,
-            in_flight: VecDeque::new(),
-            pipeline: Pipeline::default(),
-            failed: false,
-            deadline: deadline_after(self.timeout),
-            continuous: self.continuous,
-            serving: None,
-            timed_out: false,
-        }
-    }
-
-    /// Starts `work` now, in a new process.
-    fn launch(&mut self, task: usize, work: Work<'env>) -> Result<()> {
-        let (mut job, serving) = match work {
-            Work::Fork(job) => (job, None),
+    /// Starts `work` now, in a new process. A start that fails for want of
+    /// resources while other processes of the exchange run puts the work
+    /// back at the front of the queue until one has ended; any other
+    /// failure is the task's.
+    fn launch(&mut self, work: Work<'env>) {
+        let outcome = match work {
+            Work::Fork { task, job } => self.launch_job(job, self.kind_for(task)),
             Work::Serve {
+                server,
                 job,
                 answers_waiting,
-            } => (job, Some(answers_waiting)),
-            Work::Message { payload, worker } => return self.launch_reused(task, payload, worker),
+            } => self.launch_job(
+                job,
+                Kind::Serving {
+                    server,
+                    answers_waiting,
+                },
+            ),
+            Work::Message {
+                task,
+                payload,
+                worker,
+            } => self.launch_reused(task, payload, worker),
         };
-        let channel = process::start(move |channel: &mut Channel| {
-            let code = job(channel);
-            // The process ends right after: its memory goes with it.
-            std::mem::forget(job);
-            code
-        })?;
-        let mut slot = self.new_slot(channel, task, None);
-        slot.continuous |= serving.is_some();
-        slot.serving = serving;
-        self.slots.push(slot);
-        Ok(())
-    }
-
-    /// Starts a reused process running `worker` and sends it its first
-    /// task's arguments.
-    fn launch_reused(&mut self, task: usize, payload: Vec<u8>, worker: Worker<'env>) -> Result<()> {
-        let serve = Rc::clone(&worker);
-        let channel = process::start(move |channel: &mut Channel| serve(channel))?;
-        let slot = self.new_slot(channel, task, Some(worker));
-        self.slots.push(slot);
-        let index = self.slots.len() - 1;
-        self.send_task(index, task, payload);
-        if self.slots[index].in_flight.is_empty() {
-            // Its arguments could not be queued (the task failed): other
-            // work, or the word to quit.
-            self.feed_reused(index);
-        } else {
-            self.flush_slot(index);
-        }
-        Ok(())
-    }
-
-    /// Queues a task's arguments for the reused process in slot `index`
-    /// (written by [`flush_slot`](Self::flush_slot)). Arguments that no
-    /// process could take (beyond the frame limit) fail the task.
-    fn send_task(&mut self, index: usize, task: usize, payload: Vec<u8>) {
-        let slot = &mut self.slots[index];
-        match slot.channel.queue_encoded(&payload) {
-            Ok(()) => {
-                if slot.in_flight.is_empty() {
-                    slot.deadline = deadline_after(self.timeout);
-                }
-                slot.in_flight.push_back(InFlight { task, payload });
-            }
-            Err(error) => self.failures.push_back((task, error)),
-        }
-    }
-
-    /// Writes what the socket of slot `index` takes now of the arguments
-    /// queued for its process, never waiting (the rest goes out when the
-    /// socket has room). If that fails (the process closed its end), the
-    /// process gets no more work and is killed if still running, so its
-    /// end always follows: reading from it says why it ended, and the
-    /// tasks it was sent and never answered go back to the queue
-    /// ([`fail_slot`](Self::fail_slot)).
-    fn flush_slot(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        if slot.channel.flush_unsent().is_err() {
-            slot.failed = true;
-            slot.channel.kill();
-        }
-    }
-
-    /// After a reused process in slot `index` answered: tops its pipeline
-    /// up with queued arguments for its worker, or tells it to quit when it
-    /// has nothing left to do.
-    fn feed_reused(&mut self, index: usize) {
-        let Some(worker) = self.slots[index].worker.clone() else {
+        let Err((work, error)) = outcome else {
             return;
         };
-        let depth = self.slots[index].pipeline.depth();
-        while self.slots[index].in_flight.len() < depth && !self.slots[index].failed {
-            let next = self.waiting.iter().position(|waiting| {
-                matches!(&waiting.work, Work::Message { worker: other, .. } if Rc::ptr_eq(other, &worker))
-            });
-            match next.and_then(|position| self.waiting.remove(position)) {
-                Some(Waiting {
-                    task,
-                    work: Work::Message { payload, .. },
-                }) => self.send_task(index, task, payload),
-                _ => break,
-            }
+        if is_shortage(&error) && !self.slots.is_empty() {
+            self.short = true;
+            self.waiting.push_front(work);
+            return;
         }
-        let may_return = self.work_may_return(&worker);
-        let slot = &mut self.slots[index];
-        if slot.in_flight.is_empty() && !slot.failed && !may_return {
-            // `None` tells the reused loop to end: no task may follow it.
-            slot.failed = true;
-            let mut quit = Vec::new();
-            if codec::encode_into(&None::<()>, &mut quit).is_ok() {
-                let _ = slot.channel.queue_encoded(&quit);
+        match (work.task(), work) {
+            (Some(task), _) => self.failures.push_back((task, error)),
+            (None, Work::Serve { server, .. }) => {
+                let failure = Some(error);
+                self.served
+                    .push_back((server, Served::End { pid: 0, failure }));
             }
-        }
-        self.flush_slot(index);
-    }
-
-    /// Whether a process running `worker` holds tasks that would come back
-    /// to the queue if it failed (those sent after its current one): until
-    /// none does, an idle process of that worker is kept for them rather
-    /// than told to quit.
-    fn work_may_return(&self, worker: &Worker<'env>) -> bool {
-        self.slots
-            .iter()
-            .any(|slot| slot.in_flight.len() > 1 && slot.runs(worker))
-    }
-
-    /// Gives the idle processes running `worker` the work queued for it, or
-    /// tells them to quit once no work for them can still come back.
-    fn settle(&mut self, worker: &Worker<'env>) {
-        for index in 0..self.slots.len() {
-            let slot = &self.slots[index];
-            if !slot.failed && slot.in_flight.is_empty() && slot.runs(worker) {
-                self.feed_reused(index);
-            }
+            (None, _) => {}
         }
     }
 
-    /// Marks the process in slot `index` as failed with `error` and returns
-    /// the task the failure belongs to. Tasks sent to a reused process
+    /// Runs `job` in a new process, a slot of `kind`; on failure, gives
+    /// the work back with the error.
+    fn launch_job(
+        &mut self,
+        mut job: Job<'env>,
+        kind: Kind<'env>,
+    ) -> std::result::Result<(), (Work<'env>, Error)> {
+        // The created process calls the job through a reference and ends
+        // right after: it never frees the job (see `Job`).
+        let run = &mut job;
+        match process::start(move |channel: &mut Channel| run(channel)) {
+            Ok(channel) => {
+                let slot = Slot::new(channel, kind, self.timeout);
+                self.slots.push(slot);
+                Ok(())
+            }
+            Err(error) => Err((work_of(kind, job), error)),
+        }
+    }
+
+    /// Marks the process in slot `index` as failed with `error`, and
+    /// reports the failure where it belongs: to the task it owed, or to
+    /// the engine for a serving process. Tasks sent to a reused process
     /// after the failed one never ran: they go back to the front of the
     /// queue for another process.
-    fn fail_slot(&mut self, index: usize, error: Error) -> (usize, Error) {
+    fn fail_slot(&mut self, index: usize, error: Error) {
         let slot = &mut self.slots[index];
         let task = slot.current_task();
+        let server = slot.server();
+        let pid = slot.channel.pid();
         slot.failed = true;
-        slot.deadline = None;
-        let mut in_flight = std::mem::take(&mut slot.in_flight);
-        in_flight.pop_front();
-        if let Some(worker) = slot.worker.clone() {
-            for InFlight { task, payload } in in_flight.into_iter().rev() {
-                self.waiting.push_front(Waiting {
-                    task,
-                    work: Work::Message {
-                        payload,
-                        worker: Rc::clone(&worker),
-                    },
-                });
+        slot.restart_clock(None);
+        self.requeue_unanswered(index);
+        match (server, task) {
+            (Some(server), _) => {
+                let failure = Some(error);
+                self.served
+                    .push_back((server, Served::End { pid, failure }));
             }
-            self.settle(&worker);
+            (None, Some(task)) => self.failures.push_back((task, error)),
+            (None, None) => {}
         }
-        (task, error)
     }
 
-    /// Kills the processes whose task ran out of time; the tasks they owed
-    /// fail with [`Error::Timeout`].
+    /// Kills the processes whose clock ran out; the tasks they owed fail
+    /// with [`Error::Timeout`].
     fn expire(&mut self) {
         let now = Instant::now();
+        for slot in &mut self.lingering {
+            if slot.deadline.is_some_and(|deadline| deadline <= now) {
+                slot.deadline = None;
+                slot.channel.kill();
+            }
+        }
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
             if slot.deadline.is_none_or(|deadline| deadline > now) {
@@ -1230,21 +1017,23 @@ impl<'env, H> Exchange<'env, H> {
             // owes (or its end) is already there, it was not late, and the
             // usual path takes it.
             slot.channel.read_available();
-            if slot.owes() && slot.channel.event() != Event::Nothing {
+            if slot.owes() && slot.state() == SlotState::Ready {
                 continue;
             }
             // A serving process that answered since its clock started (on
             // its channel or elsewhere) was not late: its clock starts
             // again.
-            let answered_since = |answers_waiting: &AnswersWaiting<'env>| {
-                slot.channel.event() == Event::Message || answers_waiting()
-            };
-            if slot.serving.as_ref().is_some_and(answered_since) {
-                slot.deadline = deadline_after(self.timeout);
-                continue;
+            if let Kind::Serving {
+                answers_waiting, ..
+            } = &slot.kind
+            {
+                if slot.channel.event() == Event::Message || answers_waiting() {
+                    slot.restart_clock(self.timeout);
+                    continue;
+                }
             }
             slot.deadline = None;
-            if slot.continuous && !slot.failed {
+            if slot.reports_end() {
                 // Its messages so far are still received; its end is
                 // reported as the timeout.
                 slot.timed_out = slot.channel.kill();
@@ -1258,8 +1047,7 @@ impl<'env, H> Exchange<'env, H> {
                     pid,
                     after: self.timeout.unwrap_or_default(),
                 };
-                let failure = self.fail_slot(index, error);
-                self.failures.push_back(failure);
+                self.fail_slot(index, error);
             }
         }
     }
@@ -1275,6 +1063,35 @@ impl<'env, H> Exchange<'env, H> {
             error => error,
         }
     }
+}
+
+/// The work that starts a process of `kind` running `job` (to start it
+/// again later).
+fn work_of<'env>(kind: Kind<'env>, job: Job<'env>) -> Work<'env> {
+    match kind {
+        Kind::OneShot { task } | Kind::Continuous { task } => Work::Fork { task, job },
+        Kind::Serving {
+            server,
+            answers_waiting,
+        } => Work::Serve {
+            server,
+            job,
+            answers_waiting,
+        },
+        Kind::Reused { .. } => unreachable!("reused processes start from their arguments"),
+    }
+}
+
+/// Whether a failure to start a process is a passing want of resources
+/// (processes, descriptors, memory), that a process ending may cure.
+fn is_shortage(error: &Error) -> bool {
+    let Error::Io { source, .. } = error else {
+        return false;
+    };
+    matches!(
+        source.raw_os_error(),
+        Some(nix::libc::EAGAIN | nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOMEM)
+    )
 }
 
 impl<'env, H: Handler> Exchange<'env, H> {
@@ -1326,34 +1143,31 @@ impl<'env, H: Handler> Exchange<'env, H> {
         Ok(())
     }
 
-    /// Hands what is ready in slot `index` to the handler, then does the
-    /// slot's bookkeeping.
+    /// Hands what is ready in slot `index` to the handler (to the served
+    /// events for a serving process), then does the slot's bookkeeping.
     fn store_slot(&mut self, index: usize) -> Result<()> {
         let slot = &mut self.slots[index];
-        let task = slot.current_task();
-        if slot.channel.event() == Event::Message {
-            let stored = self.handler.store_data(&mut slot.channel, task);
-            if slot.serving.is_some() {
-                slot.deadline = deadline_after(self.timeout);
-            }
-            if let Some(worker) = slot.worker.clone() {
-                slot.in_flight.pop_front();
-                let more_waiting = !slot.in_flight.is_empty();
-                slot.pipeline.answered(Instant::now(), more_waiting);
-                if !slot.in_flight.is_empty() {
-                    slot.deadline = deadline_after(self.timeout);
-                }
-                self.feed_reused(index);
-                // Fewer tasks are held elsewhere: idle processes may quit.
-                self.settle(&worker);
-            }
-            return stored;
+        if slot.channel.event() != Event::Message {
+            // A failure: a panic report, garbage, or an end without the result.
+            let error = slot.channel.take_failure();
+            let error = self.timeout_error(&self.slots[index], error);
+            self.fail_slot(index, error);
+            return self.report_failures();
         }
-        // A failure: a panic report, garbage, or an end without the result.
-        let error = slot.channel.take_failure();
-        let error = self.timeout_error(&self.slots[index], error);
-        let (task, error) = self.fail_slot(index, error);
-        self.handler.store_error(task, error)
+        match &slot.kind {
+            Kind::OneShot { task } | Kind::Continuous { task } => {
+                let task = *task;
+                self.handler.store_data(&mut slot.channel, task)
+            }
+            Kind::Serving { server, .. } => {
+                let server = *server;
+                let message = slot.channel.receive_bytes();
+                slot.restart_clock(self.timeout);
+                self.served.push_back((server, Served::Message(message)));
+                Ok(())
+            }
+            Kind::Reused { .. } => self.store_answer(index),
+        }
     }
 
     /// Waits until the exchange is not [`busy`](Self::busy), storing what
@@ -1486,63 +1300,5 @@ impl<H> fmt::Debug for Exchange<'_, H> {
             .field("continuous", &self.continuous)
             .field("reuse", &self.reuse)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::cell::Cell;
-
-    use super::*;
-
-    /// A serving process whose answers wait elsewhere than on its channel
-    /// answered in time: its clock starts again rather than run out. Once
-    /// nothing waits, it is killed at its timeout and its end reported.
-    #[test]
-    fn a_serving_process_whose_answers_wait_elsewhere_is_not_late() {
-        // The probe is asked at each deadline: it counts them.
-        let waiting = Rc::new(Cell::new(true));
-        let deadlines = Rc::new(Cell::new(0));
-        let (probe, asked) = (Rc::clone(&waiting), Rc::clone(&deadlines));
-        let mut exchange = Exchange::with_handler(|_: &mut Channel, _: usize| Ok(()))
-            .timeout(Duration::from_millis(50));
-        let server = exchange.start_serving(
-            |_channel| loop {
-                std::thread::park();
-            },
-            Box::new(move || {
-                asked.set(asked.get() + 1);
-                probe.get()
-            }),
-        );
-        while deadlines.get() < 5 {
-            exchange
-                .store(Some(Duration::from_millis(20)))
-                .expect("not killed while its answers wait");
-        }
-        waiting.set(false);
-        let give_up = Instant::now() + Duration::from_secs(30);
-        let error = loop {
-            assert!(Instant::now() < give_up, "never timed out");
-            if let Err(error) = exchange.store(Some(Duration::from_millis(20))) {
-                break error;
-            }
-        };
-        assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
-        assert!(!exchange.serving(), "server {server} is gone");
-    }
-
-    /// The end of a serving process is reported even when it exits with
-    /// 0: only the handler knows whether it held a task.
-    #[test]
-    fn the_clean_end_of_a_serving_process_is_reported() {
-        let mut exchange = Exchange::with_handler(|_: &mut Channel, _: usize| Ok(()));
-        let server = exchange.start_serving(|_channel| ExitCode::SUCCESS, Box::new(|| false));
-        let error = exchange.finish().expect_err("its end");
-        assert!(
-            matches!(error, Error::NoResult { code: 0, .. }),
-            "{error:?}"
-        );
-        assert!(server > usize::MAX / 2, "not a task number");
     }
 }

@@ -65,8 +65,8 @@ type Report = std::result::Result<i32, i32>;
 pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Background> {
     let (listener, file) = address::listen(address)?;
     let connection = if connect {
-        match address::connect(address) {
-            Ok(socket) => Some(socket),
+        match address::connect(address, None) {
+            Ok((socket, _)) => Some(socket),
             Err(error) => {
                 fork::close_channel(listener);
                 file.remove();
@@ -102,7 +102,7 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
                 Ok(Ok(pid)) => {
                     return Ok(Background::Creator {
                         pid,
-                        connection: connection.map(|socket| Channel::connected(socket, pid)),
+                        connection: connection.map(|socket| Channel::connected(socket, pid, None)),
                     });
                 }
                 Ok(Err(errno)) => Error::io(
@@ -120,7 +120,7 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
         Side::Created { socket } => {
             // The intermediate process: `connection` was closed by the fork.
             std::mem::forget(connection);
-            match sys::fork() {
+            match fork::fork_single_threaded() {
                 Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
                 Err(error) => {
                     let _ = Channel::new(socket, None).send(&Report::Err(errno_of(&error)));

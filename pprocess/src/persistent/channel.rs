@@ -42,6 +42,20 @@ use crate::wire::frame::{Inbox, Kind};
 /// blocks, even while this side is busy and not reading.
 const WINDOW: usize = 32;
 
+/// How much the listening side keeps of what peers sent and `receive` has
+/// not taken yet: 4 MiB, each message counting its payload and
+/// [`MESSAGE_OVERHEAD`]. Past it, a peer's next message makes its
+/// connection unusable (it is dropped, and that message with it, as any
+/// message in flight on a broken connection), so a peer that floods a
+/// listener which does not read cannot make it grow; acknowledgements are
+/// still taken. One message, however large (up to the frame limit), is
+/// always kept when nothing else is.
+pub(crate) const INBOUND_LIMIT: usize = 4 << 20;
+
+/// What a kept message costs beyond its payload (its place in the queue
+/// and its allocation), in bytes, counted against [`INBOUND_LIMIT`].
+const MESSAGE_OVERHEAD: usize = 64;
+
 /// The listening side of a persistent channel, as kept inside its
 /// [`Channel`]: the listening socket, the current connection, the frames
 /// sent and not yet acknowledged, and the messages received and not yet
@@ -61,6 +75,8 @@ pub(crate) struct Link {
     /// oldest first (taken out of the inbox so that the acknowledgements
     /// behind them can be read).
     arrived: VecDeque<Vec<u8>>,
+    /// What `arrived` holds, counted as [`INBOUND_LIMIT`] says.
+    arrived_bytes: usize,
     /// The process that made the link; in any other (a copy made by
     /// `fork`), its descriptors are already closed and its file is not its
     /// own.
@@ -88,6 +104,7 @@ impl Link {
             written: 0,
             partial: 0,
             arrived: VecDeque::new(),
+            arrived_bytes: 0,
             owner: std::process::id(),
         }
     }
@@ -123,6 +140,7 @@ impl Listening for Link {
     fn receive(&mut self, limit: usize) -> Result<Vec<u8>> {
         loop {
             if let Some(payload) = self.arrived.pop_front() {
+                self.arrived_bytes -= payload.len() + MESSAGE_OVERHEAD;
                 return Ok(payload);
             }
             self.flush(limit)?;
@@ -146,6 +164,7 @@ impl Listening for Link {
                 break;
             }
             self.arrived.clear();
+            self.arrived_bytes = 0;
             if !self.unacknowledged.is_empty() {
                 if let Err(Gone) = self.read_more(limit) {
                     self.drop_connection(limit);
@@ -287,8 +306,9 @@ impl Link {
 
     /// Takes the whole frames at the front of the inbox: an
     /// acknowledgement lets go of the oldest frame sent, a message is kept
-    /// for `receive`. An acknowledgement of nothing, a panic report, or
-    /// bytes that are not a frame make the connection unusable.
+    /// for `receive`. An acknowledgement of nothing, a panic report, a
+    /// message beyond [`INBOUND_LIMIT`], or bytes that are not a frame make
+    /// the connection unusable.
     fn take_frames(&mut self, limit: usize) -> std::result::Result<(), Gone> {
         let connection = self.connection.as_mut().ok_or(Gone)?;
         loop {
@@ -305,11 +325,17 @@ impl Link {
                     self.unacknowledged.pop_front();
                     self.written -= 1;
                 }
-                Kind::Message => self
-                    .arrived
-                    .push_back(connection.inbox.payload(frame).to_vec()),
+                Kind::Message => {
+                    let cost = frame.length + MESSAGE_OVERHEAD;
+                    if !self.arrived.is_empty() && self.arrived_bytes + cost > INBOUND_LIMIT {
+                        return Err(Gone);
+                    }
+                    self.arrived_bytes += cost;
+                    self.arrived
+                        .push_back(connection.inbox.payload(frame).to_vec());
+                }
                 // Persistent connections carry no shared memory.
-                Kind::Panic | Kind::Shared => return Err(Gone),
+                Kind::Panic | Kind::TooLarge | Kind::Shared => return Err(Gone),
             }
             connection.inbox.consume(frame);
         }
@@ -363,6 +389,12 @@ impl fmt::Debug for Link {
 ///   when the peer goes away.
 /// - A peer that writes garbage gets its connection dropped, and the
 ///   channel serves the next one.
+/// - What peers send waits for [`receive`](Channel::receive) in this
+///   process, up to 4 MiB (each message counting 64 bytes more than its
+///   payload; one message of any size is always kept). Past that, a peer's
+///   next message drops its connection, as garbage does, and that message
+///   is lost: a peer flooding a channel that does not receive cannot make
+///   it grow.
 /// - [`finish`](PersistentChannel::finish) waits until every message sent
 ///   has been acknowledged, then stops listening.
 ///
@@ -410,7 +442,8 @@ impl PersistentChannel {
     /// exist, [`Error::AddressInUse`] if a live process is listening there,
     /// and [`Error::NotASocket`] if a file that is not a socket is there
     /// (it is never removed). A socket file whose process is gone is
-    /// replaced.
+    /// replaced. An address longer than a socket path holds (107 bytes on
+    /// Linux) is [`Error::AddressTooLong`]: nobody could connect to it.
     ///
     /// ```
     /// let address = std::env::temp_dir().join(format!("pprocess-doc-listen-{}", std::process::id()));
@@ -544,6 +577,16 @@ impl fmt::Debug for PersistentChannel {
 /// [`Error::NoListener`] (no file there, or a socket file whose process is
 /// gone), or [`Error::NotASocket`].
 ///
+/// The process listening must run as this process's effective user (its
+/// credentials are asked of the system: `SO_PEERCRED`, or `getpeereid`);
+/// another user's listener is [`Error::ForeignListener`], and nothing is
+/// read from it. Still, another user who can write in the address's
+/// directory can take the address first and deny service: keep addresses
+/// in a directory only you can write, such as `$XDG_RUNTIME_DIR`, or a
+/// directory of mode 0700 of your own in the temporary directory (the
+/// examples' `private_dir` does that), never at a fixed name in
+/// `/tmp` itself.
+///
 /// ```
 /// use pprocess::BackgroundCallable;
 ///
@@ -562,7 +605,38 @@ impl fmt::Debug for PersistentChannel {
 /// # Ok::<(), pprocess::Error>(())
 /// ```
 pub fn connect(address: impl AsRef<Path>) -> Result<Channel> {
-    let socket = address::connect(address.as_ref())?;
-    let pid = sys::peer_pid(socket.as_fd()).unwrap_or(-1);
-    Ok(Channel::connected(socket, pid))
+    connect_within(address.as_ref(), None)
+}
+
+/// Connects to the persistent channel listening at `address`, as
+/// [`connect`] does, and waits at most `timeout` at each step: for the
+/// listener to take the connection (it waits only while the listener's
+/// backlog is full), and then, at each [`receive`](Channel::receive), for
+/// the next bytes to arrive. Either wait running out is
+/// [`Error::PeerTimeout`] (with pid -1 for the connection itself). A
+/// `receive` that timed out can be called again: it goes on where it
+/// stopped, and the connection stays usable (a
+/// [`receive_bytes`](Channel::receive_bytes) that times out in the middle
+/// of a byte string closes it). `Duration::MAX` means no limit in practice
+/// (about 68 years).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let address = std::env::temp_dir().join(format!("pprocess-doc-timeout-{}", std::process::id()));
+/// let mut listening = pprocess::PersistentChannel::listen(&address)?;
+/// let mut channel = pprocess::connect_timeout(&address, Duration::from_millis(20))?;
+/// // The listener sends nothing yet: the receive gives up.
+/// assert!(matches!(channel.receive::<u8>(), Err(pprocess::Error::PeerTimeout { .. })));
+/// listening.send(&7u8)?;
+/// assert_eq!(channel.receive::<u8>()?, 7);
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub fn connect_timeout(address: impl AsRef<Path>, timeout: Duration) -> Result<Channel> {
+    connect_within(address.as_ref(), Some(timeout))
+}
+
+fn connect_within(address: &Path, timeout: Option<Duration>) -> Result<Channel> {
+    let (socket, pid) = address::connect(address, timeout)?;
+    Ok(Channel::connected(socket, pid, timeout))
 }

@@ -18,6 +18,6 @@ mod exchange;
 mod queue;
 
 pub use background::BackgroundCallable;
-pub use channel::{PersistentChannel, connect};
+pub use channel::{PersistentChannel, connect, connect_timeout};
 pub use exchange::{PersistentExchange, PersistentManaged};
 pub use queue::{BackgroundQueue, PersistentQueue};

@@ -5,7 +5,11 @@
 //! standard error (flushed first, so nothing buffered is printed twice), the
 //! list of open channel descriptors, and the table of unreaped children.
 //! The child therefore starts with consistent copies of all of them, even if
-//! other threads of the creator were using them.
+//! other threads of the creator were using them. Taking the standard stream
+//! locks waits while a user thread holds them, by design: std's lock cannot
+//! be tried, and a child forked while another thread owns it could never
+//! print (see "Documented limits" in RELIABILITY.md). They are taken before
+//! the crate's own locks, so no other fork waits behind that one.
 //!
 //! In the child, right after `fork` and before any user code runs, this
 //! module closes every channel descriptor inherited from the creator (its
@@ -93,7 +97,15 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
     let (creator_end, created_end) =
         sys::socket_pair().map_err(|error| Error::io("socketpair", error))?;
     let creator_pid = std::process::id() as i32;
-    let side = match sys::fork().map_err(|error| Error::io("fork", error))? {
+    // SAFETY: the locks the child uses (the standard streams', the list of
+    // open channels, the table of children) are held across the call, so
+    // they are consistent and free in the child; the child then runs only
+    // the set-up below and the created process's closure, whose rules
+    // (take no lock another thread of the creator may hold) are documented
+    // on `start` and `create`.
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    let side = match forked.map_err(|error| Error::io("fork", error))? {
         sys::Forked::Parent { child } => {
             drop(created_end);
             open.push(creator_end.as_raw_fd());
@@ -129,4 +141,16 @@ pub(crate) fn fork_with_socket(setup: ChildSetup) -> Result<Side> {
     drop(stderr);
     drop(stdout);
     Ok(side)
+}
+
+/// Forks a process that has just been created, before it starts a thread
+/// or takes a lock (the intermediate of a background start): its child
+/// needs none of the set-up of [`fork_with_socket`].
+pub(crate) fn fork_single_threaded() -> std::io::Result<sys::Forked> {
+    // SAFETY: the caller is a created process that has one thread, so no
+    // lock can be held by another thread at the call.
+    #[allow(unsafe_code)]
+    unsafe {
+        sys::fork()
+    }
 }

@@ -6,3 +6,4 @@
 pub(crate) mod fork;
 pub(crate) mod panic_report;
 pub(crate) mod reap;
+pub(crate) mod threads;

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::exchange::work::ServerId;
 use crate::reused_pmap::board::Board;
 use crate::wire::codec;
 
@@ -25,12 +26,12 @@ pub(crate) struct Runs {
     next_run: usize,
     /// The serving processes that have not ended, by the number the
     /// exchange knows them by.
-    servers: HashMap<usize, Server>,
+    servers: HashMap<ServerId, Server>,
     /// Places (run, place) whose process failed while inputs of its run
     /// were left: a new process takes each.
     vacant: Vec<(usize, usize)>,
     /// Serving processes whose rings hold garbage, to be killed.
-    broken: Vec<usize>,
+    broken: Vec<ServerId>,
 }
 
 /// A process of a `pmap` with reuse: its run, its place on the run's
@@ -66,7 +67,7 @@ impl Runs {
 
     /// Records that the exchange knows the process serving `place` of
     /// `run` as `server`.
-    pub(crate) fn add_server(&mut self, server: usize, run: usize, place: usize) {
+    pub(crate) fn add_server(&mut self, server: ServerId, run: usize, place: usize) {
         let retired = false;
         self.servers.insert(
             server,
@@ -76,11 +77,6 @@ impl Runs {
                 retired,
             },
         );
-    }
-
-    /// Whether `task` is what the exchange calls a serving process.
-    pub(crate) fn is_server(&self, task: usize) -> bool {
-        self.servers.contains_key(&task)
     }
 
     /// Whether the newest run's inputs are all taken (or there is none).
@@ -103,7 +99,7 @@ impl Runs {
     }
 
     /// The serving processes whose rings held garbage, to be killed.
-    pub(crate) fn take_broken(&mut self) -> Vec<usize> {
+    pub(crate) fn take_broken(&mut self) -> Vec<ServerId> {
         std::mem::take(&mut self.broken)
     }
 
@@ -130,7 +126,7 @@ impl Runs {
     /// left.
     pub(crate) fn server_failed<T: DeserializeOwned>(
         &mut self,
-        server: usize,
+        server: ServerId,
         error: Error,
         ended: bool,
         found: &mut Found<T>,
@@ -195,9 +191,12 @@ impl Runs {
 
     /// Finds the answers in the rings of every serving process not
     /// retired, and returns the processes that had some.
-    pub(crate) fn take_rings<T: DeserializeOwned>(&mut self, found: &mut Found<T>) -> Vec<usize> {
+    pub(crate) fn take_rings<T: DeserializeOwned>(
+        &mut self,
+        found: &mut Found<T>,
+    ) -> Vec<ServerId> {
         let mut answered = Vec::new();
-        let live: Vec<(usize, usize, usize)> = self
+        let live: Vec<(ServerId, usize, usize)> = self
             .servers
             .iter()
             .filter(|(_, server)| !server.retired)
@@ -250,7 +249,7 @@ impl Runs {
     /// place is taken again once it has ended).
     pub(crate) fn store_message<T: DeserializeOwned>(
         &mut self,
-        server: usize,
+        server: ServerId,
         message: Result<Vec<u8>>,
         found: &mut Found<T>,
     ) -> bool {
@@ -317,7 +316,7 @@ mod tests {
 
     /// The process known to the exchange as the one serving one run of
     /// `inputs` inputs on one place.
-    const SERVER: usize = usize::MAX - 1;
+    const SERVER: ServerId = ServerId(7);
 
     fn one_run(inputs: usize) -> Runs {
         let mut runs = Runs::default();
@@ -469,7 +468,7 @@ mod tests {
         let mut answer = Vec::new();
         encode_answer(99, &1u64, &mut answer).unwrap();
         assert!(runs.board(0).unwrap().ring(0).push(&answer));
-        assert_eq!(runs.take_rings(&mut found), [0usize; 0]);
+        assert!(runs.take_rings(&mut found).is_empty());
         assert!(matches!(found[0], (0, Err(Error::Decode(_)))));
         assert_eq!(runs.broken, [SERVER], "it is to be killed");
         assert!(runs.vacant.is_empty(), "no new process before it ended");

@@ -47,10 +47,14 @@ pub(crate) enum Kind {
     /// An empty frame sent by a process connected to a persistent channel
     /// for each frame it has taken: the sender may forget that frame.
     Ack = 2,
+    /// A created process's report that a message it tried to send
+    /// exceeded its frame limit: the message's length and the limit, 8
+    /// bytes each, little endian.
+    TooLarge = 3,
     /// A message whose payload is in shared memory: the payload here is
     /// its length (a little-endian `u64`), and the memory file came with
     /// the header as a passed descriptor.
-    Shared = 3,
+    Shared = 4,
 }
 
 impl Kind {
@@ -59,7 +63,8 @@ impl Kind {
             0 => Ok(Kind::Message),
             1 => Ok(Kind::Panic),
             2 => Ok(Kind::Ack),
-            3 => Ok(Kind::Shared),
+            3 => Ok(Kind::TooLarge),
+            4 => Ok(Kind::Shared),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }

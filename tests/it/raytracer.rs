@@ -20,7 +20,7 @@ use tiff::decoder::{Decoder, DecodingResult};
 
 use support::{example_path, output_within};
 
-mod support;
+use crate::support;
 
 /// How long one example run may take before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,5 +1,6 @@
-//! Runs each example program with `PPROCESS_DELAY=0` and checks its output
-//! exactly.
+//! Runs each example program with `PPROCESS_DELAY=0` and checks that it
+//! prints what the original program of the Python module prints (its
+//! timing line aside).
 //! The binaries are found as `support::example_path` says.
 
 use std::process::{Command, Stdio};
@@ -8,7 +9,7 @@ use std::time::Duration;
 use pprocess_examples::N;
 use support::{example_path, output_within};
 
-mod support;
+use crate::support;
 
 /// How long an example may run before it counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,10 +36,12 @@ fn run(name: &str) -> Vec<String> {
     stdout.lines().map(str::to_owned).collect()
 }
 
-/// Runs example `name` and checks that it prints the grid and the time
-/// taken, and nothing else.
-fn check_grid(name: &str) {
+/// Runs example `name` and checks that it prints the progress lines
+/// `progress`, then the grid and the time taken, and nothing else.
+fn check_grid(name: &str, progress: &[&str]) {
     let lines = run(name);
+    let (printed_progress, lines) = lines.split_at(progress.len().min(lines.len()));
+    assert_eq!(printed_progress, progress, "{name}: wrong progress lines");
     let grid: Vec<String> = (0..N)
         .map(|i| {
             let row: Vec<String> = (0..N).map(|j| (i * N + j).to_string()).collect();
@@ -63,42 +66,44 @@ fn check_lines(name: &str, expected: impl IntoIterator<Item = String>) {
     assert_eq!(run(name), expected, "{name}: wrong output");
 }
 
-/// The output of the loop examples: 0 to 99, then `Done`.
+/// What the loop examples print: 0 to 99, from the created process as it
+/// receives them, then `Done`, from the creator.
 fn loop_output() -> impl Iterator<Item = String> {
     (0..100)
         .map(|number| number.to_string())
         .chain(["Done".to_owned()])
 }
 
-/// One test per grid-printing example, named after it.
+/// One test per grid-printing example, named after it, with the progress
+/// lines its original prints before the grid.
 macro_rules! grid_examples {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident: [$($progress:literal),*]),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                check_grid(stringify!($name));
+                check_grid(stringify!($name), &[$($progress),*]);
             }
         )*
     };
 }
 
 grid_examples!(
-    simple,
-    simple1,
-    simple2,
-    simple_map,
-    simple_create,
-    simple_create_map,
-    simple_create_queue,
-    simple_managed,
-    simple_managed_map,
-    simple_managed_queue,
-    simple_managed_map_reusable,
-    simple_pmap,
-    simple_pmap_iter,
-    simple_start,
-    simple_start_queue,
-    simple_continuous_queue,
+    simple: ["Calculating..."],
+    simple1: ["Calculating..."],
+    simple2: ["Calculating..."],
+    simple_map: [],
+    simple_create: ["Calculating...", "Finishing..."],
+    simple_create_map: ["Calculating..."],
+    simple_create_queue: ["Calculating...", "Finishing..."],
+    simple_managed: ["Calculating...", "Finishing..."],
+    simple_managed_map: ["Calculating..."],
+    simple_managed_queue: ["Calculating...", "Finishing..."],
+    simple_managed_map_reusable: ["Calculating..."],
+    simple_pmap: [],
+    simple_pmap_iter: [],
+    simple_start: ["Calculating...", "Finishing..."],
+    simple_start_queue: ["Finishing..."],
+    simple_continuous_queue: ["Calculating...", "Finishing..."],
 );
 
 #[test]
@@ -108,14 +113,31 @@ fn create_loop() {
 
 #[test]
 fn start_loop() {
-    check_lines("start_loop", loop_output());
+    let announced = ["loop to 100".to_owned()];
+    check_lines("start_loop", announced.into_iter().chain(loop_output()));
 }
 
+/// The two sides print at the same time, so their lines interleave in any
+/// order; each side's own lines come in order, from 20 down to 1.
 #[test]
 fn two_way() {
-    let countdown = (0..=20).rev().map(|n| {
-        let who = if n % 2 == 0 { "child" } else { "parent" };
-        format!("{who}: {n}")
-    });
-    check_lines("two_way", countdown.chain(["Done".to_owned()]));
+    let printed = run("two_way");
+    for side in ["Child", "Parent"] {
+        let expected: Vec<String> = (1..=20)
+            .rev()
+            .flat_map(|n| [format!("{side}: {n}"), format!("{side} sent")])
+            .collect();
+        let lines: Vec<String> = printed
+            .iter()
+            .filter(|line| line.starts_with(side))
+            .cloned()
+            .collect();
+        assert_eq!(lines, expected, "two_way: wrong {side} lines");
+    }
+    assert_eq!(
+        printed.len(),
+        80,
+        "two_way printed:\n{}",
+        printed.join("\n")
+    );
 }

@@ -18,7 +18,6 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -26,10 +25,10 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 
 use hardening::{eventually, wait_for_end};
-use support::{example_path, output_within};
+use support::{Scratch, example_path, output_within};
 
-mod hardening;
-mod support;
+use crate::hardening;
+use crate::support;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Pid;
 use pprocess::{
@@ -40,9 +39,8 @@ use pprocess_examples::N;
 /// How long anything may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// How many times each persistent example runs without flags here (the
-/// twenty runs of the issue are done by hand; see the report).
-const RUNS_WITHOUT_FLAGS: usize = 3;
+/// How many times in a row each persistent example runs without flags here.
+const RUNS_WITHOUT_FLAGS: usize = 20;
 
 const PERSISTENT_EXAMPLES: [&str; 3] = [
     "simple_persistent_managed",
@@ -52,45 +50,6 @@ const PERSISTENT_EXAMPLES: [&str; 3] = [
 
 // ---------------------------------------------------------------------------
 // Scratch directories, processes, example programs.
-
-/// A new empty directory for one test's addresses, removed when dropped.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pprocess-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("making a scratch directory");
-        Scratch { path }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-
-    /// The names in the directory, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.path)
-            .expect("listing the scratch directory")
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
 
 /// Whether process `pid` has ended (gone, or a zombie its parent has not
 /// reaped yet: a background process's parent is `init`).
@@ -105,6 +64,12 @@ fn ended(pid: i32) -> bool {
 
 /// The live processes whose command line contains `needle`.
 fn processes_with(needle: &str) -> Vec<i32> {
+    processes_whose("cmdline", needle)
+}
+
+/// The live processes whose `/proc/PID/FILE` (`cmdline`, `environ`)
+/// contains `needle`.
+fn processes_whose(file: &str, needle: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").expect("listing /proc") {
         let Ok(entry) = entry else { continue };
@@ -115,9 +80,9 @@ fn processes_with(needle: &str) -> Vec<i32> {
         else {
             continue;
         };
-        // A zombie's command line is empty.
-        if let Ok(command_line) = fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&command_line).contains(needle) && !ended(pid) {
+        // A zombie's command line and environment are empty.
+        if let Ok(text) = fs::read(entry.path().join(file)) {
+            if String::from_utf8_lossy(&text).contains(needle) && !ended(pid) {
                 pids.push(pid);
             }
         }
@@ -128,8 +93,15 @@ fn processes_with(needle: &str) -> Vec<i32> {
 /// Runs example `name` with `args` and `PPROCESS_DELAY=0.01` to its end
 /// (at most [`DEADLINE`]) and returns what it printed.
 fn run_example(name: &str, args: &[&str]) -> Output {
+    run_example_with(name, args, &[])
+}
+
+/// Runs example `name` as [`run_example`] does, with the environment
+/// variables `env` besides.
+fn run_example_with(name: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let child = Command::new(example_path(name))
         .args(args)
+        .envs(env.iter().copied())
         .env("PPROCESS_DELAY", "0.01")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -149,8 +121,25 @@ fn grid() -> Vec<String> {
         .collect()
 }
 
-/// Checks that `output` is a success that printed the grid and the time.
-fn assert_prints_grid(name: &str, output: &Output) {
+/// The status lines example `name` prints when it starts the work, and
+/// those it prints before the grid when it collects it: its original's.
+fn status_lines(name: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    if name == "simple_persistent_managed" {
+        (
+            &["Closed original exchange."],
+            &["Opening new exchange.", "Waiting for persistent results"],
+        )
+    } else {
+        (
+            &["Discarded the callable."],
+            &["Opening a queue.", "Waiting for persistent results"],
+        )
+    }
+}
+
+/// Checks that `output` is a success that printed `status` (see
+/// [`status_lines`]), the grid and the time, and nothing else.
+fn assert_prints_grid(name: &str, status: &[&str], output: &Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -159,7 +148,13 @@ fn assert_prints_grid(name: &str, output: &Output) {
         output.status
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), N + 1, "{name} printed:\n{stdout}");
+    assert_eq!(
+        lines.len(),
+        status.len() + N + 1,
+        "{name} printed:\n{stdout}"
+    );
+    let (printed_status, lines) = lines.split_at(status.len());
+    assert_eq!(printed_status, status, "{name}: wrong status lines");
     assert_eq!(lines[..N], grid()[..], "{name}: wrong grid");
     assert!(
         lines[N]
@@ -173,7 +168,7 @@ fn assert_prints_grid(name: &str, output: &Output) {
 
 /// The addresses example `name` listens at, for base address `base`.
 fn addresses_of(name: &str, base: &Path) -> Vec<PathBuf> {
-    if name == "simple_background_queue" {
+    if name != "simple_persistent_queue" {
         vec![base.to_owned()]
     } else {
         (0..N)
@@ -185,9 +180,14 @@ fn addresses_of(name: &str, base: &Path) -> Vec<PathBuf> {
 /// Waits until no process started for `base` is left and its socket files
 /// are gone, and checks that nothing else is left in `scratch`.
 fn assert_nothing_left(scratch: &Scratch, base: &Path) {
-    let needle = base.display().to_string();
+    assert_nothing_left_of(scratch, "cmdline", &base.display().to_string());
+}
+
+/// Waits until no process whose `/proc/PID/FILE` contains `needle` is left
+/// and `scratch` is empty (every socket file is removed).
+fn assert_nothing_left_of(scratch: &Scratch, file: &str, needle: &str) {
     eventually(&format!("no process for {needle} is left"), || {
-        processes_with(&needle).is_empty()
+        processes_whose(file, needle).is_empty()
     });
     eventually("every socket file is removed", || {
         scratch.names().is_empty()
@@ -203,10 +203,15 @@ fn start_then_reconnect(name: &str) {
     let scratch = Scratch::new();
     let base = scratch.join(name);
     let address = base.to_str().unwrap();
+    let (start_status, collect_status) = status_lines(name);
     let started = run_example(name, &["--start", "--address", address]);
+    let start_printed: Vec<String> = String::from_utf8_lossy(&started.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert!(
-        started.status.success() && started.stdout.is_empty() && started.stderr.is_empty(),
-        "{name} --start failed ({}): {}",
+        started.status.success() && start_printed == start_status && started.stderr.is_empty(),
+        "{name} --start failed ({}), printing {start_printed:?}: {}",
         started.status,
         String::from_utf8_lossy(&started.stderr)
     );
@@ -228,7 +233,7 @@ fn start_then_reconnect(name: &str) {
         );
     }
     let collected = run_example(name, &["--reconnect", "--address", address]);
-    assert_prints_grid(name, &collected);
+    assert_prints_grid(name, collect_status, &collected);
     assert_nothing_left(&scratch, &base);
 }
 
@@ -247,17 +252,46 @@ fn simple_background_queue_started_then_collected_by_another_run_prints_the_grid
     start_then_reconnect("simple_background_queue");
 }
 
+/// Without flags, an example starts the work and collects it in one run, at
+/// its default address in the user's private directory (here the scratch
+/// directory, as `XDG_RUNTIME_DIR`): every run prints the grid, and leaves
+/// no process (found by that variable in their environment) and no socket.
 #[test]
 fn each_persistent_example_run_without_flags_prints_the_grid_and_leaves_nothing_behind() {
     let scratch = Scratch::new();
+    fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o700))
+        .expect("making the scratch directory private");
+    let runtime_dir = format!("XDG_RUNTIME_DIR={}", scratch.path.display());
     for name in PERSISTENT_EXAMPLES {
-        let base = scratch.join(name);
+        let (start_status, collect_status) = status_lines(name);
+        let status = [start_status, collect_status].concat();
         for _ in 0..RUNS_WITHOUT_FLAGS {
-            let output = run_example(name, &["--address", base.to_str().unwrap()]);
-            assert_prints_grid(name, &output);
-            assert_nothing_left(&scratch, &base);
+            let output = run_example_with(name, &[], &[("XDG_RUNTIME_DIR", &scratch.path)]);
+            assert_prints_grid(name, &status, &output);
+            assert_nothing_left_of(&scratch, "environ", &runtime_dir);
         }
     }
+}
+
+#[test]
+fn a_default_address_directory_open_to_other_users_is_refused() {
+    let scratch = Scratch::new();
+    fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o777))
+        .expect("opening the scratch directory to everyone");
+    let output = run_example_with(
+        "simple_background_queue",
+        &[],
+        &[("XDG_RUNTIME_DIR", &scratch.path)],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "nothing was started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a directory private to user")
+            && stderr.contains(scratch.path.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(scratch.names().is_empty(), "no socket was made");
 }
 
 #[test]
@@ -458,7 +492,12 @@ fn connecting_to_a_missing_or_dead_address_is_an_error_at_once() {
     let scratch = Scratch::new();
     let missing = scratch.join("missing");
     let dead = scratch.join("dead");
-    drop(UnixListener::bind(&dead).unwrap());
+    // Bound in a created process, so that no process forked meanwhile by
+    // another test of this binary inherits the listener and keeps it alive.
+    let bind_dead = dead.clone();
+    let mut binder =
+        pprocess::start(move |_channel| drop(UnixListener::bind(&bind_dead).unwrap())).unwrap();
+    assert!(binder.wait().unwrap().success(), "the dead socket is made");
     let in_missing_directory = scratch.join("no-such-directory").join("socket");
     let (done, outcome) = mpsc::channel();
     thread::spawn(move || {

@@ -231,6 +231,24 @@ fn map_keeps_input_order_when_tasks_finish_in_random_order() {
 }
 
 #[test]
+fn map_create_keeps_results_in_creation_order_when_processes_finish_in_random_order() {
+    let mut map = Map::new().limit(8);
+    for index in 0..40u64 {
+        if let Some(mut channel) = map.create().expect("a created process") {
+            std::thread::sleep(shuffling_delay(index));
+            if channel.send(&(index, index * index)).is_err() {
+                std::process::abort(); // never into the test harness
+            }
+            pprocess::exit(channel);
+        }
+    }
+    assert_eq!(map.len(), 40);
+    let results: Vec<(u64, u64)> = map.collect::<Result<_>>().expect("every task succeeds");
+    let expected: Vec<(u64, u64)> = (0..40).map(|index| (index, index * index)).collect();
+    assert_eq!(results, expected);
+}
+
+#[test]
 fn pmap_keeps_input_order_when_tasks_finish_in_random_order() {
     let results: Vec<u64> = pmap_limit(
         |index: u64| {
@@ -959,6 +977,49 @@ fn pmap_task_that_exits_without_sending_is_no_result_at_its_index() {
     .collect();
     let pid = check_one_failure(&results, 5, no_result_with(7));
     assert_all_gone(&[pid]);
+}
+
+#[test]
+fn queue_store_with_a_timeout_returns_empty_handed_then_takes_in_what_arrives_until_unfinished_is_false()
+ {
+    let gate = Gate::new();
+    let gate = &gate;
+    let mut queue = Queue::<u32>::new().limit(2).continuous(true);
+    queue.start(move |channel| -> Result<()> {
+        for message in 0..3u32 {
+            if !gate.wait() {
+                return Ok(());
+            }
+            channel.send(&message)?;
+        }
+        Ok(())
+    });
+    // Nothing is sent until the gate opens: the store times out empty.
+    queue
+        .store(Some(Duration::from_millis(20)))
+        .expect("a store that times out");
+    assert_eq!(queue.len(), 0);
+    gate.open(2);
+    while queue.len() < 2 {
+        queue
+            .store(Some(HANG_GUARD))
+            .expect("a store that takes in messages");
+    }
+    assert_eq!(queue.len(), 2);
+    // Both were taken in: the iterator yields them without waiting, and
+    // only the third message is still to come.
+    assert_eq!(queue.next().unwrap().unwrap(), 0);
+    assert_eq!(queue.next().unwrap().unwrap(), 1);
+    assert!(queue.is_empty());
+    assert!(queue.unfinished(), "the process has one more to send");
+    gate.open(1);
+    while queue.unfinished() {
+        queue
+            .store(None)
+            .expect("a store that takes in the last message");
+    }
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue.collect::<Result<Vec<u32>>>().unwrap(), [2]);
 }
 
 #[test]

@@ -6,12 +6,10 @@
 //! created process (the test process's other threads open and close
 //! descriptors all the time), and checks that no process is left behind.
 
-mod hardening;
-
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use hardening::{gone, header, open_descriptors, raw_frame};
+use crate::hardening::{gone, header, open_descriptors, raw_frame};
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
@@ -19,7 +17,7 @@ use pprocess::{Channel, Error};
 use serde::{Serialize, Serializer};
 
 /// The kind byte of a frame announcing shared memory.
-const SHARED: u8 = 3;
+const SHARED: u8 = 4;
 
 const MIB: usize = 1 << 20;
 

@@ -7,7 +7,7 @@
 //! makes no other process: there, counting its children and its open
 //! descriptors is exact, undisturbed by the other tests of this binary.
 
-mod hardening;
+use crate::hardening;
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};

@@ -1,7 +1,8 @@
 //! `#[parallel]` and `#[reusable]` functions through every entry point of
 //! the runtime: `start` with a bound wrapper, the `manage` of an
-//! `Exchange`, a `Map` and a `Queue`, the generated `pmap` and `pmap_limit`,
-//! and reused processes with the `MakeReusable` wrapper.
+//! `Exchange`, a `Map` and a `Queue`, the generated `pmap`, `pmap_limit`,
+//! `pmap_reused` and `pmap_reused_limit`, and reused processes with the
+//! `MakeReusable` wrapper.
 //!
 //! The test harness runs tests as threads of one process: no test counts
 //! the children of the process; the one that checks reuse counts the pids
@@ -136,6 +137,37 @@ fn generated_pmap_limit_yields_the_results_in_input_order() {
             .unwrap();
         assert_eq!(results, cells(), "limit {limit}");
     }
+}
+
+#[test]
+fn generated_pmap_reused_limit_takes_every_input_in_at_most_limit_processes() {
+    for limit in [1, 2] {
+        let results: Vec<(u32, u32)> = calculate_where::pmap_reused_limit(pairs(), limit)
+            .collect::<pprocess::Result<_>>()
+            .unwrap();
+        let values: Vec<u32> = results.iter().map(|result| result.0).collect();
+        assert_eq!(values, cells(), "limit {limit}");
+        let pids: BTreeSet<u32> = results.iter().map(|result| result.1).collect();
+        assert!(pids.len() <= limit, "limit {limit}: {pids:?}");
+        assert!(!pids.contains(&std::process::id()));
+    }
+}
+
+#[test]
+fn generated_pmap_reused_yields_the_results_in_input_order_and_each_failure_at_its_index() {
+    let squares: Vec<u64> = square::pmap_reused(0..1000)
+        .collect::<pprocess::Result<_>>()
+        .unwrap();
+    assert_eq!(squares, (0..1000u64).map(|n| n * n).collect::<Vec<_>>());
+
+    let results: Vec<pprocess::Result<u32>> = fragile::pmap_reused([0, 1, 2]).collect();
+    assert_eq!(results[0].as_ref().ok(), Some(&0));
+    assert!(
+        matches!(&results[1], Err(Error::Panicked { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].as_ref().ok(), Some(&2));
 }
 
 #[test]

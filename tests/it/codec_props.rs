@@ -13,8 +13,8 @@
 //! One created process serves all the cases of a test, so thousands of
 //! cases run in well under a second.
 
-mod allocation;
-mod hardening;
+use crate::allocation;
+use crate::hardening;
 
 use allocation::largest_allocation_during;
 use std::cell::RefCell;

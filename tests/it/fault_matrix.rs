@@ -16,7 +16,7 @@
 //! panic, `abort`, `exit(3)`; `pmap` and `Queue` with a panic and
 //! `exit`; reuse with a panic.
 
-mod hardening;
+use crate::hardening;
 
 use std::collections::BTreeMap;
 

@@ -1,58 +1,34 @@
-//! Drives the `bottles` examples: appends lines to the files they follow,
-//! waits for the matches to come out, and checks that exactly the matching
-//! lines did; and that `bottles_heartbeat` reports when it is idle.
+//! Drives the `bottles` examples: waits until they follow their files,
+//! appends lines, and checks that exactly the lines mentioning a pattern
+//! come out, once per pattern they mention; and that `bottles_heartbeat`
+//! reports when it is idle.
 //!
 //! `cargo test` builds the examples into `target/<profile>/examples/`
 //! before it runs the integration tests; `cargo test --test bottles` alone
 //! does not (run `cargo build --examples` first).
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pprocess_examples::bottles::PATTERN;
+use pprocess_examples::bottles::PATTERNS;
 
-mod support;
+use crate::support;
+
+use support::Scratch;
 
 /// How long anything may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A new empty directory for one test's files, removed when dropped.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pprocess-bottles-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("making a scratch directory");
-        Scratch { path }
-    }
-
-    /// A new empty file in the directory.
-    fn file(&self, name: &str) -> PathBuf {
-        let path = self.path.join(name);
-        fs::write(&path, "").expect("making a followed file");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
+/// How long a probe line may take to come out before another is appended
+/// (see [`Running::wait_until_following`]); a probe's own words.
+const PROBE_AGAIN: Duration = Duration::from_millis(200);
+const PROBE: &str = "probe";
 
 /// An example program running, with its standard output arriving line by
 /// line. Killed if dropped before it ends (its processes die with it).
@@ -115,6 +91,41 @@ impl Running {
         }
     }
 
+    /// Waits until every follow process of `path` follows it. A follow
+    /// process starts at the end of its file, some time after the program
+    /// starts, and prints nothing when it does: so probe lines that mention
+    /// every pattern are appended, one at a time, until one of them comes
+    /// out once per pattern (every multigrep process's follow process of
+    /// the file has passed the end it started from). A probe that has not
+    /// come out after `PROBE_AGAIN` is followed by another; lines printed
+    /// meanwhile are remembered, and the probes are left out later.
+    fn wait_until_following(&mut self, path: &Path) {
+        let deadline = Instant::now() + DEADLINE;
+        let mut seen_times: HashMap<String, usize> = HashMap::new();
+        for number in 0.. {
+            let probe = format!("{PROBE} {number} {}", PATTERNS.join(" "));
+            append(path, &format!("{probe}\n"));
+            let again = Instant::now() + PROBE_AGAIN;
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(again.saturating_duration_since(Instant::now()))
+            {
+                self.seen.push(line.clone());
+                let times = seen_times.entry(line).or_default();
+                *times += 1;
+                if *times == PATTERNS.len() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not followed within {DEADLINE:?}; output so far: {:?}",
+                path.display(),
+                self.seen
+            );
+        }
+    }
+
     /// Waits for the program to end (its output first), and returns its
     /// status and every line it printed.
     fn finish(mut self) -> (ExitStatus, Vec<String>) {
@@ -152,58 +163,56 @@ fn append(path: &Path, text: &str) {
         .expect("appending to a followed file");
 }
 
-/// What the examples print for `line` of `path`.
-fn printed(path: &Path, line: &str) -> String {
-    format!("{}: {line}", path.display())
+/// The lines a program printed, probes left out, sorted: the order of
+/// lines from different processes varies.
+fn printed_lines(output: &[String]) -> Vec<&str> {
+    let mut lines: Vec<&str> = output
+        .iter()
+        .map(String::as_str)
+        .filter(|line| !line.starts_with(PROBE))
+        .collect();
+    lines.sort_unstable();
+    lines
 }
 
 #[test]
-fn bottles_prints_exactly_the_lines_that_mention_bottles_from_every_followed_file() {
+fn bottles_prints_each_new_line_once_per_pattern_it_mentions() {
     let scratch = Scratch::new();
-    let first = scratch.file("first.log");
-    let second = scratch.file("second.log");
-    let third = scratch.file("third.log");
-    // Lines already in a file are read too.
-    append(&third, "an old bottle of wine\nold news\n");
-    let mut bottles = Running::start("bottles", &[&first, &second, &third]);
-
-    let lines = [
-        (&first, "99 bottles of beer on the wall"),
-        (&second, "no beer here"),
-        (&second, "Bottles, capitalised, do not match"),
-        (&second, "take one down, pass the bottle around"),
-        (&first, "nothing to see"),
-        (&first, "98 bottles of beer"),
-        (&third, "bottle"),
-        (&second, "a line without a newline at the end: bottle"),
+    let files = [
+        scratch.file("test"),
+        scratch.file("test2"),
+        scratch.file("test3"),
     ];
-    let mut expected = vec![printed(&third, "an old bottle of wine")];
-    bottles.wait_for("the match already in the third file", |line| {
-        line == expected[0]
-    });
-    for (index, (path, line)) in lines.iter().enumerate() {
-        let last_of_its_file = lines[index + 1..].iter().all(|(other, _)| other != path);
-        let newline = if *path == &second && last_of_its_file {
-            ""
-        } else {
-            "\n"
-        };
-        append(path, &format!("{line}{newline}"));
-        if line.contains(PATTERN) {
-            let want = printed(path, line);
-            expected.push(want.clone());
-            if !newline.is_empty() {
-                bottles.wait_for(&format!("`{want}`"), |seen| seen == want);
-            }
-        }
+    // Lines already in a file are not printed: following starts at the end.
+    append(&files[0], "old pants\nold shorts\n");
+    let args: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let mut bottles = Running::start("bottles", &args);
+    for file in &files {
+        bottles.wait_until_following(file);
     }
+
+    append(&files[0], "a pair of pants\n");
+    append(&files[1], "  trousers and shorts  \n");
+    append(&files[2], "nothing to see\n");
+    append(&files[0], "Pants, capitalised, do not match\n");
+    append(&files[2], "shorts\nbermuda shorts\n");
+    append(&files[1], "pants at the end, without a newline");
     // Removing the files ends the program, once all they held is read.
-    for path in [&first, &second, &third] {
-        fs::remove_file(path).unwrap();
+    for file in &files {
+        fs::remove_file(file).unwrap();
     }
     let (status, output) = bottles.finish();
     assert!(status.success(), "bottles failed: {status}");
-    assert_eq!(output, expected);
+    let mut expected = vec![
+        "a pair of pants",
+        "trousers and shorts",
+        "trousers and shorts",
+        "shorts",
+        "bermuda shorts",
+        "pants at the end, without a newline",
+    ];
+    expected.sort_unstable();
+    assert_eq!(printed_lines(&output), expected, "{output:?}");
 }
 
 #[test]
@@ -215,15 +224,22 @@ fn bottles_heartbeat_says_when_no_input_arrived_and_prints_the_matches() {
     let mut heartbeat = Running::start("bottles_heartbeat", &[idle, millis, &file]);
     let idle_line = "No input received for 100 ms.";
     heartbeat.wait_for("the idle line", |line| line == idle_line);
-    append(&file, "no match\n1 bottle of beer\n");
-    let want = printed(&file, "1 bottle of beer");
-    heartbeat.wait_for("the match", |line| line == want);
+    heartbeat.wait_until_following(&file);
+    append(&file, "no match\nshorts and pants\n");
+    heartbeat.wait_for("the match", |line| line == "shorts and pants");
     // Quiet again: the idle line comes back.
     heartbeat.wait_for("the idle line again", |line| line == idle_line);
     fs::remove_file(&file).unwrap();
     let (status, output) = heartbeat.finish();
     assert!(status.success(), "bottles_heartbeat failed: {status}");
-    let matches: Vec<&String> = output.iter().filter(|line| *line != idle_line).collect();
-    assert_eq!(matches, [&want], "{output:?}");
+    let matches: Vec<&str> = printed_lines(&output)
+        .into_iter()
+        .filter(|line| *line != idle_line)
+        .collect();
+    assert_eq!(
+        matches,
+        ["shorts and pants", "shorts and pants"],
+        "{output:?}"
+    );
     assert!(output.iter().filter(|line| *line == idle_line).count() >= 2);
 }

@@ -10,7 +10,7 @@
 //! outcome does not depend on timing. Hung tasks report their pid on a
 //! [`TaskLog`] so the test can check that exactly that process was killed.
 
-mod hardening;
+use crate::hardening;
 
 use std::time::{Duration, Instant};
 

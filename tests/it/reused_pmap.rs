@@ -19,7 +19,7 @@
 //! forking and opening descriptors, so only a single-threaded copy can
 //! count its own.
 
-mod hardening;
+use crate::hardening;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

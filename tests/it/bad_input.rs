@@ -6,8 +6,8 @@
 //! nothing is allocated beyond what arrived (checked with an allocator
 //! that records the largest allocation of the current thread).
 
-mod allocation;
-mod hardening;
+use crate::allocation;
+use crate::hardening;
 
 use allocation::largest_allocation_during;
 use std::io::{Read, Write};

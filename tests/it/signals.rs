@@ -11,7 +11,7 @@
 //!   allocate in a loop does not deadlock created processes that print,
 //!   allocate and use their channel (the documented safe uses).
 
-mod hardening;
+use crate::hardening;
 
 use std::collections::BTreeSet;
 use std::io::Write;

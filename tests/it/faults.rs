@@ -18,8 +18,8 @@ use nix::sys::socket::{self, MsgFlags};
 use nix::unistd::Pid;
 use pprocess::{Channel, Error, Exchange, Fork, Handler, MAX_FRAME_LIMIT};
 
-mod allocation;
-mod hardening;
+use crate::allocation;
+use crate::hardening;
 
 use hardening::{gone, header, raw_frame, write_raw};
 
