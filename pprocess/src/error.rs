@@ -301,6 +301,7 @@ impl Error {
             | Error::NoResult { pid, .. }
             | Error::ResultTooLarge { pid, .. }
             | Error::Timeout { pid, .. }
+            | Error::StatusTaken { pid }
             | Error::ConnectionClosed { pid } => Some(*pid),
             Error::PeerTimeout { pid, .. } if *pid > 0 => Some(*pid),
             _ => None,

@@ -141,6 +141,19 @@
 //! that outlives them (the main thread, usually). Background processes
 //! ([`BackgroundCallable`]) are the exception: they are meant to outlive
 //! their creator.
+//!
+//! **`SIGCHLD`, in the creator.** pprocess learns how a created process
+//! ended by reaping it itself, so it needs `SIGCHLD` at its default
+//! disposition and no one else reaping its processes. A program that
+//! ignores `SIGCHLD` (`SIG_IGN`: the kernel then reaps children at once)
+//! or whose handler reaps every child (`waitpid(-1, ..)`) takes those exit
+//! statuses away: a process whose status was taken is reported as
+//! [`Error::StatusTaken`], never as success. A task that owed a result and
+//! did not send it fails with it, a continuous process's end is an error
+//! item with it even if the process ended well, and [`Channel::wait`]
+//! returns it. Results a process sent still arrive. Reap only your own
+//! children (`waitpid` with their pids) and leave `SIGCHLD` at its
+//! default.
 
 #![warn(missing_docs)]
 // Unix calls are wrapped once, in `sys`, each with its safety argument;

@@ -523,7 +523,13 @@ impl<'env, H> Exchange<'env, H> {
     /// ```
     pub fn busy(&self) -> bool {
         let full = self.limit.is_some_and(|limit| self.slots.len() >= limit);
-        full || (self.short && !self.slots.is_empty())
+        full || (self.short && self.processes_run())
+    }
+
+    /// Whether any process of the exchange runs, lingering ones included:
+    /// each holds a process until it is reaped.
+    fn processes_run(&self) -> bool {
+        !self.slots.is_empty() || !self.lingering.is_empty()
     }
 
     /// Whether any process is running, any work is queued, or any failure
@@ -809,9 +815,12 @@ impl<'env, H> Exchange<'env, H> {
                 let slot = self.slots.remove(index);
                 self.retire(slot);
             } else if done {
-                let slot = self.slots.remove(index);
+                let mut slot = self.slots.remove(index);
                 self.short = false;
                 if self.autoclose {
+                    // Nothing more can come from it: its descriptor is
+                    // free for the next process.
+                    slot.channel.close();
                     self.lingering.push(slot);
                 } else {
                     // Reaping it is the caller's.
@@ -888,6 +897,8 @@ impl<'env, H> Exchange<'env, H> {
     /// reported (a continuous one's if it ended badly, a serving one's
     /// always).
     fn retire(&mut self, mut slot: Slot<'env>) {
+        // A process ended: whatever was short may be there again.
+        self.short = false;
         if self.autoclose {
             slot.channel.shut_down(false);
             if slot.reports_end() {
@@ -938,7 +949,7 @@ impl<'env, H> Exchange<'env, H> {
         let Err((work, error)) = outcome else {
             return;
         };
-        if is_shortage(&error) && !self.slots.is_empty() {
+        if is_shortage(&error) && self.processes_run() {
             self.short = true;
             self.waiting.push_front(work);
             return;

@@ -9,13 +9,13 @@
 //! failures work as for any exchange.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::Termination;
+use std::time::Duration;
 
 use crate::channel::Channel;
 use crate::error::Result;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, Handler};
 use crate::exchange::callable::Callable;
 use crate::persistent::background::{self, Background};
 use crate::persistent::{PersistentChannel, connect};
@@ -71,10 +71,9 @@ pub(crate) fn connect_on<H>(exchange: &mut Exchange<'_, H>, address: &Path) -> R
 /// acknowledged, a program may start the work, exit, and collect it in a
 /// later run; a collector that dies loses nothing.
 ///
-/// A persistent exchange is an exchange (it dereferences to one), so
-/// [`store`](Exchange::store), [`finish`](Exchange::finish),
-/// [`ready`](Exchange::ready), [`handler`](Exchange::handler) and the rest
-/// are the exchange's. Background processes start at once: there is no
+/// Its [`store`](Self::store), [`finish`](Self::finish),
+/// [`ready`](Self::ready) and [`handler`](Self::handler) are an exchange's,
+/// over the connections. Background processes start at once: there is no
 /// limit, since work waiting in a queue would need its creator to stay.
 ///
 /// ```
@@ -101,7 +100,7 @@ pub struct PersistentExchange<'env, H = ()> {
 
 impl PersistentExchange<'_, ()> {
     /// A persistent exchange without a handler: use
-    /// [`ready`](Exchange::ready) and receive from the channels yourself.
+    /// [`ready`](Self::ready) and receive from the channels yourself.
     ///
     /// ```
     /// let mut exchange = pprocess::PersistentExchange::new();
@@ -128,7 +127,7 @@ impl Default for PersistentExchange<'_, ()> {
 }
 
 impl<'env, H> PersistentExchange<'env, H> {
-    /// A persistent exchange whose [`store`](Exchange::store) hands what
+    /// A persistent exchange whose [`store`](Self::store) hands what
     /// arrives to `handler`.
     ///
     /// ```
@@ -271,17 +270,146 @@ impl<'env, H> PersistentExchange<'env, H> {
     }
 }
 
-impl<'env, H> Deref for PersistentExchange<'env, H> {
-    type Target = Exchange<'env, H>;
+impl<'env, H> PersistentExchange<'env, H> {
+    /// Lets each connection send any number of messages; see
+    /// [`Exchange::continuous`].
+    ///
+    /// ```
+    /// let mut exchange = pprocess::PersistentExchange::new().continuous(true);
+    /// let address = std::env::temp_dir().join(format!("pprocess-doc-pe-continuous-{}", std::process::id()));
+    /// exchange.start(&address, |channel| (0..3u8).try_for_each(|n| channel.send(&n)))?;
+    /// let mut got = Vec::new();
+    /// while exchange.unfinished() {
+    ///     for channel in exchange.ready(None)? {
+    ///         got.push(channel.receive::<u8>()?);
+    ///     }
+    /// }
+    /// assert_eq!(got, [0, 1, 2]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn continuous(mut self, continuous: bool) -> Self {
+        self.exchange = self.exchange.continuous(continuous);
+        self
+    }
 
-    fn deref(&self) -> &Exchange<'env, H> {
-        &self.exchange
+    /// Gives each connection at most `timeout` to deliver; see
+    /// [`Exchange::timeout`]. A background process that runs out of time
+    /// is killed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let exchange = pprocess::PersistentExchange::new().timeout(Duration::from_secs(60));
+    /// # drop(exchange);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.exchange = self.exchange.timeout(timeout);
+        self
+    }
+
+    /// The handler; see [`Exchange::handler`].
+    ///
+    /// ```
+    /// let exchange = pprocess::PersistentExchange::with_handler(vec![1u8]);
+    /// assert_eq!(exchange.handler(), &[1]);
+    /// ```
+    pub fn handler(&self) -> &H {
+        self.exchange.handler()
+    }
+
+    /// The handler, to change; see [`Exchange::handler_mut`].
+    ///
+    /// ```
+    /// let mut exchange = pprocess::PersistentExchange::with_handler(vec![1u8]);
+    /// exchange.handler_mut().push(2);
+    /// assert_eq!(exchange.into_handler(), [1, 2]);
+    /// ```
+    pub fn handler_mut(&mut self) -> &mut H {
+        self.exchange.handler_mut()
+    }
+
+    /// The connections that have a message (or a failure) to receive; see
+    /// [`Exchange::ready`].
+    ///
+    /// ```
+    /// let mut exchange = pprocess::PersistentExchange::new();
+    /// let address = std::env::temp_dir().join(format!("pprocess-doc-pe-ready-{}", std::process::id()));
+    /// exchange.start(&address, |channel| channel.send(&5u8))?;
+    /// let channel = exchange.ready(None)?.pop().unwrap();
+    /// assert_eq!(channel.receive::<u8>()?, 5);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn ready(&mut self, timeout: Option<Duration>) -> Result<Vec<&mut Channel>> {
+        self.exchange.ready(timeout)
+    }
+
+    /// Whether a connection is still open; see [`Exchange::unfinished`].
+    ///
+    /// ```
+    /// assert!(!pprocess::PersistentExchange::new().unfinished());
+    /// ```
+    pub fn unfinished(&self) -> bool {
+        self.exchange.unfinished()
+    }
+
+    /// The open connections; see [`Exchange::active`].
+    ///
+    /// ```
+    /// assert_eq!(pprocess::PersistentExchange::new().active().len(), 0);
+    /// ```
+    pub fn active(&self) -> impl ExactSizeIterator<Item = &Channel> {
+        self.exchange.active()
     }
 }
 
-impl<'env, H> DerefMut for PersistentExchange<'env, H> {
-    fn deref_mut(&mut self) -> &mut Exchange<'env, H> {
-        &mut self.exchange
+impl<H: Handler> PersistentExchange<'_, H> {
+    /// Waits up to `timeout` and hands what arrives to the handler; see
+    /// [`Exchange::store`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut got = Vec::new();
+    /// let mut exchange = pprocess::PersistentExchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         got.push(channel.receive::<u8>()?);
+    ///         Ok(())
+    ///     },
+    /// );
+    /// let address = std::env::temp_dir().join(format!("pprocess-doc-pe-store-{}", std::process::id()));
+    /// exchange.start(&address, |channel| channel.send(&9u8))?;
+    /// while exchange.unfinished() {
+    ///     exchange.store(Some(Duration::from_millis(50)))?;
+    /// }
+    /// drop(exchange);
+    /// assert_eq!(got, [9]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.exchange.store(timeout)
+    }
+
+    /// Stores what arrives until every connection has ended; see
+    /// [`Exchange::finish`].
+    ///
+    /// ```
+    /// let mut count = 0;
+    /// let mut exchange = pprocess::PersistentExchange::with_handler(
+    ///     |channel: &mut pprocess::Channel, _task: usize| {
+    ///         channel.receive::<u8>()?;
+    ///         count += 1;
+    ///         Ok(())
+    ///     },
+    /// );
+    /// let address = std::env::temp_dir().join(format!("pprocess-doc-pe-finish-{}", std::process::id()));
+    /// exchange.start(&address, |channel| channel.send(&1u8))?;
+    /// exchange.finish()?;
+    /// drop(exchange);
+    /// assert_eq!(count, 1);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn finish(&mut self) -> Result<()> {
+        self.exchange.finish()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use pprocess::{Error, MAX_FRAME_LIMIT};
 
-mod hardening;
+use crate::hardening;
 
 fn assert_too_large(error: &Error, pid: i32, limit: usize) {
     assert!(

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use pprocess::{BackgroundCallable, BackgroundQueue, Channel, Error, PersistentChannel};
 
-mod hardening;
-mod support;
+use crate::hardening;
+use crate::support;
 
 use support::Scratch;
 
