@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::channel::Channel;
 use crate::error::Result;
-use crate::exchange::{Exchange, Handler};
 use crate::exchange::callable::Callable;
+use crate::exchange::{Exchange, Handler};
 use crate::persistent::background::{self, Background};
 use crate::persistent::{PersistentChannel, connect};
 
