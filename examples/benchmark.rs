@@ -45,8 +45,8 @@ use nix::unistd::{ForkResult, Pid};
 use pprocess::{MakeReusable, Map};
 use pprocess_examples::raytracer::{Frame, Row};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 const MIB: usize = 1 << 20;
 
@@ -58,6 +58,14 @@ struct Counts {
     pmap_tasks: u64,
     reuse_tasks: u64,
     scene: Frame,
+    /// Message sizes of the bulk sweep, in bytes.
+    sweep_sizes: &'static [usize],
+    /// Bytes each kind of the sweep moves at each size (at least
+    /// [`SWEEP_MESSAGES`] messages).
+    sweep_bytes: usize,
+    /// Process limits of the per-task sweep, and its tasks at each.
+    limits: &'static [usize],
+    limit_tasks: u64,
 }
 
 impl Counts {
@@ -70,6 +78,10 @@ impl Counts {
                 pmap_tasks: 200,
                 reuse_tasks: 5_000,
                 scene: Frame::new(60, 40, 2),
+                sweep_sizes: &[1 << 10, 64 << 10, MIB, 4 * MIB, 16 * MIB],
+                sweep_bytes: 64 * MIB,
+                limits: &[1, 4, 16, 64, 256],
+                limit_tasks: 256,
             }
         } else {
             Counts {
@@ -78,7 +90,21 @@ impl Counts {
                 bulk_mib: 1_024,
                 pmap_tasks: 2_000,
                 reuse_tasks: 100_000,
-                scene: Frame::new(300, 200, 10),
+                scene: Frame::new(1200, 800, 10),
+                sweep_sizes: &[
+                    1 << 10,
+                    16 << 10,
+                    64 << 10,
+                    256 << 10,
+                    MIB,
+                    4 * MIB,
+                    16 * MIB,
+                    64 * MIB,
+                    128 * MIB,
+                ],
+                sweep_bytes: 256 * MIB,
+                limits: &[1, 2, 4, 8, 16, 32, 64, 128, 256],
+                limit_tasks: 2_000,
             }
         }
     }
@@ -86,10 +112,10 @@ impl Counts {
 
 /// One measured figure.
 struct Figure {
-    name: &'static str,
+    name: String,
     value: f64,
     unit: &'static str,
-    what: &'static str,
+    what: String,
 }
 
 /// A ratio of two figures from the same run, and what it should be.
@@ -270,22 +296,27 @@ fn pingpong_us(round_trips: u64) -> f64 {
     })
 }
 
+/// Forks a raw child, pinned to CPU 1, that writes `blocks` blocks of
+/// `size` bytes into `theirs` (which this process then closes).
+fn raw_writer(mut theirs: UnixStream, size: usize, blocks: usize) -> Pid {
+    fork_raw(|| {
+        pin_to(1);
+        let block = vec![7u8; size];
+        for _ in 0..blocks {
+            if theirs.write_all(&block).is_err() {
+                break;
+            }
+        }
+    })
+}
+
 /// A child writes `mib` MiB in 1 MiB chunks into a raw socketpair, the two
 /// pinned to different CPUs.
 fn socketpair_mbps(mib: usize) -> f64 {
     on_cpu_0(|| {
-        let (mut ours, mut theirs) = UnixStream::pair().expect("socketpair");
+        let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
         let start = Instant::now();
-        let pid = fork_raw(|| {
-            pin_to(1);
-            let block = vec![1u8; MIB];
-            for _ in 0..mib {
-                if theirs.write_all(&block).is_err() {
-                    break;
-                }
-            }
-        });
-        drop(theirs);
+        let pid = raw_writer(theirs, MIB, mib);
         let mut buffer = vec![0u8; MIB];
         let mut received = 0;
         loop {
@@ -505,6 +536,213 @@ fn scene_seconds(frame: &Frame) -> [f64; 7] {
     seconds
 }
 
+/// What crosses the channel in the bulk sweep: its name in figures, and
+/// what it is.
+const SWEEP_KINDS: [(Kind, &str, &str); 7] = [
+    (
+        Kind::Raw,
+        "raw",
+        "raw socketpair: one write per message, a fresh receive buffer each",
+    ),
+    (
+        Kind::SendBytes,
+        "send_bytes",
+        "Channel::send_bytes / receive_bytes",
+    ),
+    (Kind::Bytes, "bytes", "send(&Bytes) / receive::<Bytes>()"),
+    (
+        Kind::VecU8,
+        "vec_u8",
+        "send(&Vec<u8>) / receive::<Vec<u8>>()",
+    ),
+    (
+        Kind::VecU8Socket,
+        "vec_u8_socket",
+        "the same through the socket: no shared memory at any size",
+    ),
+    (
+        Kind::VecF64,
+        "vec_f64",
+        "send(&Vec<f64>) / receive::<Vec<f64>>()",
+    ),
+    (
+        Kind::Struct,
+        "struct",
+        "a struct: a String, two u32, a Vec<u8> and a Vec<f64> (half each)",
+    ),
+];
+
+/// The message sizes (and kinds) whose ratio to the raw socketpair has a
+/// target: at least [`SWEEP_GOAL`].
+const SWEEP_TARGET_SIZES: [usize; 4] = [64 << 10, MIB, 16 * MIB, 128 * MIB];
+const SWEEP_TARGET_KINDS: [Kind; 4] = [Kind::Bytes, Kind::VecU8, Kind::VecF64, Kind::Struct];
+const SWEEP_GOAL: f64 = 0.85;
+
+/// The fewest messages a sweep measurement sends.
+const SWEEP_MESSAGES: usize = 3;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Raw,
+    SendBytes,
+    Bytes,
+    VecU8,
+    VecU8Socket,
+    VecF64,
+    Struct,
+}
+
+/// The struct of the sweep: what a user returning an image might send.
+#[derive(Serialize, Deserialize)]
+struct Image {
+    name: String,
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+    depth: Vec<f64>,
+}
+
+impl Image {
+    /// An image whose pixels and depths take `size` bytes.
+    fn of_size(size: usize) -> Image {
+        Image {
+            name: "sweep".into(),
+            width: (size / 2) as u32,
+            height: 1,
+            pixels: vec![7; size / 2],
+            depth: vec![0.5; size / 2 / 8],
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.pixels.len() + self.depth.len() * 8
+    }
+}
+
+/// A size in bytes as figures name it: `1k`, `64k`, `1m`, `128m`.
+fn size_name(size: usize) -> String {
+    if size >= MIB {
+        format!("{}m", size / MIB)
+    } else {
+        format!("{}k", size >> 10)
+    }
+}
+
+fn sweep_name(kind: &str, size: usize) -> String {
+    format!("sweep_{kind}_{}_mbps", size_name(size))
+}
+
+/// The bulk sweep: each kind at each size, each right after the raw
+/// socketpair at that size.
+fn sweep_figures(counts: &Counts) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    for &size in counts.sweep_sizes {
+        let messages = (counts.sweep_bytes / size).max(SWEEP_MESSAGES);
+        for (kind, name, what) in SWEEP_KINDS {
+            figures.push(Figure {
+                name: sweep_name(name, size),
+                value: isolated(|| sweep_mbps(kind, size, messages)),
+                unit: "MiB/s",
+                what: format!("{} KiB messages: {what}", size >> 10),
+            });
+        }
+    }
+    figures
+}
+
+/// A created process sends `messages` messages of `size` bytes of `kind`,
+/// the two processes pinned to different CPUs; returns MiB/s received.
+fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
+    on_cpu_0(|| {
+        let start = Instant::now();
+        let received = match kind {
+            Kind::Raw => raw_messages(size, messages),
+            Kind::SendBytes => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, block| channel.send_bytes(block),
+                |channel| channel.receive_bytes().map(|bytes| bytes.len()),
+            ),
+            Kind::Bytes => stream(
+                messages,
+                || pprocess::Bytes::from(vec![7u8; size]),
+                |channel, bytes| channel.send(bytes),
+                |channel| {
+                    channel
+                        .receive::<pprocess::Bytes>()
+                        .map(|bytes| bytes.len())
+                },
+            ),
+            Kind::VecU8 => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, bytes| channel.send(bytes),
+                |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
+            ),
+            Kind::VecU8Socket => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, bytes| {
+                    channel.set_shared_memory_threshold(usize::MAX);
+                    channel.send(bytes)
+                },
+                |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
+            ),
+            Kind::VecF64 => stream(
+                messages,
+                || vec![0.5f64; size / 8],
+                |channel, floats| channel.send(floats),
+                |channel| channel.receive::<Vec<f64>>().map(|floats| floats.len() * 8),
+            ),
+            Kind::Struct => stream(
+                messages,
+                || Image::of_size(size),
+                |channel, image| channel.send(image),
+                |channel| channel.receive::<Image>().map(|image| image.size()),
+            ),
+        };
+        let elapsed = start.elapsed();
+        assert_eq!(received, size * messages);
+        (size * messages) as f64 / MIB as f64 / elapsed.as_secs_f64()
+    })
+}
+
+/// A raw child writes `messages` blocks of `size` bytes into a
+/// socketpair; each is read into a fresh buffer. Returns the bytes read.
+fn raw_messages(size: usize, messages: usize) -> usize {
+    let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
+    let pid = raw_writer(theirs, size, messages);
+    let mut received = 0;
+    for _ in 0..messages {
+        let mut buffer = vec![0u8; size];
+        ours.read_exact(&mut buffer).expect("read");
+        received += buffer.len();
+    }
+    waitpid(pid, None).expect("waitpid");
+    received
+}
+
+/// A created process makes a value and sends it `messages` times; each is
+/// received and measured. Returns the bytes received.
+fn stream<T>(
+    messages: usize,
+    make: impl FnOnce() -> T,
+    send: fn(&mut pprocess::Channel, &T) -> pprocess::Result<()>,
+    receive: fn(&mut pprocess::Channel) -> pprocess::Result<usize>,
+) -> usize {
+    let mut channel = pprocess::start(move |channel| {
+        pin_to(1);
+        let value = make();
+        (0..messages).try_for_each(|_| send(channel, &value))
+    })
+    .expect("start");
+    let received = (0..messages)
+        .map(|_| receive(&mut channel).expect("receive"))
+        .sum();
+    assert!(channel.wait().expect("wait").success());
+    received
+}
+
 /// Runs `measurement` in a fresh copy of this process and returns what it
 /// measured.
 fn isolated<T: Serialize + DeserializeOwned>(measurement: impl FnOnce() -> T) -> T {
@@ -516,11 +754,11 @@ fn isolated<T: Serialize + DeserializeOwned>(measurement: impl FnOnce() -> T) ->
 }
 
 fn measure(counts: &Counts) -> Vec<Figure> {
-    let figure = |name, value, unit, what| Figure {
-        name,
+    let figure = |name: &str, value, unit, what: &str| Figure {
+        name: name.into(),
         value,
         unit,
-        what,
+        what: what.into(),
     };
     // Each library figure right after the baseline it is compared with.
     let mut figures = vec![
@@ -625,6 +863,13 @@ fn measure(counts: &Counts) -> Vec<Figure> {
             "raytracer scene, managed reusable callable at limit 2, a row per call",
         ),
     ]);
+    figures.extend(sweep_figures(counts));
+    figures.extend(counts.limits.iter().map(|&limit| Figure {
+        name: format!("limit{limit}_task_us"),
+        value: isolated(|| pmap_task_us(counts.limit_tasks, limit)),
+        unit: "us",
+        what: format!("pmap of trivial tasks at limit {limit}, a process per task"),
+    }));
     figures
 }
 
@@ -663,10 +908,15 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Runs `rounds` rounds of every measurement.
-fn measure_rounds(counts: &Counts, rounds: usize) -> Vec<Rounds> {
+fn measure_rounds(counts: &Counts, rounds: usize, sweep_only: bool) -> Vec<Rounds> {
     let mut all: Vec<Rounds> = Vec::new();
     for _ in 0..rounds {
-        for figure in measure(counts) {
+        let figures = if sweep_only {
+            sweep_figures(counts)
+        } else {
+            measure(counts)
+        };
+        for figure in figures {
             match all
                 .iter_mut()
                 .find(|known| known.figure.name == figure.name)
@@ -723,6 +973,13 @@ struct Args {
     /// How many rounds to measure (default: 5, or 1 with --quick).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     rounds: Option<u16>,
+    /// Draw the bulk sweep and the per-task time against the process
+    /// limit as an SVG chart at this path.
+    #[arg(long, num_args = 0..=1, default_missing_value = "docs/performance-sweep.svg")]
+    svg: Option<std::path::PathBuf>,
+    /// Measure only the bulk sweep.
+    #[arg(long)]
+    sweep_only: bool,
 }
 
 fn main() {
@@ -730,7 +987,8 @@ fn main() {
     let rounds = args
         .rounds
         .map_or(if args.quick { 1 } else { 5 }, usize::from);
-    let all = measure_rounds(&Counts::new(args.quick), rounds);
+    let counts = Counts::new(args.quick);
+    let all = measure_rounds(&counts, rounds, args.sweep_only);
     if args.tsv {
         for rounds in &all {
             println!(
@@ -779,6 +1037,256 @@ fn main() {
                 target.denominator,
                 target.goal.verdict(ratio)
             );
+        }
+    }
+    print_sweep(&all, &counts, args.tsv);
+    if let Some(path) = &args.svg {
+        std::fs::write(path, chart(&all, &counts)).expect("writing the chart");
+    }
+}
+
+/// The sweep's median MiB/s of `kind` at `size`, and its median ratio to
+/// the raw socketpair measured in the same rounds.
+fn sweep_cell(all: &[Rounds], kind: &str, size: usize) -> Option<(f64, f64)> {
+    let figure = rounds_of(all, &sweep_name(kind, size))?;
+    let raw = rounds_of(all, &sweep_name("raw", size))?;
+    Some((figure.median(), paired_ratio(figure, raw)))
+}
+
+/// Prints the bulk sweep as a table of sizes by kinds (or, with `tsv`,
+/// each kind's ratio to the raw socketpair), then its targets.
+fn print_sweep(all: &[Rounds], counts: &Counts, tsv: bool) {
+    if !tsv {
+        println!();
+        println!("bulk sweep: median MiB/s [median ratio to raw in the same round]");
+        print!("{:>6}", "size");
+        for (_, name, _) in SWEEP_KINDS {
+            print!(" {name:>19}");
+        }
+        println!();
+    }
+    for &size in counts.sweep_sizes {
+        if !tsv {
+            print!("{:>6}", size_name(size));
+        }
+        for (_, name, _) in SWEEP_KINDS {
+            let Some((median, ratio)) = sweep_cell(all, name, size) else {
+                continue;
+            };
+            if tsv && name != "raw" {
+                println!(
+                    "{}/{}\t{ratio:.3}\tratio",
+                    sweep_name(name, size),
+                    sweep_name("raw", size)
+                );
+            } else if !tsv {
+                print!(" {:>19}", format!("{median:.0} [{ratio:.2}]"));
+            }
+        }
+        if !tsv {
+            println!();
+        }
+    }
+    let missed: Vec<String> = SWEEP_TARGET_SIZES
+        .iter()
+        .flat_map(|&size| SWEEP_TARGET_KINDS.map(|kind| (size, kind)))
+        .filter_map(|(size, kind)| {
+            let (_, name, _) = SWEEP_KINDS.iter().find(|(known, ..)| *known == kind)?;
+            let (_, ratio) = sweep_cell(all, name, size)?;
+            (ratio < SWEEP_GOAL).then(|| format!("{name} at {}: {ratio:.2}", size_name(size)))
+        })
+        .collect();
+    if !tsv {
+        let verdict = if missed.is_empty() {
+            "met".into()
+        } else {
+            format!("NOT met ({})", missed.join(", "))
+        };
+        println!(
+            "sweep target: bytes, vec_u8, vec_f64, struct >= {SWEEP_GOAL} of raw at 64k, 1m, 16m, 128m (where measured): {verdict}"
+        );
+    }
+}
+
+/// An SVG chart of the bulk sweep (MiB/s against message size, both on
+/// log scales) and of the per-task time against the process limit.
+fn chart(all: &[Rounds], counts: &Counts) -> String {
+    const COLOURS: [&str; 7] = [
+        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#d62728", "#9467bd",
+    ];
+    let mut svg = String::from(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" height=\"440\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"1000\" height=\"440\" fill=\"white\"/>\n",
+    );
+    // The sweep: x from the smallest size to the largest, log 2; y log 10.
+    let sizes = counts.sweep_sizes;
+    let values: Vec<f64> = sizes
+        .iter()
+        .flat_map(|&size| SWEEP_KINDS.map(|(_, name, _)| sweep_cell(all, name, size)))
+        .flatten()
+        .map(|(median, _)| median)
+        .collect();
+    let top = values.iter().copied().fold(1.0, f64::max).log10().ceil();
+    let bottom = values
+        .iter()
+        .copied()
+        .fold(f64::MAX, f64::min)
+        .max(1.0)
+        .log10()
+        .floor();
+    let left = Panel::new(
+        60.0,
+        440.0,
+        (sizes[0] as f64).log2(),
+        (sizes[sizes.len() - 1] as f64).log2(),
+        bottom,
+        top,
+    );
+    left.frame(&mut svg, "message size", "MiB/s received (log)");
+    for &size in sizes {
+        left.x_tick(&mut svg, (size as f64).log2(), &size_name(size));
+    }
+    for decade in bottom as i32..=top as i32 {
+        left.y_tick(
+            &mut svg,
+            f64::from(decade),
+            &format!("{}", 10f64.powi(decade)),
+        );
+    }
+    for (index, (_, name, _)) in SWEEP_KINDS.iter().enumerate() {
+        let points: Vec<(f64, f64)> = sizes
+            .iter()
+            .filter_map(|&size| {
+                let (median, _) = sweep_cell(all, name, size)?;
+                Some(((size as f64).log2(), median.max(1.0).log10()))
+            })
+            .collect();
+        left.line(&mut svg, &points, COLOURS[index], name, index);
+    }
+    // Per-task time against the process limit: x log 2, y linear from 0.
+    let limits: Vec<(f64, f64)> = counts
+        .limits
+        .iter()
+        .filter_map(|&limit| {
+            let rounds = rounds_of(all, &format!("limit{limit}_task_us"))?;
+            Some(((limit as f64).log2(), rounds.median()))
+        })
+        .collect();
+    let highest = limits.iter().map(|&(_, us)| us).fold(1.0, f64::max);
+    let step = 10f64.powf(highest.log10().floor());
+    let ceiling = (highest / step).ceil() * step;
+    let first = (counts.limits[0] as f64).log2();
+    let last = (counts.limits[counts.limits.len() - 1] as f64).log2();
+    let right = Panel::new(560.0, 400.0, first, last, 0.0, ceiling);
+    right.frame(
+        &mut svg,
+        "process limit",
+        "microseconds per task (pmap, a process per task)",
+    );
+    for &limit in counts.limits {
+        right.x_tick(&mut svg, (limit as f64).log2(), &limit.to_string());
+    }
+    for tick in 0..=(ceiling / step) as usize {
+        let value = tick as f64 * step;
+        right.y_tick(&mut svg, value, &format!("{value}"));
+    }
+    right.line(&mut svg, &limits, COLOURS[1], "", 0);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A plotting area of the chart: its left edge and width in pixels, and
+/// the data ranges it shows.
+struct Panel {
+    x: f64,
+    width: f64,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+}
+
+const PLOT_TOP: f64 = 30.0;
+const PLOT_BOTTOM: f64 = 380.0;
+
+impl Panel {
+    fn new(x: f64, width: f64, x_low: f64, x_high: f64, y_low: f64, y_high: f64) -> Panel {
+        let widen = |low: f64, high: f64| {
+            if high > low {
+                (low, high)
+            } else {
+                (low, low + 1.0)
+            }
+        };
+        Panel {
+            x,
+            width: width - 40.0,
+            x_range: widen(x_low, x_high),
+            y_range: widen(y_low, y_high),
+        }
+    }
+
+    fn at(&self, x: f64, y: f64) -> (f64, f64) {
+        let (x_low, x_high) = self.x_range;
+        let (y_low, y_high) = self.y_range;
+        (
+            self.x + (x - x_low) / (x_high - x_low) * self.width,
+            PLOT_BOTTOM - (y - y_low) / (y_high - y_low) * (PLOT_BOTTOM - PLOT_TOP),
+        )
+    }
+
+    fn frame(&self, svg: &mut String, x_label: &str, y_label: &str) {
+        let right = self.x + self.width;
+        svg.push_str(&format!(
+            "<path d=\"M{x} {PLOT_TOP} V{PLOT_BOTTOM} H{right}\" stroke=\"black\" fill=\"none\"/>\n\
+             <text x=\"{middle}\" y=\"{label}\" text-anchor=\"middle\">{x_label}</text>\n\
+             <text x=\"{x}\" y=\"18\">{y_label}</text>\n",
+            x = self.x,
+            middle = self.x + self.width / 2.0,
+            label = PLOT_BOTTOM + 36.0,
+        ));
+    }
+
+    fn x_tick(&self, svg: &mut String, x: f64, label: &str) {
+        let (x, y) = self.at(x, self.y_range.0);
+        svg.push_str(&format!(
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>\n",
+            y + 16.0
+        ));
+    }
+
+    fn y_tick(&self, svg: &mut String, y: f64, label: &str) {
+        let (x, y) = self.at(self.x_range.0, y);
+        let right = self.x + self.width;
+        svg.push_str(&format!(
+            "<path d=\"M{x:.1} {y:.1} H{right:.1}\" stroke=\"#dddddd\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n",
+            x - 4.0,
+            y + 4.0
+        ));
+    }
+
+    /// A polyline through `points`, with `name` in a legend entry at row
+    /// `row` (none if empty).
+    fn line(&self, svg: &mut String, points: &[(f64, f64)], colour: &str, name: &str, row: usize) {
+        let path: Vec<String> = points
+            .iter()
+            .map(|&(x, y)| {
+                let (x, y) = self.at(x, y);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        svg.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
+            path.join(" ")
+        ));
+        if !name.is_empty() {
+            let (x, y) = (self.x + 10.0, PLOT_TOP + 14.0 * row as f64 + 8.0);
+            svg.push_str(&format!(
+                "<path d=\"M{x} {y} h16\" stroke=\"{colour}\" stroke-width=\"2\"/>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+                x + 20.0,
+                y + 4.0
+            ));
         }
     }
 }

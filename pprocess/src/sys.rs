@@ -7,7 +7,7 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -101,31 +101,110 @@ pub(crate) fn send_all_vectored(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> io::Resu
 
 /// Reads once from `fd` into the spare capacity of `buffer` (which must have
 /// some), at most `most` bytes, appending what arrived. Returns the number
-/// of bytes read; 0 means end of file. Retries `EINTR`.
+/// of bytes read; 0 means end of file. Retries `EINTR`. Descriptors passed
+/// with the bytes read are closed, as `read` would.
 pub(crate) fn read_into_spare(
     fd: BorrowedFd<'_>,
     buffer: &mut Vec<u8>,
     most: usize,
 ) -> io::Result<usize> {
+    receive_into_spare(fd, buffer, most, &mut Vec::new())
+}
+
+/// Reads as [`read_into_spare`], and appends to `passed` the descriptors
+/// that came with the bytes read (`SCM_RIGHTS`, close-on-exec).
+pub(crate) fn receive_into_spare(
+    fd: BorrowedFd<'_>,
+    buffer: &mut Vec<u8>,
+    most: usize,
+    passed: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
     let spare = buffer.spare_capacity_mut();
     let length = spare.len().min(most);
     let spare = &mut spare[..length];
     debug_assert!(!spare.is_empty());
+    // Room for one control message of up to 8 descriptors, aligned as a
+    // `cmsghdr` must be.
+    let mut control = [0u64; 8];
     loop {
-        // SAFETY: `spare` is writable memory owned by `buffer` of exactly
-        // `spare.len()` bytes; `read` writes at most that many bytes into it
-        // and does not read it, so uninitialised bytes are fine.
-        let read = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        if read >= 0 {
-            let read = read as usize;
-            // SAFETY: the kernel initialised the first `read` bytes of the
-            // spare capacity, which directly follow the initialised length.
-            unsafe { buffer.set_len(buffer.len() + read) };
-            return Ok(read);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
+        let mut part = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        };
+        // SAFETY: an all-zero `msghdr` is valid: no address, no vectors,
+        // no control buffer.
+        let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+        message.msg_iov = &mut part;
+        message.msg_iovlen = 1;
+        message.msg_control = control.as_mut_ptr().cast();
+        message.msg_controllen = size_of_val(&control) as _;
+        // SAFETY: `message` points at one vector of `spare.len()` writable
+        // bytes owned by `buffer` (uninitialised is fine: the kernel only
+        // writes them) and at `control`, both alive for the call.
+        let read = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
+        if read < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
             return Err(error);
+        }
+        // SAFETY: the kernel initialised the first `read` bytes of the
+        // spare capacity, which directly follow the initialised length.
+        unsafe { buffer.set_len(buffer.len() + read as usize) };
+        // SAFETY: `message` is the header `recvmsg` filled in; its control
+        // buffer is `control`, and the macros walk only what the kernel
+        // wrote there. Each `SCM_RIGHTS` entry holds descriptors the kernel
+        // installed in this process for us, owned by nothing else.
+        unsafe {
+            let mut header = libc::CMSG_FIRSTHDR(&message);
+            while !header.is_null() {
+                if (*header).cmsg_level == libc::SOL_SOCKET
+                    && (*header).cmsg_type == libc::SCM_RIGHTS
+                {
+                    let data = libc::CMSG_DATA(header);
+                    let bytes =
+                        (*header).cmsg_len as usize - data.offset_from(header.cast()) as usize;
+                    for index in 0..bytes / size_of::<RawFd>() {
+                        let raw = data.cast::<RawFd>().add(index).read_unaligned();
+                        passed.push(OwnedFd::from_raw_fd(raw));
+                    }
+                }
+                header = libc::CMSG_NXTHDR(&message, header);
+            }
+        }
+        if message.msg_flags & libc::MSG_CTRUNC != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "more descriptors were passed than one message carries",
+            ));
+        }
+        return Ok(read as usize);
+    }
+}
+
+/// Sends all of `bytes` to a socket, passing `passed` with the first of
+/// them (`SCM_RIGHTS`). Retries `EINTR` and short writes; never raises
+/// `SIGPIPE`.
+pub(crate) fn send_with_descriptor(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    passed: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let descriptors = [passed.as_raw_fd()];
+    let control = [socket::ControlMessage::ScmRights(&descriptors)];
+    let parts = [io::IoSlice::new(bytes)];
+    loop {
+        match socket::sendmsg::<()>(
+            fd.as_raw_fd(),
+            &parts,
+            &control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(written) => return send_all(fd, &bytes[written..]),
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
         }
     }
 }
@@ -597,4 +676,202 @@ impl Drop for SharedMemory {
         // only pages.
         let _ = unsafe { nix::sys::mman::munmap(self.start.cast(), length) };
     }
+}
+
+// Type identity, for the codec's block paths: serde hands values over
+// through generic parameters, and these tell when a parameter is one of a
+// few plain types after all.
+
+/// `iter` as the slice it walks, if it is a slice iterator over `E`.
+pub(crate) fn slice_of_iter<I, E: bytemuck::Pod>(iter: &I) -> Option<&[E]> {
+    if typeid::of::<I>() != std::any::TypeId::of::<std::slice::Iter<'static, E>>() {
+        return None;
+    }
+    // SAFETY: `I` is `slice::Iter<'x, E>` for some lifetime `'x`: the two
+    // types are the same once lifetimes are erased, and `E` (`Pod`, so
+    // `'static` and made of plain data) has none of its own. `&'s I` is
+    // only well formed when `'x` outlives `'s`, so reading it as a
+    // `slice::Iter<'s, E>` only shortens a covariant lifetime, and the
+    // slice returned borrows no longer than `iter` does.
+    let iter = unsafe { &*std::ptr::from_ref(iter).cast::<std::slice::Iter<'_, E>>() };
+    Some(iter.as_slice())
+}
+
+/// `vector` as a `B`, if `B` is `Vec<E>` itself; otherwise `vector` back.
+pub(crate) fn vec_as<E: bytemuck::Pod, B>(vector: Vec<E>) -> Result<B, Vec<E>> {
+    if typeid::of::<B>() != std::any::TypeId::of::<Vec<E>>() {
+        return Err(vector);
+    }
+    let vector = std::mem::ManuallyDrop::new(vector);
+    // SAFETY: `B` is `Vec<E>`: their identities are equal with lifetimes
+    // erased, and neither `Vec` nor `E` (`Pod`, so `'static`) has a
+    // lifetime to erase. The read moves the vector out of the
+    // `ManuallyDrop`, which never drops it: it is owned once, by the `B`.
+    Ok(unsafe { std::ptr::read(std::ptr::from_ref(&*vector).cast::<B>()) })
+}
+
+// Shared memory for large messages: a memory file (`memfd`) the sender
+// fills, seals against any change and passes with `SCM_RIGHTS`; the
+// receiver maps it read-only.
+
+/// A mapping of a memory file, unmapped when dropped.
+pub(crate) struct Mapping {
+    start: NonNull<u8>,
+    length: usize,
+}
+
+impl Mapping {
+    /// Maps the first `length` bytes (not 0) of `fd`, shared.
+    fn new(fd: BorrowedFd<'_>, length: usize, writable: bool) -> io::Result<Mapping> {
+        let protection = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // Its pages in one call rather than a fault each: it is about to
+        // be written or read whole.
+        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
+        // SAFETY: a new mapping at an address the kernel picks; it aliases
+        // no Rust object, and `Drop` unmaps exactly this range.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                length,
+                protection,
+                flags,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start =
+            NonNull::new(start.cast()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?;
+        Ok(Mapping { start, length })
+    }
+
+    /// The mapped bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `length` bytes are mapped readable at `start` for as long
+        // as `self` lives; a sealed file cannot shrink or change under a
+        // read-only mapping, and a writable one is only written through
+        // `bytes_mut`, which borrows `self` mutably.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.length) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; mappings made by `MemoryFile` are
+        // writable, and the borrow of `self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.length) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the range was mapped by `Mapping::new` (or moved by
+        // `mremap`) with this length, and no slice of it outlives `self`.
+        unsafe { libc::munmap(self.start.as_ptr().cast(), self.length) };
+    }
+}
+
+/// A memory file being written, mapped read-write, that can grow.
+pub(crate) struct MemoryFile {
+    fd: OwnedFd,
+    mapping: Mapping,
+}
+
+/// The seals that make a memory file unchangeable by anyone.
+const SEALS: i32 = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+
+impl MemoryFile {
+    /// A new memory file of `capacity` bytes (not 0), mapped, its pages
+    /// allocated.
+    pub(crate) fn new(capacity: usize) -> io::Result<MemoryFile> {
+        // SAFETY: the name is a NUL-terminated string, the flags are valid.
+        let raw = unsafe {
+            libc::memfd_create(
+                c"pprocess-message".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `memfd_create` returned a new descriptor owned by nothing
+        // else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        resize(fd.as_fd(), capacity)?;
+        let mapping = Mapping::new(fd.as_fd(), capacity, true)?;
+        Ok(MemoryFile { fd, mapping })
+    }
+
+    /// The mapped bytes, all of the capacity.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.mapping.bytes_mut()
+    }
+
+    /// Grows the file and its mapping to `capacity` bytes, keeping what
+    /// they hold (the mapping may move).
+    pub(crate) fn grow(&mut self, capacity: usize) -> io::Result<()> {
+        resize(self.fd.as_fd(), capacity)?;
+        // SAFETY: remaps exactly the range `self.mapping` owns, letting the
+        // kernel move it; on success the old range is gone and `mapping`
+        // is updated to the new one, on failure the old one stays.
+        let moved = unsafe {
+            libc::mremap(
+                self.mapping.start.as_ptr().cast(),
+                self.mapping.length,
+                capacity,
+                libc::MREMAP_MAYMOVE,
+            )
+        };
+        if moved == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.mapping.start =
+            NonNull::new(moved.cast()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?;
+        self.mapping.length = capacity;
+        Ok(())
+    }
+
+    /// Cuts the file to its first `length` bytes, unmaps it and seals it
+    /// against writing, shrinking and growing: the descriptor to pass.
+    pub(crate) fn seal(self, length: usize) -> io::Result<OwnedFd> {
+        let MemoryFile { fd, mapping } = self;
+        // Sealing against writes fails while a writable mapping exists.
+        drop(mapping);
+        resize(fd.as_fd(), length)?;
+        // SAFETY: `fcntl` with `F_ADD_SEALS` takes an integer argument.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+fn resize(fd: BorrowedFd<'_>, length: usize) -> io::Result<()> {
+    let length = i64::try_from(length).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    nix::unistd::ftruncate(fd, length).map_err(io::Error::from)
+}
+
+/// Maps the memory file `fd` read-only, after checking that it is sealed
+/// against writing, shrinking and growing, and that it holds exactly
+/// `length` bytes (not 0): otherwise an `InvalidData` error.
+pub(crate) fn map_sealed(fd: BorrowedFd<'_>, length: usize) -> io::Result<Mapping> {
+    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidData, message);
+    // SAFETY: `fcntl` with `F_GET_SEALS` takes no argument.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 || seals & SEALS != SEALS {
+        return Err(invalid(
+            "the shared memory of a message is not sealed".into(),
+        ));
+    }
+    let size = nix::sys::stat::fstat(fd).map_err(io::Error::from)?.st_size;
+    if length == 0 || size != length as i64 {
+        return Err(invalid(format!(
+            "shared memory of {size} bytes announced as {length}"
+        )));
+    }
+    Mapping::new(fd, length, false)
 }

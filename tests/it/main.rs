@@ -28,5 +28,6 @@ mod persistent_limits;
 mod raytracer;
 mod reused_pmap;
 mod scheduler_faults;
+mod shared_memory;
 mod signals;
 mod timeouts;

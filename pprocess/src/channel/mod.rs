@@ -11,6 +11,7 @@
 //! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
 //! lives in [`crate::persistent`], and this module only routes to it.
 
+mod shared;
 pub(crate) mod start;
 
 use std::collections::VecDeque;
@@ -29,8 +30,9 @@ use crate::sys;
 use crate::wire::codec::{self, MAX_FRAME_LIMIT};
 use crate::wire::frame::{self, Inbox, Kind};
 
-/// The outbox keeps its capacity between messages up to this size.
-const KEEP_OUTBOX: usize = 16 * 1024 * 1024;
+/// The outbox keeps its capacity between messages up to this size (larger
+/// messages go through shared memory by default: see `shared::SHARED_FROM`).
+const KEEP_OUTBOX: usize = 32 * 1024 * 1024;
 
 /// A message whose frame fits in this many bytes is built on the stack, not
 /// in the outbox: a created process that sends one small result then
@@ -90,6 +92,8 @@ pub struct Channel {
     reported_end: bool,
     /// Who is at the other end.
     peer: Peer,
+    /// Messages of at least this many bytes go through shared memory.
+    shared_from: usize,
     /// The length and the limit of the last message `send` refused as
     /// larger than the frame limit (reported to the creator if the created
     /// process then fails).
@@ -182,6 +186,7 @@ impl Channel {
             taken: 0,
             reported_end: false,
             peer,
+            shared_from: shared::SHARED_FROM,
             too_large: None,
         }
     }
@@ -273,15 +278,21 @@ impl Channel {
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.check_owner()?;
         let mut small = [0; SMALL_FRAME];
-        let sent =
-            match codec::encode_after(value, &mut small, frame::HEADER_LEN, &mut self.outbox)? {
-                codec::Placed::Small(used) => {
-                    let whole = &mut small[..used];
-                    frame::finish(whole, Kind::Message, self.frame_limit)
-                        .and_then(|()| self.send_frame(whole))
-                }
-                codec::Placed::Spilled => self.send_outbox(Kind::Message),
-            };
+        // Persistent connections keep frames as bytes, to send them again.
+        let shared_from = match self.peer {
+            Peer::Forked { .. } => self.shared_from,
+            _ => usize::MAX,
+        };
+        let (reserved, outbox) = (frame::HEADER_LEN, &mut self.outbox);
+        let sent = match codec::encode_after(value, &mut small, reserved, outbox, shared_from)? {
+            codec::Placed::Small(used) => {
+                let whole = &mut small[..used];
+                frame::finish(whole, Kind::Message, self.frame_limit)
+                    .and_then(|()| self.send_frame(whole))
+            }
+            codec::Placed::Spilled => self.send_outbox(Kind::Message),
+            codec::Placed::Shared(payload) => self.send_shared(payload),
+        };
         self.note_too_large(sent)
     }
 
@@ -306,6 +317,60 @@ impl Channel {
         self.outbox.extend_from_slice(&length.to_le_bytes());
         self.outbox.extend_from_slice(&limit.to_le_bytes());
         self.send_outbox(Kind::TooLarge)
+    }
+
+    /// Sends a message whose payload is in shared memory: seals it and
+    /// passes it with the frame that announces it.
+    fn send_shared(&mut self, payload: codec::SharedPayload) -> Result<()> {
+        if payload.len() > self.frame_limit {
+            return Err(Error::FrameTooLarge {
+                length: payload.len() as u64,
+                limit: self.frame_limit as u64,
+            });
+        }
+        let announcement = shared::announcement(payload.len());
+        let file = payload
+            .seal()
+            .map_err(|error| Error::io("seal shared memory", error))?;
+        self.flush_output();
+        self.send_unsent()?;
+        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
+        sys::send_with_descriptor(socket.as_fd(), &announcement, file.as_fd())
+            .map_err(|error| self.send_error(error))
+    }
+
+    /// The size from which a message goes through shared memory instead
+    /// of the socket: it is encoded into a memory file, sealed so that
+    /// nobody can change it, and passed to the other process, which maps
+    /// it and decodes from it (32 MiB unless set; `usize::MAX` never).
+    /// Connections to persistent channels always use the socket.
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| {
+    ///     channel.set_shared_memory_threshold(1 << 16);
+    ///     channel.send(&vec![0.5f64; 1 << 20]) // 8 MiB, through shared memory
+    /// })?;
+    /// assert_eq!(channel.shared_memory_threshold(), 32 << 20);
+    /// assert_eq!(channel.receive::<Vec<f64>>()?, vec![0.5; 1 << 20]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn shared_memory_threshold(&self) -> usize {
+        self.shared_from
+    }
+
+    /// Sets the size from which messages sent on this channel go through
+    /// shared memory; see [`shared_memory_threshold`](Self::shared_memory_threshold).
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| {
+    ///     channel.set_shared_memory_threshold(usize::MAX); // always the socket
+    ///     channel.send(&vec![1u8; 4 << 20])
+    /// })?;
+    /// assert_eq!(channel.receive::<Vec<u8>>()?.len(), 4 << 20);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn set_shared_memory_threshold(&mut self, bytes: usize) {
+        self.shared_from = bytes;
     }
 
     /// Queues an already encoded message payload behind the frames still
@@ -482,6 +547,7 @@ impl Channel {
             if let Some(frame) = frame {
                 let result = match frame.kind {
                     Kind::Message => codec::decode(self.inbox.payload(frame)),
+                    Kind::Shared => shared::decode(&mut self.inbox, frame, self.frame_limit),
                     Kind::Panic => Err(Error::Panicked {
                         pid: self.pid,
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
@@ -620,7 +686,7 @@ impl Channel {
             return Event::End;
         }
         match self.inbox.frame(self.frame_limit) {
-            Ok(Some(frame)) if frame.kind == Kind::Message => Event::Message,
+            Ok(Some(frame)) if matches!(frame.kind, Kind::Message | Kind::Shared) => Event::Message,
             Ok(Some(_)) | Err(_) => Event::Failure,
             Ok(None) if !self.inbox.at_end_of_file() => Event::Nothing,
             Ok(None) if self.inbox.has_partial_frame() => Event::Failure,

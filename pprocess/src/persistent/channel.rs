@@ -334,7 +334,8 @@ impl Link {
                     self.arrived
                         .push_back(connection.inbox.payload(frame).to_vec());
                 }
-                Kind::Panic | Kind::TooLarge => return Err(Gone),
+                // Persistent connections carry no shared memory.
+                Kind::Panic | Kind::TooLarge | Kind::Shared => return Err(Gone),
             }
             connection.inbox.consume(frame);
         }

@@ -1,21 +1,41 @@
 //! The message codec: how a value becomes the payload of a frame and back.
 //!
 //! Every encode and decode call of the crate is in this module, so the wire
-//! format can be swapped in one place. The format is bincode 2 through serde
-//! (little endian, variable-length integers).
+//! format can be swapped in one place. The format is our own serde format
+//! ([`encode`], [`decode`](mod@decode)), laid out as bincode 2's standard
+//! configuration lays values out: little endian; integers wider than a
+//! byte in a short form (below 251 one byte, else a tag byte 251, 252, 253
+//! or 254 and 2, 4, 8 or 16 bytes; signed ones zigzagged first); `u8`,
+//! `i8`, floats and booleans as their bytes; characters as UTF-8; strings,
+//! byte strings, sequences and maps after their length; an option after a
+//! byte 0 or 1; an enum after its variant's index; structs and tuples as
+//! their fields in order.
 //!
-//! Decoding is bounded by the payload: bincode allocates a string or byte
-//! buffer of the length the payload announces before it reads the bytes,
-//! up to the limit it is configured with, so [`decode`] configures a limit
-//! proportional to the payload's length (see [`decode_budget`]). A length
-//! lied about inside a small payload is an error before anything of that
-//! size is allocated. (Sequences go through serde, which caps its up-front
-//! allocation by itself.)
+//! Our own serde format rather than bincode's serde path, because serde
+//! hands a sequence over one element at a time, and bincode then checks
+//! its limit and writes or reads each element on its own: a `Vec<u8>` or
+//! `Vec<f64>` crossed at a few percent of what a socket carries. Ours
+//! writes and reads sequences of bytes and floats as one block (see the
+//! two modules).
+//!
+//! Decoding is bounded by the payload: a string or byte buffer is
+//! allocated only once its bytes are known to be in the payload, and a
+//! sequence or map is never announced to serde as longer than the bytes
+//! that remain. A length lied about inside a small payload is an error
+//! before anything of that size is allocated.
+
+mod decode;
+mod encode;
+
+use std::os::fd::OwnedFd;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::sys;
+use decode::Decoder;
+use encode::{Encoder, Output};
 
 /// The largest frame limit a channel can be given, in bytes (1 GiB).
 ///
@@ -28,15 +48,45 @@ use crate::error::{Error, Result};
 /// ```
 pub const MAX_FRAME_LIMIT: usize = 1 << 30;
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_FRAME_LIMIT>()
+/// Why a value could not be encoded or decoded.
+#[derive(Debug)]
+pub(crate) struct CodecError(String);
+
+impl CodecError {
+    fn new(message: impl Into<String>) -> Self {
+        CodecError(message.into())
+    }
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl serde::ser::Error for CodecError {
+    fn custom<T: std::fmt::Display>(message: T) -> Self {
+        CodecError(message.to_string())
+    }
+}
+
+impl serde::de::Error for CodecError {
+    fn custom<T: std::fmt::Display>(message: T) -> Self {
+        CodecError(message.to_string())
+    }
+}
+
+fn encode_to<T: Serialize + ?Sized, O: Output>(value: &T, out: &mut O) -> Result<()> {
+    value
+        .serialize(&mut Encoder { out })
+        .map_err(|error| Error::Encode(error.0))
 }
 
 /// Appends the encoding of `value` to `out`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    bincode::serde::encode_into_std_write(value, out, config())
-        .map(drop)
-        .map_err(|error| Error::Encode(error.to_string()))
+    encode_to(value, out)
 }
 
 /// Where [`encode_after`] put an encoding.
@@ -45,55 +95,144 @@ pub(crate) enum Placed {
     Small(usize),
     /// In the spill vector.
     Spilled,
+    /// In shared memory, without the reserved bytes.
+    Shared(SharedPayload),
+}
+
+/// An encoding in a memory file, ready to be sealed and passed.
+pub(crate) struct SharedPayload {
+    file: sys::MemoryFile,
+    length: usize,
+}
+
+impl SharedPayload {
+    /// The encoding's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.length
+    }
+
+    /// Seals the memory file at the encoding's length: the descriptor to
+    /// pass.
+    pub(crate) fn seal(self) -> std::io::Result<OwnedFd> {
+        self.file.seal(self.length)
+    }
 }
 
 /// Encodes `value`, in one pass, after the first `reserved` bytes of
 /// `small`: there while it fits, otherwise in `spill`, which then holds
-/// those first `reserved` bytes followed by the whole encoding.
+/// those first `reserved` bytes followed by the whole encoding; or, once
+/// the encoding reaches `shared_from` bytes, in a memory file (without the
+/// reserved bytes). Shared memory that cannot be had is not an error: the
+/// encoding stays in `spill`.
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
     value: &T,
     small: &mut [u8],
     reserved: usize,
     spill: &mut Vec<u8>,
+    shared_from: usize,
 ) -> Result<Placed> {
     let mut writer = SpillingWriter {
         small,
         used: reserved,
+        reserved,
         spill,
         spilled: false,
+        shared_from,
+        shared: None,
     };
-    bincode::serde::encode_into_writer(value, &mut writer, config())
-        .map_err(|error| Error::Encode(error.to_string()))?;
-    Ok(if writer.spilled {
-        Placed::Spilled
-    } else {
-        Placed::Small(writer.used)
+    encode_to(value, &mut writer)?;
+    Ok(match writer.shared {
+        Some(file) => Placed::Shared(SharedPayload {
+            file,
+            length: writer.used,
+        }),
+        None if writer.spilled => Placed::Spilled,
+        None => Placed::Small(writer.used),
     })
 }
 
 /// Writes into a small buffer until it is full, then moves what it holds
-/// to a vector and goes on there.
+/// to a vector and goes on there, then past `shared_from` bytes to a
+/// memory file.
 struct SpillingWriter<'a> {
     small: &'a mut [u8],
+    /// Bytes used in the small buffer, or in the memory file.
     used: usize,
+    reserved: usize,
     spill: &'a mut Vec<u8>,
     spilled: bool,
+    shared_from: usize,
+    shared: Option<sys::MemoryFile>,
 }
 
-impl bincode::enc::write::Writer for SpillingWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+impl SpillingWriter<'_> {
+    /// Moves the encoding so far to a memory file with room for `more`
+    /// bytes; false (and nothing moved) if no memory file can be had.
+    fn share(&mut self, more: usize) -> bool {
+        let so_far = if self.spilled {
+            &self.spill[self.reserved..]
+        } else {
+            &self.small[self.reserved..self.used]
+        };
+        let Ok(mut file) = sys::MemoryFile::new(so_far.len() + more) else {
+            self.shared_from = usize::MAX;
+            return false;
+        };
+        file.bytes_mut()[..so_far.len()].copy_from_slice(so_far);
+        self.used = so_far.len();
+        self.spill.clear();
+        self.shared = Some(file);
+        true
+    }
+
+    /// Appends `bytes` to the memory file, growing it if needed; false if
+    /// it cannot grow.
+    fn put_shared(file: &mut sys::MemoryFile, used: &mut usize, bytes: &[u8]) -> bool {
+        let end = *used + bytes.len();
+        if end > file.bytes_mut().len() && file.grow(end.saturating_mul(2)).is_err() {
+            return false;
+        }
+        file.bytes_mut()[*used..end].copy_from_slice(bytes);
+        *used = end;
+        true
+    }
+}
+
+impl Output for SpillingWriter<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let so_far = if self.spilled {
+            self.spill.len()
+        } else {
+            self.used
+        };
+        if self.shared.is_none() && so_far - self.reserved + bytes.len() >= self.shared_from {
+            self.share(bytes.len());
+        }
+        if let Some(file) = &mut self.shared {
+            if Self::put_shared(file, &mut self.used, bytes) {
+                return;
+            }
+            // The memory file cannot grow: back to the spill vector.
+            let mut file = self.shared.take().expect("a memory file");
+            let encoded = &file.bytes_mut()[..self.used];
+            self.spill.clear();
+            self.spill.extend_from_slice(&self.small[..self.reserved]);
+            self.spill.extend_from_slice(encoded);
+            self.spilled = true;
+            self.shared_from = usize::MAX;
+        }
         if !self.spilled {
             if let Some(room) = self.small.get_mut(self.used..self.used + bytes.len()) {
                 room.copy_from_slice(bytes);
                 self.used += bytes.len();
-                return Ok(());
+                return;
             }
             self.spill.clear();
+            self.spill.reserve(self.used + bytes.len());
             self.spill.extend_from_slice(&self.small[..self.used]);
             self.spilled = true;
         }
         self.spill.extend_from_slice(bytes);
-        Ok(())
     }
 }
 
@@ -107,70 +246,25 @@ pub(crate) fn encode_bytes_prefix(length: usize, out: &mut Vec<u8>) -> Result<()
 /// `Some((length, prefix size))`, or `None` if `payload` is too short to
 /// tell yet.
 pub(crate) fn decode_bytes_prefix(payload: &[u8]) -> Result<Option<(usize, usize)>> {
-    match bincode::decode_from_slice::<u64, _>(payload, config()) {
-        Ok((length, used)) => usize::try_from(length)
-            .map(|length| Some((length, used)))
+    let mut decoder = Decoder::new(payload);
+    match decoder.unsigned() {
+        Ok(length) => usize::try_from(length)
+            .map(|length| Some((length, payload.len() - decoder.remaining())))
             .map_err(|_| Error::Decode(format!("a byte string of {length} bytes"))),
-        Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => Ok(None),
-        Err(error) => Err(Error::Decode(error.to_string())),
+        Err(_) if payload.first() != Some(&255) => Ok(None),
+        Err(error) => Err(Error::Decode(error.0)),
     }
-}
-
-/// What decoding a valid payload can claim of bincode's limit, per payload
-/// byte. Bincode claims the in-memory size of each primitive it decodes
-/// (at most 16 bytes, a `u128`) while the encoding takes at least one byte
-/// (variable-length integers), and exactly the length of each string or
-/// byte buffer, whose bytes are in the payload.
-const CLAIM_PER_BYTE: usize = 16;
-
-/// Bincode's limit when decoding a payload of `length` bytes: the first of
-/// 64 KiB, 512 KiB, 4 MiB, ... 2 GiB (each 8 times the one before) that a
-/// valid payload of that length cannot exceed, or 2 GiB. A string or byte
-/// buffer announced inside the payload is allocated only if it fits in the
-/// limit, so decoding never allocates more than 128 times the payload's
-/// length (at least 64 KiB, at most 2 GiB). A valid payload over 128 MiB
-/// made mostly of small integers can exceed 2 GiB of claims: bulk data
-/// belongs in [`Bytes`](crate::Bytes), which claims one byte per byte.
-pub(crate) fn decode_budget(length: usize) -> usize {
-    let needed = length.saturating_mul(CLAIM_PER_BYTE);
-    TIERS
-        .into_iter()
-        .find(|&tier| needed <= tier)
-        .unwrap_or(TIERS[TIERS.len() - 1])
-}
-
-const TIERS: [usize; 6] = [1 << 16, 1 << 19, 1 << 22, 1 << 25, 1 << 28, 1 << 31];
-
-fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
-    payload: &[u8],
-) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
-    let config = bincode::config::standard().with_limit::<LIMIT>();
-    bincode::serde::decode_from_slice(payload, config)
 }
 
 /// Decodes a whole payload as a `T`. Bytes left over after the value mean
 /// the payload was not a `T`, and are an error.
 pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
-    // Bincode's limit is a constant: one instance per tier.
-    let budget = decode_budget(payload.len());
-    let decoded = if budget <= TIERS[0] {
-        decode_within::<T, { TIERS[0] }>(payload)
-    } else if budget <= TIERS[1] {
-        decode_within::<T, { TIERS[1] }>(payload)
-    } else if budget <= TIERS[2] {
-        decode_within::<T, { TIERS[2] }>(payload)
-    } else if budget <= TIERS[3] {
-        decode_within::<T, { TIERS[3] }>(payload)
-    } else if budget <= TIERS[4] {
-        decode_within::<T, { TIERS[4] }>(payload)
-    } else {
-        decode_within::<T, { TIERS[5] }>(payload)
-    };
-    let (value, used) = decoded.map_err(|error| Error::Decode(error.to_string()))?;
-    if used != payload.len() {
+    let mut decoder = Decoder::new(payload);
+    let value = T::deserialize(&mut decoder).map_err(|error| Error::Decode(error.0))?;
+    if decoder.remaining() > 0 {
         return Err(Error::Decode(format!(
             "{} bytes left over after the value",
-            payload.len() - used
+            decoder.remaining()
         )));
     }
     Ok(value)
@@ -205,7 +299,9 @@ mod tests {
             bytes: vec![5; 20],
         };
         let (mut small, mut spill) = ([9u8; 64], Vec::new());
-        let Placed::Small(used) = encode_after(&value, &mut small, 4, &mut spill).unwrap() else {
+        let Placed::Small(used) =
+            encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap()
+        else {
             panic!("20 bytes fit in 64");
         };
         let mut expected = Vec::new();
@@ -226,7 +322,7 @@ mod tests {
             bytes: (0..=255).cycle().take(1000).collect(),
         };
         let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
-        let placed = encode_after(&value, &mut small, 4, &mut spill).unwrap();
+        let placed = encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap();
         assert!(matches!(placed, Placed::Spilled));
         let mut expected = vec![9u8; 4];
         encode_into(&value.bytes, &mut expected).unwrap();
@@ -235,6 +331,44 @@ mod tests {
             "the reserved bytes, then the whole encoding"
         );
         assert_eq!(times.get(), 1);
+    }
+
+    #[test]
+    fn an_encoding_that_reaches_the_threshold_moves_to_shared_memory() {
+        // Crossing it from the small buffer (one large block), and from the
+        // spill vector (many small strings, then a block).
+        let block = vec![5u8; 5000];
+        let words: (Vec<String>, Vec<u8>) = (vec!["word".into(); 200], block.clone());
+        for (expected, placed) in [
+            (encoded(&block), place(&block)),
+            (encoded(&words), place(&words)),
+        ] {
+            let Placed::Shared(mut payload) = placed else {
+                panic!("past the threshold");
+            };
+            assert_eq!(payload.len(), expected.len());
+            assert_eq!(
+                &payload.file.bytes_mut()[..expected.len()],
+                expected.as_slice()
+            );
+            // Sealed, it is exactly the encoding and cannot change.
+            let file = payload.seal().unwrap();
+            let mapping = sys::map_sealed(std::os::fd::AsFd::as_fd(&file), expected.len()).unwrap();
+            assert_eq!(mapping.bytes(), expected.as_slice());
+        }
+    }
+
+    fn encoded<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(value, &mut out).unwrap();
+        out
+    }
+
+    /// Where `value` goes with a 64-byte small buffer, 4 reserved bytes
+    /// and a threshold of 2000 bytes.
+    fn place<T: Serialize>(value: &T) -> Placed {
+        let (mut small, mut spill) = ([0u8; 64], Vec::new());
+        encode_after(value, &mut small, 4, &mut spill, 2000).unwrap()
     }
 
     #[test]
@@ -254,35 +388,77 @@ mod tests {
     }
 
     #[test]
-    fn a_lying_length_inside_a_small_payload_exceeds_its_budget() {
-        // A string announcing 1 MiB in a 5-byte payload: beyond the 64 KiB
-        // a 5-byte payload may claim, so nothing of that size is allocated.
+    fn a_lying_length_inside_a_small_payload_is_an_error() {
+        // A string announcing 1 MiB in a 5-byte payload: more than the
+        // payload holds, so nothing of that size is allocated.
         let mut payload = vec![0xFC];
         payload.extend_from_slice(&(1u32 << 20).to_le_bytes());
-        assert_eq!(decode_budget(payload.len()), 1 << 16);
         assert!(matches!(decode::<String>(&payload), Err(Error::Decode(_))));
         assert!(matches!(
             decode::<serde_bytes::ByteBuf>(&payload),
             Err(Error::Decode(_))
         ));
+        assert!(matches!(decode::<Vec<u8>>(&payload), Err(Error::Decode(_))));
+        assert!(matches!(
+            decode::<Vec<f64>>(&payload),
+            Err(Error::Decode(_))
+        ));
+        assert!(matches!(
+            decode::<Vec<u32>>(&payload),
+            Err(Error::Decode(_))
+        ));
+    }
+
+    /// `value`'s encoding, and the same elements' encoding when serde hands
+    /// them over one at a time (a `VecDeque` is not a slice).
+    fn block_and_elements<E: Serialize + Clone>(value: &[E]) -> (Vec<u8>, Vec<u8>) {
+        let (mut block, mut elements) = (Vec::new(), Vec::new());
+        encode_into(value, &mut block).unwrap();
+        let deque: std::collections::VecDeque<E> = value.iter().cloned().collect();
+        encode_into(&deque, &mut elements).unwrap();
+        (block, elements)
     }
 
     #[test]
-    fn the_budget_covers_every_valid_payload() {
-        // Small u128s: one byte each on the wire, 16 claimed each.
-        let values = vec![1u128; 100_000];
+    fn vectors_of_bytes_and_floats_cross_as_blocks_in_the_same_layout() {
+        let bytes: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let signed: Vec<i8> = (-128..=127).collect();
+        let doubles: Vec<f64> = (0..300).map(|i| f64::from(i) * -0.5).collect();
+        let singles: Vec<f32> = (0..300).map(|i| i as f32 / 3.0).collect();
+        let (block, elements) = block_and_elements(&bytes);
+        assert_eq!(block, elements);
+        assert_eq!(decode::<Vec<u8>>(&block).unwrap(), bytes);
+        let (block, elements) = block_and_elements(&signed);
+        assert_eq!(block, elements);
+        assert_eq!(decode::<Vec<i8>>(&block).unwrap(), signed);
+        let (block, elements) = block_and_elements(&doubles);
+        assert_eq!(block, elements);
+        assert_eq!(decode::<Vec<f64>>(&block).unwrap(), doubles);
+        let deque: std::collections::VecDeque<f64> = decode(&block).unwrap();
+        assert!(deque.iter().eq(doubles.iter()), "read element by element");
+        let (block, elements) = block_and_elements(&singles);
+        assert_eq!(block, elements);
+        assert_eq!(decode::<Vec<f32>>(&block).unwrap(), singles);
+    }
+
+    #[test]
+    fn the_layout_is_the_short_integer_form() {
         let mut out = Vec::new();
-        encode_into(&values, &mut out).unwrap();
-        assert!(out.len() * CLAIM_PER_BYTE > 1 << 19, "crosses tiers");
-        assert_eq!(decode::<Vec<u128>>(&out).unwrap(), values);
-        // A large string: its bytes are all in the payload.
-        let text = "x".repeat(3 << 20);
+        encode_into(
+            &(250u32, 251u64, -1i32, 70_000u32, 'é', Some(true)),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [250, 251, 251, 0, 1, 252, 0x70, 0x11, 1, 0, 0xC3, 0xA9, 1, 1]
+        );
+        let back: (u32, u64, i32, u32, char, Option<bool>) = decode(&out).unwrap();
+        assert_eq!(back, (250, 251, -1, 70_000, 'é', Some(true)));
+        // An integer too wide for its type is an error, not a truncation.
         out.clear();
-        encode_into(&text, &mut out).unwrap();
-        assert_eq!(decode::<String>(&out).unwrap(), text);
-        // Payloads of 128 MiB and more get the largest budget, 2 GiB.
-        assert_eq!(decode_budget(128 << 20), 1 << 31);
-        assert_eq!(decode_budget(MAX_FRAME_LIMIT), 1 << 31);
+        encode_into(&70_000u32, &mut out).unwrap();
+        assert!(matches!(decode::<u16>(&out), Err(Error::Decode(_))));
     }
 
     #[test]

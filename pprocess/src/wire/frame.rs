@@ -12,7 +12,7 @@
 //! only as bytes actually arrive.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -35,7 +35,7 @@ const STREAM_READ: usize = 64 * 1024;
 const MAX_READ_AHEAD: usize = 8 * 1024 * 1024;
 
 /// An inbox that grew past this for a large frame is shrunk once empty.
-const KEEP_CAPACITY: usize = 16 * 1024 * 1024;
+const KEEP_CAPACITY: usize = 32 * 1024 * 1024;
 
 /// What a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,10 @@ pub(crate) enum Kind {
     /// exceeded its frame limit: the message's length and the limit, 8
     /// bytes each, little endian.
     TooLarge = 3,
+    /// A message whose payload is in shared memory: the payload here is
+    /// its length (a little-endian `u64`), and the memory file came with
+    /// the header as a passed descriptor.
+    Shared = 4,
 }
 
 impl Kind {
@@ -60,6 +64,7 @@ impl Kind {
             1 => Ok(Kind::Panic),
             2 => Ok(Kind::Ack),
             3 => Ok(Kind::TooLarge),
+            4 => Ok(Kind::Shared),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }
@@ -110,7 +115,14 @@ pub(crate) struct Inbox {
     end_of_file: bool,
     /// How much the next read asks for at least (0: [`FIRST_READ`]).
     read_size: usize,
+    /// Descriptors passed with the bytes read, in order: the memory of
+    /// [`Kind::Shared`] frames.
+    passed: Vec<OwnedFd>,
 }
+
+/// The most passed descriptors an inbox holds: a peer passing more than
+/// it announces frames for is not following the protocol.
+const MAX_PASSED: usize = 16;
 
 impl Inbox {
     fn available(&self) -> &[u8] {
@@ -183,6 +195,12 @@ impl Inbox {
     pub(crate) fn discard(&mut self) {
         self.buffer = Vec::new();
         self.start = 0;
+        self.passed.clear();
+    }
+
+    /// The oldest descriptor passed with the bytes read and not taken yet.
+    pub(crate) fn take_passed(&mut self) -> Option<OwnedFd> {
+        (!self.passed.is_empty()).then(|| self.passed.remove(0))
     }
 
     /// Whether the peer closed its end and everything it sent was read.
@@ -239,7 +257,13 @@ impl Inbox {
             self.buffer.reserve(wanted);
         }
         let room = (self.buffer.capacity() - self.buffer.len()).min(most);
-        let read = match sys::read_into_spare(fd, &mut self.buffer, most) {
+        if self.passed.len() > MAX_PASSED {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "descriptors passed without their frames",
+            ));
+        }
+        let read = match sys::receive_into_spare(fd, &mut self.buffer, most, &mut self.passed) {
             // The peer closed its end while bytes we sent were still unread
             // in it. Linux then reports ECONNRESET instead of end of file,
             // once everything the peer sent has been read: for us it is the

@@ -1,0 +1,304 @@
+//! Large messages through shared memory: what goes on the wire (a sealed
+//! memory file passed with a short frame), and the faults: a lying size, an
+//! unsealed or missing file, a sender killed while it fills the memory, a
+//! sender gone before the message is read, a receiver that never reads it.
+//! Each counts the descriptors of the process that received, which is a
+//! created process (the test process's other threads open and close
+//! descriptors all the time), and checks that no process is left behind.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::hardening::{gone, header, open_descriptors, raw_frame};
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use pprocess::{Channel, Error};
+use serde::{Serialize, Serializer};
+
+/// The kind byte of a frame announcing shared memory.
+const SHARED: u8 = 4;
+
+const MIB: usize = 1 << 20;
+
+/// A memory file of `bytes` bytes of 5, sealed as a sender seals it when
+/// `sealed`.
+fn memory_file(bytes: usize, sealed: bool) -> OwnedFd {
+    let file = memfd_create(c"test", MFdFlags::MFD_ALLOW_SEALING).expect("memfd_create");
+    nix::unistd::write(&file, &vec![5u8; bytes]).expect("fill the memory file");
+    if sealed {
+        let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
+        fcntl(&file, FcntlArg::F_ADD_SEALS(seals)).expect("seal");
+    }
+    file
+}
+
+/// Writes `frame` into the channel's socket, passing `file` with it.
+fn send_raw_with(channel: &Channel, frame: &[u8], file: Option<&OwnedFd>) {
+    let socket = channel.socket().expect("open").as_raw_fd();
+    let descriptors = file.map(|file| [file.as_raw_fd()]);
+    let control: Vec<ControlMessage<'_>> = descriptors
+        .iter()
+        .map(|fds| ControlMessage::ScmRights(fds))
+        .collect();
+    let sent = sendmsg::<()>(
+        socket,
+        &[IoSlice::new(frame)],
+        &control,
+        MsgFlags::empty(),
+        None,
+    )
+    .expect("sendmsg");
+    assert_eq!(sent, frame.len());
+}
+
+/// A frame announcing `length` bytes of shared memory.
+fn announcement(length: u64) -> Vec<u8> {
+    raw_frame(8, SHARED, &length.to_le_bytes())
+}
+
+/// Runs `check` in a created process and returns what it sends back:
+/// descriptors and children counted there mean something.
+fn in_a_created_process<T>(check: fn() -> T) -> T
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
+    let value = channel.receive().expect("the check's result");
+    assert!(channel.wait().expect("wait").success());
+    value
+}
+
+/// How many mappings of the memory files of messages this process has
+/// (one forked while another test's thread decoded such a message has a
+/// copy of that mapping: compare counts, not with 0).
+fn shared_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps")
+        .lines()
+        .filter(|line| line.contains("pprocess-message"))
+        .count()
+}
+
+/// A created process that sends 2 MiB of `byte`, through shared memory.
+fn sending_through_shared_memory(byte: u8) -> Channel {
+    pprocess::start(move |channel| {
+        channel.set_shared_memory_threshold(MIB);
+        channel.send(&vec![byte; 2 * MIB])
+    })
+    .expect("start")
+}
+
+#[test]
+fn a_large_message_is_a_sealed_memory_file_passed_with_a_short_frame() {
+    let mut channel = sending_through_shared_memory(9);
+    // Read the frame by hand, with the descriptor that came with it.
+    let mut frame = [0u8; 17];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let socket = channel.socket().expect("open").as_raw_fd();
+    let (read, passed) = {
+        let mut parts = [std::io::IoSliceMut::new(&mut frame)];
+        let message = recvmsg::<()>(socket, &mut parts, Some(&mut space), MsgFlags::MSG_WAITALL)
+            .expect("recvmsg");
+        let passed: Vec<_> = message
+            .cmsgs()
+            .expect("control messages")
+            .flat_map(|control| match control {
+                ControlMessageOwned::ScmRights(fds) => fds,
+                _ => Vec::new(),
+            })
+            .collect();
+        (message.bytes, passed)
+    };
+    assert_eq!(read, 17);
+    assert_eq!(frame[..9], header(8, SHARED)[..]);
+    // 2 MiB and the length prefix (a tag byte and 4 bytes).
+    assert_eq!(
+        u64::from_le_bytes(frame[9..].try_into().unwrap()),
+        2 * MIB as u64 + 5
+    );
+    assert_eq!(passed.len(), 1);
+    // SAFETY: the kernel installed this descriptor for us; nothing else owns it.
+    let file: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(passed[0]) };
+    let seals = fcntl(&file, FcntlArg::F_GET_SEALS).expect("F_GET_SEALS");
+    let wanted = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
+    assert!(SealFlag::from_bits_truncate(seals).contains(wanted));
+    let size = nix::sys::stat::fstat(file.as_fd()).expect("fstat").st_size;
+    assert_eq!(size, 2 * MIB as i64 + 5);
+    // Nobody can write to it any more.
+    assert!(nix::unistd::write(&file, b"x").is_err());
+    assert!(channel.wait().expect("wait").success());
+}
+
+#[test]
+fn large_messages_round_trip_and_leave_no_descriptor_open() {
+    let (before, after, checks) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mapped = shared_mappings();
+        let mut channel = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(MIB);
+            channel.send(&vec![1u8; 3 * MIB])?;
+            channel.send(&(String::from("text"), vec![0.25f64; MIB]))?;
+            channel.send(&vec![2u8; 100]) // small: through the socket
+        })
+        .expect("start");
+        let bytes: Vec<u8> = channel.receive().expect("bytes");
+        let (text, floats): (String, Vec<f64>) = channel.receive().expect("a struct");
+        let small: Vec<u8> = channel.receive().expect("small");
+        let pid = channel.pid();
+        assert!(channel.wait().expect("wait").success());
+        drop(channel);
+        let checks = bytes == vec![1u8; 3 * MIB]
+            && shared_mappings() == mapped
+            && text == "text"
+            && floats == vec![0.25; MIB]
+            && small == vec![2u8; 100]
+            && gone(pid);
+        (before, open_descriptors(), checks)
+    });
+    assert!(
+        checks,
+        "every message arrived whole, nothing stays mapped, the process is gone"
+    );
+    assert_eq!(before, after, "descriptors open before and after");
+}
+
+#[test]
+fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
+    let (before, after, outcomes) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mapped = shared_mappings();
+        let mut channel = pprocess::start(|channel| {
+            // More than the file holds.
+            send_raw_with(
+                channel,
+                &announcement(2 * MIB as u64),
+                Some(&memory_file(MIB, true)),
+            );
+            // Less than it holds.
+            send_raw_with(channel, &announcement(100), Some(&memory_file(4096, true)));
+            // A file its sender can still change.
+            send_raw_with(
+                channel,
+                &announcement(4096),
+                Some(&memory_file(4096, false)),
+            );
+            // No file at all.
+            send_raw_with(channel, &announcement(4096), None);
+            // Beyond the frame limit.
+            send_raw_with(
+                channel,
+                &announcement(1 << 40),
+                Some(&memory_file(4096, true)),
+            );
+            // An announcement that is not 8 bytes long.
+            send_raw_with(
+                channel,
+                &raw_frame(3, SHARED, &[1, 2, 3]),
+                Some(&memory_file(4096, true)),
+            );
+            // The channel is still in step: a real message comes through.
+            channel.send(&42u32)
+        })
+        .expect("start");
+        let mut outcomes: Vec<String> = (0..6)
+            .map(|_| match channel.receive::<Vec<u8>>() {
+                Err(Error::Decode(_)) => "decode".to_string(),
+                Err(Error::FrameTooLarge { .. }) => "too large".to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        outcomes.push(format!("{:?}", channel.receive::<u32>()));
+        outcomes.push(format!("{} more mapped", shared_mappings() - mapped));
+        assert!(channel.wait().expect("wait").success());
+        drop(channel);
+        (before, open_descriptors(), outcomes)
+    });
+    assert_eq!(
+        outcomes,
+        [
+            "decode",
+            "decode",
+            "decode",
+            "decode",
+            "too large",
+            "decode",
+            "Ok(42)",
+            "0 more mapped"
+        ]
+    );
+    assert_eq!(before, after, "every passed file was closed");
+}
+
+/// A value whose serialization writes `bytes` bytes, then kills its own
+/// process: a sender that dies while it fills the shared memory.
+struct DiesMidway {
+    bytes: Vec<u8>,
+}
+
+impl Serialize for DiesMidway {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&self.bytes)?;
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).expect("raise");
+        tuple.serialize_element(&0u8)?;
+        tuple.end()
+    }
+}
+
+#[test]
+fn a_sender_killed_while_filling_the_memory_is_reported_and_leaks_nothing() {
+    let (before, after, outcome, process_gone) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mut channel = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(MIB);
+            channel.send(&DiesMidway {
+                bytes: vec![4; 8 * MIB],
+            })
+        })
+        .expect("start");
+        let outcome = match channel.receive::<(Vec<u8>, u8)>() {
+            Err(Error::Died { signal, .. }) => format!("died of {signal}"),
+            other => format!("{other:?}"),
+        };
+        let pid = channel.pid();
+        drop(channel);
+        (before, open_descriptors(), outcome, gone(pid))
+    });
+    assert_eq!(outcome, format!("died of {}", nix::libc::SIGKILL));
+    assert!(process_gone, "the killed process was reaped");
+    assert_eq!(before, after);
+}
+
+#[test]
+fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_it() {
+    let (before, after, arrived) = in_a_created_process(|| {
+        let before = open_descriptors();
+        // The sender ends (closing its own descriptor) before the message
+        // is read: the receiver's descriptor keeps the memory.
+        let mut early = sending_through_shared_memory(6);
+        assert!(early.wait().expect("wait").success());
+        let arrived = early.receive::<Vec<u8>>().expect("the message") == vec![6u8; 2 * MIB];
+        drop(early);
+        // A receiver that never reads: what arrived is closed with it.
+        let mut unread = sending_through_shared_memory(7);
+        assert!(unread.wait().expect("wait").success());
+        drop(unread);
+        (before, open_descriptors(), arrived)
+    });
+    assert!(arrived);
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_map_collects_results_past_the_default_threshold() {
+    // 33 MiB each: past the 32 MiB from which results go through shared
+    // memory unless a channel says otherwise.
+    let results: Vec<Vec<u8>> = pprocess::pmap(|i: u8| vec![i; 33 * MIB], 0..2)
+        .collect::<pprocess::Result<_>>()
+        .expect("every result");
+    assert_eq!(results.len(), 2);
+    assert!(results[0].iter().all(|&b| b == 0) && results[1].iter().all(|&b| b == 1));
+    assert!(results.iter().all(|result| result.len() == 33 * MIB));
+}
