@@ -313,7 +313,7 @@ impl Error {
     /// ```
     /// let error = pprocess::Error::Disconnected.in_task(4);
     /// assert_eq!(error.to_string(), "task 4: the other end of the channel is closed");
-    /// assert_eq!(error.in_task(4).to_string(), error.to_string());
+    /// assert_eq!(error.in_task(5).task(), Some(4)); // it names one already
     /// ```
     pub fn in_task(self, task: usize) -> Self {
         match self {
