@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
 use crate::collections::backend::{Backend, Runner};
+use crate::collections::exact::ExactMap;
 use crate::collections::fork::{Processes, add_size_hints};
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
@@ -374,6 +375,37 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0 && self.runner.backend_ref().to_give().1 == Some(0)
+    }
+
+    /// This map as an [`ExactSizeIterator`], for a progress bar or `len`:
+    /// possible when the number of results is known, as for a `pmap` over
+    /// a `Vec`, an array, a slice or a range, or tasks given one by one.
+    ///
+    /// # Panics
+    ///
+    /// If the number of results is not known (a `pmap` over an iterator
+    /// that does not say how many inputs it has, such as a reader's lines
+    /// or a filtered range): count them first, or give a progress bar the
+    /// number you know.
+    ///
+    /// ```
+    /// let map = pprocess::Map::new()
+    ///     .reuse(true)
+    ///     .pmap(|n: u32| n * 2, vec![1, 2, 3])
+    ///     .exact();
+    /// assert_eq!(map.len(), 3);
+    /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [2, 4, 6]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn exact(self) -> ExactMap<'env, T> {
+        match ExactMap::new(self) {
+            Ok(exact) => exact,
+            Err(map) => panic!(
+                "Map::exact: the number of results is not known (between {:?}): its inputs do not say how many they are",
+                map.size_hint()
+            ),
+        }
     }
 
     /// Waits for the result at `index` and returns it; `None` if no task
