@@ -11,6 +11,7 @@ use crate::channel::Channel;
 use crate::collections::backend::{Backend, Runner};
 use crate::collections::exact::ExactMap;
 use crate::collections::fork::{Processes, add_size_hints};
+use crate::collections::per_process::with_state;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::Handler;
@@ -350,6 +351,69 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         T: Serialize,
     {
         self.runner.processes().pmap(function, inputs);
+        self
+    }
+
+    /// [`pmap`](Map::pmap) with a state per process: `init` makes it in
+    /// each created process, before its first task, and `function` gets
+    /// it (`&mut`) with each input that process runs. With
+    /// [`reuse`](Map::reuse), a process runs many inputs, so this is where
+    /// to build what must not cross a fork and is worth keeping: a thread
+    /// pool, a connection, a random number generator seeded in the process
+    /// (see the tutorial's rules for created processes). Without reuse,
+    /// each input has a process, and a state, of its own. `init` runs in
+    /// the created process, never in the creator; the state need not
+    /// serialize.
+    ///
+    /// ```
+    /// // Each process counts the inputs it has run.
+    /// let counts: Vec<u32> = pprocess::Map::new()
+    ///     .limit(1)
+    ///     .reuse(true)
+    ///     .pmap_init(|| 0, |runs: &mut u32, _: u8| { *runs += 1; *runs }, 0..4)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(counts, [1, 2, 3, 4]); // one process, one state
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn pmap_init<I, S, F>(
+        self,
+        init: impl Fn() -> S + 'env,
+        function: F,
+        inputs: I,
+    ) -> Self
+    where
+        I: IntoIterator,
+        I::IntoIter: 'env,
+        I::Item: 'env,
+        S: 'env,
+        F: Fn(&mut S, I::Item) -> T + 'env,
+        T: Serialize + 'env,
+    {
+        self.pmap(with_state(init, function), inputs)
+    }
+
+    /// Retires each process that reuse keeps after it has run `tasks`
+    /// inputs of a [`pmap`](Map::pmap) (at least 1); a new process takes
+    /// its place while inputs are left (and runs
+    /// [`pmap_init`](Map::pmap_init)'s `init` again). This contains what a
+    /// process accumulates: memory a library leaks, a state that grows.
+    /// It costs a fork per `tasks` inputs. It applies to `pmap` with
+    /// [`reuse`](Map::reuse), not to managed
+    /// [`MakeReusable`](crate::MakeReusable) calls.
+    ///
+    /// ```
+    /// let pids: Vec<u32> = pprocess::Map::new()
+    ///     .limit(1)
+    ///     .reuse(true)
+    ///     .max_tasks(2)
+    ///     .pmap(|_: u8| std::process::id(), 0..6)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(pids[0], pids[1]);
+    /// assert_ne!(pids[1], pids[2]); // the first process retired after two
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn max_tasks(mut self, tasks: usize) -> Self {
+        self.runner.processes().retire_after(tasks);
         self
     }
 

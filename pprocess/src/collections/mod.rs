@@ -6,4 +6,5 @@ pub(crate) mod batches;
 pub(crate) mod exact;
 pub(crate) mod fork;
 pub(crate) mod map;
+pub(crate) mod per_process;
 pub(crate) mod queue;
