@@ -349,7 +349,9 @@ fn run(spec: Spec, log: &TaskLog, started: impl FnOnce()) -> Outcomes {
                 match item {
                     Ok((value, _)) => outcomes.entry(value / 10).or_default().push(Ok(value)),
                     Err(error) => {
-                        let task = error.task().unwrap_or_else(|| panic!("{error:?} names no task"));
+                        let task = error
+                            .task()
+                            .unwrap_or_else(|| panic!("{error:?} names no task"));
                         outcomes.entry(task as u64).or_default().push(Err(error));
                     }
                 }

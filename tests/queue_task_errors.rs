@@ -22,7 +22,9 @@ fn act(task: usize) -> u32 {
 fn assert_names_its_task(error: &Error) {
     let task = error.task().expect("a queue's error names its task");
     assert!(
-        error.to_string().starts_with(&format!("task {task}: process ")),
+        error
+            .to_string()
+            .starts_with(&format!("task {task}: process ")),
         "{error}"
     );
     match (task, error.failure()) {

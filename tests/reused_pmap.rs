@@ -878,7 +878,10 @@ fn draws_from_the_creators_generator() -> Vec<u64> {
 #[test]
 fn processes_forked_after_the_creator_drew_from_rand_rng_draw_the_same_numbers() {
     let draws = alone(draws_from_the_creators_generator);
-    assert_eq!(draws[0], draws[1], "each process continues the creator's stream");
+    assert_eq!(
+        draws[0], draws[1],
+        "each process continues the creator's stream"
+    );
 }
 
 #[test]

@@ -34,13 +34,9 @@ pub struct ExactMap<'env, T> {
 }
 
 impl<'env, T: DeserializeOwned> ExactMap<'env, T> {
-    /// `map` as an `ExactMap`, or `map` back if its number of results is
-    /// not known.
-    pub(crate) fn new(map: Map<'env, T>) -> std::result::Result<Self, Map<'env, T>> {
-        match map.size_hint() {
-            (least, Some(most)) if least == most => Ok(ExactMap { map }),
-            _ => Err(map),
-        }
+    /// `map`, whose number of results the caller knows to be exact.
+    pub(crate) fn new(map: Map<'env, T>) -> Self {
+        ExactMap { map }
     }
 
     /// The map inside, to use its other methods ([`get`](Map::get)).

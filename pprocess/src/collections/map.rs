@@ -375,12 +375,7 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// assert_eq!(counts, [1, 2, 3, 4]); // one process, one state
     /// # Ok::<(), pprocess::Error>(())
     /// ```
-    pub fn pmap_init<I, S, F>(
-        self,
-        init: impl Fn() -> S + 'env,
-        function: F,
-        inputs: I,
-    ) -> Self
+    pub fn pmap_init<I, S, F>(self, init: impl Fn() -> S + 'env, function: F, inputs: I) -> Self
     where
         I: IntoIterator,
         I::IntoIter: 'env,
@@ -463,13 +458,13 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
     /// ```
     #[track_caller]
     pub fn exact(self) -> ExactMap<'env, T> {
-        match ExactMap::new(self) {
-            Ok(exact) => exact,
-            Err(map) => panic!(
-                "Map::exact: the number of results is not known (between {:?}): its inputs do not say how many they are",
-                map.size_hint()
-            ),
-        }
+        let (least, most) = self.size_hint();
+        assert!(
+            most == Some(least),
+            "Map::exact: the number of results is not known (at least {least}, at most {most:?}): \
+             its inputs do not say how many they are"
+        );
+        ExactMap::new(self)
     }
 
     /// Waits for the result at `index` and returns it; `None` if no task

@@ -247,9 +247,9 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     /// ```
     pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
         let arrived = &mut self.arrived;
-        self.runner
-            .processes()
-            .store(timeout, &mut |task, result| arrived.push_back(named(task, result)))
+        self.runner.processes().store(timeout, &mut |task, result| {
+            arrived.push_back(named(task, result))
+        })
     }
 
     /// Whether a process of the queue is still running, or a task is still
