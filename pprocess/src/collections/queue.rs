@@ -99,7 +99,9 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     ///
     /// let mut tasks = pprocess::Queue::<u8>::new().timeout(Duration::from_millis(100));
     /// tasks.start(|_channel| loop { std::thread::park() }); // never ends
-    /// assert!(matches!(tasks.next(), Some(Err(pprocess::Error::Timeout { .. }))));
+    /// let error = tasks.next().unwrap().unwrap_err();
+    /// assert!(matches!(error.failure(), pprocess::Error::Timeout { .. }));
+    /// assert_eq!(error.task(), Some(0));
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.runner = self.runner.configure(|exchange| exchange.timeout(timeout));
