@@ -51,7 +51,7 @@ impl<'env, T: DeserializeOwned> ExactMap<'env, T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for ExactMap<'_, T> {
+impl<T> Iterator for ExactMap<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
@@ -63,11 +63,11 @@ impl<T: DeserializeOwned> Iterator for ExactMap<'_, T> {
     }
 }
 
-impl<T: DeserializeOwned> ExactSizeIterator for ExactMap<'_, T> {}
+impl<T> ExactSizeIterator for ExactMap<'_, T> {}
 
 /// A map yields `None` only once every task is accounted for, and then
 /// for ever.
-impl<T: DeserializeOwned> FusedIterator for ExactMap<'_, T> {}
+impl<T> FusedIterator for ExactMap<'_, T> {}
 
 impl<T> fmt::Debug for ExactMap<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

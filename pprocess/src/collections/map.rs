@@ -138,6 +138,16 @@ impl<T> InputOrder<T> {
 pub struct Map<'env, T> {
     order: InputOrder<T>,
     runner: Runner<'env, T>,
+    reach: Reach<'env, T>,
+}
+
+/// How iterating reaches the backend without asking anything of `T`: set
+/// where the map is made, which requires `T: DeserializeOwned`, so that a
+/// result type without serde's traits is reported there, and not again
+/// at each `collect` or `for` loop.
+struct Reach<'env, T> {
+    backend: for<'a> fn(&'a mut Runner<'env, T>) -> &'a mut (dyn Backend<T> + 'a),
+    backend_ref: for<'a> fn(&'a Runner<'env, T>) -> &'a (dyn Backend<T> + 'a),
 }
 
 impl<'env, T: DeserializeOwned> Map<'env, T> {
@@ -169,6 +179,10 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 taken: 0,
             },
             runner,
+            reach: Reach {
+                backend: Runner::backend,
+                backend_ref: Runner::backend_ref,
+            },
         }
     }
 
@@ -487,13 +501,15 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self.wait_for(index);
         self.order.result(index).map(Result::as_ref)
     }
+}
 
+impl<T> Map<'_, T> {
     /// Stores arriving results until the one at `index` is there. If it
     /// cannot come (nothing runs any more, or waiting failed), that index
     /// gets the error, so iteration never waits forever.
     fn wait_for(&mut self, index: usize) {
         let order = &mut self.order;
-        let backend = self.runner.backend();
+        let backend = (self.reach.backend)(&mut self.runner);
         while !order.has(index) {
             let outcome = backend.advance(&mut |task, result| order.put(task, result));
             match outcome {
@@ -511,12 +527,14 @@ impl<T: DeserializeOwned> Default for Map<'_, T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for Map<'_, T> {
+impl<T> Iterator for Map<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
         let next = self.order.taken;
-        if next >= self.len() && !self.runner.backend().give_next() {
+        if next >= (self.reach.backend_ref)(&self.runner).tasks()
+            && !(self.reach.backend)(&mut self.runner).give_next()
+        {
             return None;
         }
         self.wait_for(next);
@@ -524,7 +542,7 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let backend = self.runner.backend_ref();
+        let backend = (self.reach.backend_ref)(&self.runner);
         let left = backend.tasks() - self.order.taken;
         add_size_hints((left, Some(left)), backend.to_give())
     }
