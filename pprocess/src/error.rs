@@ -299,6 +299,29 @@ pub enum Error {
         /// What went wrong there.
         message: String,
     },
+
+    /// Task `task` of a [`Queue`](crate::Queue) failed with `error`. A
+    /// queue yields results in arrival order, so its errors say which task
+    /// they belong to. [`failure`](Error::failure) gives `error`, to match
+    /// on; [`pid`](Error::pid) and [`signal_name`](Error::signal_name) look
+    /// through this wrapper.
+    ///
+    /// ```
+    /// let mut queue = pprocess::Queue::<u8>::new();
+    /// queue.start(|channel| channel.send(&1u8));
+    /// let task = queue.start(|_channel| panic!("no luck"));
+    /// let error = queue.find_map(Result::err).unwrap();
+    /// assert_eq!(error.task(), Some(task));
+    /// assert!(error.to_string().starts_with("task 1: process "));
+    /// assert!(matches!(error.failure(), pprocess::Error::Panicked { .. }));
+    /// ```
+    #[error("task {task}: {error}")]
+    Task {
+        /// The task number, as `start` returned it.
+        task: usize,
+        /// How the task failed.
+        error: Box<Error>,
+    },
 }
 
 impl Error {
@@ -314,7 +337,7 @@ impl Error {
     /// assert_eq!(error.signal_name().as_deref(), Some("SIGKILL"));
     /// ```
     pub fn signal_name(&self) -> Option<String> {
-        match self {
+        match self.failure() {
             Error::Died { signal, .. } => Some(sys::signal_name(*signal)),
             _ => None,
         }
@@ -327,7 +350,7 @@ impl Error {
     /// assert_eq!(error.pid(), Some(42));
     /// ```
     pub fn pid(&self) -> Option<i32> {
-        match self {
+        match self.failure() {
             Error::Panicked { pid, .. }
             | Error::Died { pid, .. }
             | Error::NoResult { pid, .. }
@@ -337,6 +360,57 @@ impl Error {
             | Error::ConnectionClosed { pid } => Some(*pid),
             Error::PeerTimeout { pid, .. } if *pid > 0 => Some(*pid),
             _ => None,
+        }
+    }
+
+    /// The task this error belongs to, if it says: an [`Error::Task`]
+    /// (the errors of a [`Queue`](crate::Queue)) or an [`Error::Lost`].
+    ///
+    /// ```
+    /// let error = pprocess::Error::Lost { task: 3 };
+    /// assert_eq!(error.task(), Some(3));
+    /// ```
+    pub fn task(&self) -> Option<usize> {
+        match self {
+            Error::Task { task, .. } | Error::Lost { task } => Some(*task),
+            _ => None,
+        }
+    }
+
+    /// The failure itself: for an [`Error::Task`], the error of the task;
+    /// any other error is its own failure. Match on this to handle a kind
+    /// of failure whether or not it names its task.
+    ///
+    /// ```
+    /// use pprocess::Error;
+    ///
+    /// let died = Error::Died { pid: 7, signal: 9 };
+    /// let in_task = died.in_task(2);
+    /// assert_eq!(in_task.to_string(), "task 2: process 7 was killed by SIGKILL");
+    /// assert!(matches!(in_task.failure(), Error::Died { pid: 7, .. }));
+    /// ```
+    pub fn failure(&self) -> &Error {
+        match self {
+            Error::Task { error, .. } => error,
+            other => other,
+        }
+    }
+
+    /// This error as the failure of task `task` ([`Error::Task`]), unless
+    /// it already names a task.
+    ///
+    /// ```
+    /// let error = pprocess::Error::Disconnected.in_task(4);
+    /// assert_eq!(error.to_string(), "task 4: the other end of the channel is closed");
+    /// assert_eq!(error.in_task(5).task(), Some(4)); // it names one already
+    /// ```
+    pub fn in_task(self, task: usize) -> Self {
+        match self {
+            Error::Task { .. } | Error::Lost { .. } => self,
+            error => Error::Task {
+                task,
+                error: Box::new(error),
+            },
         }
     }
 

@@ -206,6 +206,7 @@ pub use serde_bytes::ByteBuf as Bytes;
 
 pub use channel::Channel;
 pub use channel::start::{Fork, create, exit, start};
+pub use collections::exact::ExactMap;
 pub use collections::map::{Map, pmap, pmap_limit};
 pub use collections::queue::Queue;
 pub use cores::get_number_of_cores;

@@ -215,10 +215,13 @@ fn through_a_queue_each_bad_frame_is_an_error_item_and_the_rest_arrive() {
     }
     values.sort();
     assert_eq!(values, [0, 50]);
-    // A Queue has no index: each kind of bad frame gives its error once.
+    // Each kind of bad frame gives its error once, naming its task.
+    let mut tasks: Vec<usize> = errors.iter().filter_map(Error::task).collect();
+    tasks.sort();
+    assert_eq!(tasks, [1, 2, 3, 4]);
     let mut kinds: Vec<String> = errors
         .iter()
-        .map(|error| match error {
+        .map(|error| match error.failure() {
             Error::Decode(_) => "Decode".to_owned(),
             Error::FrameTooLarge { length, limit } => format!("FrameTooLarge({length}, {limit})"),
             other => format!("{other:?}"),

@@ -101,6 +101,7 @@ grid_examples!(
     simple_managed_map_reusable: ["Calculating..."],
     simple_pmap: [],
     simple_pmap_iter: [],
+    simple_pmap_progress: [],
     simple_start: ["Calculating...", "Finishing..."],
     simple_start_queue: ["Finishing..."],
     simple_continuous_queue: ["Calculating...", "Finishing..."],

@@ -342,35 +342,19 @@ fn run(spec: Spec, log: &TaskLog, started: impl FnOnce()) -> Outcomes {
                 queue.start(move |channel| task(channel, spec, index, log));
             }
             started();
-            // Items come in arrival order: a value names its task, an
-            // error its process (and each process runs one task); an error
-            // that names no process belongs to the one task without a
-            // value.
-            let task_of = |pid: i32| {
-                log.reports()
-                    .into_iter()
-                    .find(|report| report.1 == pid)
-                    .map(|report| report.0)
-                    .unwrap_or_else(|| panic!("process {pid} ran no task"))
-            };
+            // Items come in arrival order: a value names its task, and
+            // so does an error.
             let mut outcomes = Outcomes::new();
-            let mut anonymous = Vec::new();
             for item in queue {
                 match item {
                     Ok((value, _)) => outcomes.entry(value / 10).or_default().push(Ok(value)),
-                    Err(error) => match error.pid() {
-                        Some(pid) => outcomes.entry(task_of(pid)).or_default().push(Err(error)),
-                        None => anonymous.push(error),
-                    },
+                    Err(error) => {
+                        let task = error
+                            .task()
+                            .unwrap_or_else(|| panic!("{error:?} names no task"));
+                        outcomes.entry(task as u64).or_default().push(Err(error));
+                    }
                 }
-            }
-            assert!(anonymous.len() <= 1, "errors naming no task: {anonymous:?}");
-            for error in anonymous {
-                let silent: Vec<u64> = (0..spec.tasks)
-                    .filter(|index| !outcomes.contains_key(index))
-                    .collect();
-                assert_eq!(silent.len(), 1, "{error:?} for one of {silent:?}");
-                outcomes.insert(silent[0], vec![Err(error)]);
             }
             outcomes
         }
@@ -409,7 +393,7 @@ fn expected(spec: Spec) -> Expect {
 
 /// Whether `outcome` is `expect`, from process `pid`.
 fn is(outcome: &pprocess::Result<u64>, expect: &Expect, pid: i32) -> bool {
-    match (outcome, expect) {
+    match (outcome.as_ref().map_err(Error::failure), expect) {
         (Ok(value), Expect::Value(expected)) => value == expected,
         (Err(Error::Panicked { pid: p, message }), Expect::Panicked(expected)) => {
             *p == pid && message == expected

@@ -25,6 +25,8 @@ mod map_queue;
 mod oversized_result;
 mod persistent;
 mod persistent_limits;
+mod progress;
+mod queue_task_errors;
 mod raytracer;
 mod reused_pmap;
 mod scheduler_faults;

@@ -1043,10 +1043,12 @@ fn queue_yields_an_err_item_for_each_failed_task_and_every_other_result() {
     for item in queue {
         match item {
             Ok(value) => values.push(value),
-            Err(Error::Panicked { message, pid }) => panicked.push((message, pid)),
-            Err(Error::Died { signal, pid }) => died.push((signal, pid)),
-            Err(Error::NoResult { code, pid }) => no_result.push((code, pid)),
-            Err(other) => panic!("unexpected error item: {other:?}"),
+            Err(error) => match error.failure() {
+                Error::Panicked { message, pid } => panicked.push((message.clone(), *pid)),
+                Error::Died { signal, pid } => died.push((*signal, *pid)),
+                Error::NoResult { code, pid } => no_result.push((*code, *pid)),
+                other => panic!("unexpected error item: {other:?}"),
+            },
         }
     }
     values.sort();

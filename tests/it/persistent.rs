@@ -706,7 +706,8 @@ fn a_background_process_that_ends_without_sending_is_an_error_in_a_queue_unless_
         .expect("starting");
     let results: Vec<pprocess::Result<u8>> = queue.collect();
     assert!(
-        matches!(results[..], [Err(Error::ConnectionClosed { pid })] if pid > 0),
+        matches!(&results[..], [Err(error)]
+            if matches!(error.failure(), Error::ConnectionClosed { pid } if *pid > 0)),
         "{results:?}"
     );
     let mut queue = pprocess::PersistentQueue::<u8>::new().continuous(true);
@@ -735,7 +736,7 @@ fn a_panic_in_a_background_process_reaches_its_collector() {
     let results: Vec<pprocess::Result<u8>> = BackgroundQueue::new(&address).unwrap().collect();
     assert!(matches!(results[0], Ok(1)), "{results:?}");
     assert!(
-        matches!(&results[1], Err(Error::Panicked { pid: panicked, message })
+        matches!(results[1].as_ref().map_err(Error::failure), Err(Error::Panicked { pid: panicked, message })
             if *panicked == pid && message == "out of bottles"),
         "{results:?}"
     );

@@ -793,3 +793,117 @@ fn replacing_a_failed_process_leaves_a_later_pmaps_inputs_where_they_are() {
         "{pulled} inputs of the later pmap taken for 5 results"
     );
 }
+
+// ---------------------------------------------------------------------------
+// A state per process (`pmap_init`) and a task budget (`max_tasks`).
+
+#[test]
+fn each_reused_process_makes_its_state_once_in_itself_and_keeps_it() {
+    let creator = std::process::id();
+    let outcomes = alone(|| {
+        Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap_init(
+                || (std::process::id(), 0u32),
+                |(made_in, runs): &mut (u32, u32), _: u64| {
+                    *runs += 1;
+                    (*made_in, std::process::id(), *runs)
+                },
+                0..200,
+            )
+            .collect::<pprocess::Result<Vec<_>>>()
+            .expect("every result")
+    });
+    assert_eq!(outcomes.len(), 200);
+    let pids: BTreeSet<u32> = outcomes.iter().map(|&(_, pid, _)| pid).collect();
+    assert!((1..=2).contains(&pids.len()), "{pids:?}");
+    for pid in pids {
+        assert_ne!(pid, creator);
+        let runs: Vec<u32> = outcomes
+            .iter()
+            .filter(|&&(made_in, run_in, _)| {
+                assert_eq!(made_in, run_in, "the state was made in its own process");
+                run_in == pid
+            })
+            .map(|&(_, _, runs)| runs)
+            .collect();
+        // One state per process, made once: its count goes 1, 2, 3, ...
+        assert_eq!(runs, (1..=runs.len() as u32).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_process_retires_after_its_task_budget_and_a_new_one_takes_its_place() {
+    let outcomes = alone(|| {
+        Map::new()
+            .limit(2)
+            .reuse(true)
+            .max_tasks(3)
+            .pmap_init(
+                || 0u32,
+                |runs: &mut u32, input: u64| {
+                    *runs += 1;
+                    (input, std::process::id(), *runs)
+                },
+                0..30,
+            )
+            .collect::<pprocess::Result<Vec<_>>>()
+            .expect("every result, none failed by a retiring process")
+    });
+    let inputs: Vec<u64> = outcomes.iter().map(|&(input, _, _)| input).collect();
+    assert_eq!(inputs, (0..30).collect::<Vec<_>>());
+    assert!(outcomes.iter().all(|&(_, _, runs)| (1..=3).contains(&runs)));
+    let pids: BTreeSet<u32> = outcomes.iter().map(|&(_, pid, _)| pid).collect();
+    assert!(pids.len() >= 10, "30 inputs, 3 per process: {pids:?}");
+    for pid in &pids {
+        let served = outcomes.iter().filter(|&&(_, p, _)| p == *pid).count();
+        assert!(served <= 3, "process {pid} ran {served} inputs");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Random numbers: `rand::rng()` is not reseeded after a fork.
+
+/// One draw from `rand::rng()` in each of two processes forked after the
+/// creator drew from it.
+fn draws_from_the_creators_generator() -> Vec<u64> {
+    use rand::Rng;
+    let _ = rand::rng().random::<u64>();
+    pprocess::pmap_limit(|_: u8| rand::rng().random::<u64>(), 0..2, 2)
+        .collect::<pprocess::Result<_>>()
+        .expect("two draws")
+}
+
+#[test]
+fn processes_forked_after_the_creator_drew_from_rand_rng_draw_the_same_numbers() {
+    let draws = alone(draws_from_the_creators_generator);
+    assert_eq!(
+        draws[0], draws[1],
+        "each process continues the creator's stream"
+    );
+}
+
+#[test]
+fn a_generator_seeded_in_each_process_draws_different_numbers() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let draws = alone(|| {
+        let _ = rand::rng().random::<u64>();
+        let per_input: Vec<u64> = pprocess::Map::new()
+            .limit(2)
+            .pmap_init(StdRng::from_os_rng, |rng, _: u8| rng.random::<u64>(), 0..2)
+            .collect::<pprocess::Result<_>>()
+            .expect("two draws");
+        let reused: Vec<u64> = pprocess::Map::new()
+            .limit(2)
+            .reuse(true)
+            .pmap_init(StdRng::from_os_rng, |rng, _: u8| rng.random::<u64>(), 0..50)
+            .collect::<pprocess::Result<_>>()
+            .expect("fifty draws");
+        (per_input, reused)
+    });
+    assert_ne!(draws.0[0], draws.0[1]);
+    let distinct: BTreeSet<u64> = draws.1.iter().copied().collect();
+    assert_eq!(distinct.len(), 50, "{:?}", draws.1);
+}

@@ -173,7 +173,8 @@ fn queue_gives_timeout_for_a_deadlocked_task_and_every_other_result() {
     assert_eq!(values, [10, 20, 30, 40, 50]);
     let pid = log.wait_for(0);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(is_timeout_of(&errors[0], pid), "{errors:?}");
+    assert!(is_timeout_of(errors[0].failure(), pid), "{errors:?}");
+    assert_eq!(errors[0].task(), Some(0), "the error names the task");
     assert_gone([pid]);
 }
 
@@ -298,9 +299,10 @@ fn a_continuous_task_that_hangs_after_some_messages_gets_them_delivered_then_tim
     let pid = log.wait_for(0);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        is_timeout_of(&errors[0], pid),
+        is_timeout_of(errors[0].failure(), pid),
         "expected Timeout {{ pid: {pid}, after: {TIMEOUT:?} }}, got {errors:?}"
     );
+    assert_eq!(errors[0].task(), Some(0), "the error names the task");
     assert_gone([pid]);
 }
 

@@ -70,6 +70,9 @@ pub(crate) struct Processes<'env, T> {
     /// The last wait let answers gather for [`GATHER`] and brought none:
     /// the next sleeps until a serving process announces one.
     quiet: bool,
+    /// How many inputs a serving process runs before it ends and a new
+    /// one takes its place (`Map::max_tasks`); no limit if `None`.
+    tasks_per_process: Option<usize>,
 }
 
 impl<'env, T: DeserializeOwned> Processes<'env, T> {
@@ -84,7 +87,13 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
             server_loops: HashMap::new(),
             batches: None,
             quiet: false,
+            tasks_per_process: None,
         }
+    }
+
+    /// Ends each serving process after `tasks` inputs (at least 1).
+    pub(crate) fn retire_after(&mut self, tasks: usize) {
+        self.tasks_per_process = Some(tasks.max(1));
     }
 
     /// Changes the exchange's settings (`limit`, `timeout`, `reuse`, ...).
@@ -238,13 +247,14 @@ impl<'env, T: DeserializeOwned> Processes<'env, T> {
         let inputs = Rc::new(RefCell::new(
             inputs.into_iter().map(Some).collect::<Vec<_>>(),
         ));
+        let budget = self.tasks_per_process;
         self.server_loops.insert(
             run,
             Rc::new(move |place| {
                 let (board, inputs, function) =
                     (Rc::clone(&board), Rc::clone(&inputs), Rc::clone(&function));
                 Box::new(move |channel: &mut Channel| {
-                    serve_inputs(channel, &board, place, &inputs, &*function)
+                    serve_inputs(channel, &board, place, &inputs, &*function, budget)
                 })
             }),
         );

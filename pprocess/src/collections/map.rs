@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
 use crate::collections::backend::{Backend, Runner};
+use crate::collections::exact::ExactMap;
 use crate::collections::fork::{Processes, add_size_hints};
+use crate::collections::per_process::with_state;
 use crate::cores::get_number_of_cores;
 use crate::error::{Error, Result};
 use crate::exchange::Handler;
@@ -136,6 +138,16 @@ impl<T> InputOrder<T> {
 pub struct Map<'env, T> {
     order: InputOrder<T>,
     runner: Runner<'env, T>,
+    reach: Reach<'env, T>,
+}
+
+/// How iterating reaches the backend without asking anything of `T`: set
+/// where the map is made, which requires `T: DeserializeOwned`, so that a
+/// result type without serde's traits is reported there, and not again
+/// at each `collect` or `for` loop.
+struct Reach<'env, T> {
+    backend: for<'a> fn(&'a mut Runner<'env, T>) -> &'a mut (dyn Backend<T> + 'a),
+    backend_ref: for<'a> fn(&'a Runner<'env, T>) -> &'a (dyn Backend<T> + 'a),
 }
 
 impl<'env, T: DeserializeOwned> Map<'env, T> {
@@ -167,6 +179,10 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
                 taken: 0,
             },
             runner,
+            reach: Reach {
+                backend: Runner::backend,
+                backend_ref: Runner::backend_ref,
+            },
         }
     }
 
@@ -352,6 +368,64 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self
     }
 
+    /// [`pmap`](Map::pmap) with a state per process: `init` makes it in
+    /// each created process, before its first task, and `function` gets
+    /// it (`&mut`) with each input that process runs. With
+    /// [`reuse`](Map::reuse), a process runs many inputs, so this is where
+    /// to build what must not cross a fork and is worth keeping: a thread
+    /// pool, a connection, a random number generator seeded in the process
+    /// (see the tutorial's rules for created processes). Without reuse,
+    /// each input has a process, and a state, of its own. `init` runs in
+    /// the created process, never in the creator; the state need not
+    /// serialize.
+    ///
+    /// ```
+    /// // Each process counts the inputs it has run.
+    /// let counts: Vec<u32> = pprocess::Map::new()
+    ///     .limit(1)
+    ///     .reuse(true)
+    ///     .pmap_init(|| 0, |runs: &mut u32, _: u8| { *runs += 1; *runs }, 0..4)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(counts, [1, 2, 3, 4]); // one process, one state
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn pmap_init<I, S, F>(self, init: impl Fn() -> S + 'env, function: F, inputs: I) -> Self
+    where
+        I: IntoIterator,
+        I::IntoIter: 'env,
+        I::Item: 'env,
+        S: 'env,
+        F: Fn(&mut S, I::Item) -> T + 'env,
+        T: Serialize + 'env,
+    {
+        self.pmap(with_state(init, function), inputs)
+    }
+
+    /// Retires each process that reuse keeps after it has run `tasks`
+    /// inputs of a [`pmap`](Map::pmap) (at least 1); a new process takes
+    /// its place while inputs are left (and runs
+    /// [`pmap_init`](Map::pmap_init)'s `init` again). This contains what a
+    /// process accumulates: memory a library leaks, a state that grows.
+    /// It costs a fork per `tasks` inputs. It applies to `pmap` with
+    /// [`reuse`](Map::reuse), not to managed
+    /// [`MakeReusable`](crate::MakeReusable) calls.
+    ///
+    /// ```
+    /// let pids: Vec<u32> = pprocess::Map::new()
+    ///     .limit(1)
+    ///     .reuse(true)
+    ///     .max_tasks(2)
+    ///     .pmap(|_: u8| std::process::id(), 0..6)
+    ///     .collect::<pprocess::Result<_>>()?;
+    /// assert_eq!(pids[0], pids[1]);
+    /// assert_ne!(pids[1], pids[2]); // the first process retired after two
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn max_tasks(mut self, tasks: usize) -> Self {
+        self.runner.processes().retire_after(tasks);
+        self
+    }
+
     /// The number of tasks given so far. [`pmap`](Map::pmap) gives its
     /// inputs as processes free up, so this grows as the map is iterated.
     ///
@@ -376,6 +450,37 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self.len() == 0 && self.runner.backend_ref().to_give().1 == Some(0)
     }
 
+    /// This map as an [`ExactSizeIterator`], for a progress bar or `len`:
+    /// possible when the number of results is known, as for a `pmap` over
+    /// a `Vec`, an array, a slice or a range, or tasks given one by one.
+    ///
+    /// # Panics
+    ///
+    /// If the number of results is not known (a `pmap` over an iterator
+    /// that does not say how many inputs it has, such as a reader's lines
+    /// or a filtered range): count them first, or give a progress bar the
+    /// number you know.
+    ///
+    /// ```
+    /// let map = pprocess::Map::new()
+    ///     .reuse(true)
+    ///     .pmap(|n: u32| n * 2, vec![1, 2, 3])
+    ///     .exact();
+    /// assert_eq!(map.len(), 3);
+    /// assert_eq!(map.collect::<pprocess::Result<Vec<u32>>>()?, [2, 4, 6]);
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn exact(self) -> ExactMap<'env, T> {
+        let (least, most) = self.size_hint();
+        assert!(
+            most == Some(least),
+            "Map::exact: the number of results is not known (at least {least}, at most {most:?}): \
+             its inputs do not say how many they are"
+        );
+        ExactMap::new(self)
+    }
+
     /// Waits for the result at `index` and returns it; `None` if no task
     /// has that index, or if iterating the map already took it.
     ///
@@ -396,13 +501,15 @@ impl<'env, T: DeserializeOwned> Map<'env, T> {
         self.wait_for(index);
         self.order.result(index).map(Result::as_ref)
     }
+}
 
+impl<T> Map<'_, T> {
     /// Stores arriving results until the one at `index` is there. If it
     /// cannot come (nothing runs any more, or waiting failed), that index
     /// gets the error, so iteration never waits forever.
     fn wait_for(&mut self, index: usize) {
         let order = &mut self.order;
-        let backend = self.runner.backend();
+        let backend = (self.reach.backend)(&mut self.runner);
         while !order.has(index) {
             let outcome = backend.advance(&mut |task, result| order.put(task, result));
             match outcome {
@@ -420,12 +527,14 @@ impl<T: DeserializeOwned> Default for Map<'_, T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for Map<'_, T> {
+impl<T> Iterator for Map<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
         let next = self.order.taken;
-        if next >= self.len() && !self.runner.backend().give_next() {
+        if next >= (self.reach.backend_ref)(&self.runner).tasks()
+            && !(self.reach.backend)(&mut self.runner).give_next()
+        {
             return None;
         }
         self.wait_for(next);
@@ -433,7 +542,7 @@ impl<T: DeserializeOwned> Iterator for Map<'_, T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let backend = self.runner.backend_ref();
+        let backend = (self.reach.backend_ref)(&self.runner);
         let left = backend.tasks() - self.order.taken;
         add_size_hints((left, Some(left)), backend.to_give())
     }

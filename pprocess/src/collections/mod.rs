@@ -3,6 +3,8 @@
 
 pub(crate) mod backend;
 pub(crate) mod batches;
+pub(crate) mod exact;
 pub(crate) mod fork;
 pub(crate) mod map;
+pub(crate) mod per_process;
 pub(crate) mod queue;

@@ -17,7 +17,8 @@ use crate::exchange::{Exchange, Handler};
 ///
 /// Start tasks with [`start`](Queue::start) or a [managed](Queue::manage)
 /// callable, then iterate: each item is a task's `Result<T>` as soon as it
-/// arrives; a failed task is an `Err` item. The iterator ends when every
+/// arrives; a failed task is an `Err` item, an [`Error::Task`](crate::Error::Task)
+/// that names the task (`task 3: process 1234 panicked: ...`). The iterator ends when every
 /// task has been accounted for. With [`continuous`](Queue::continuous), a
 /// task may send any number of messages, and each is an item.
 ///
@@ -98,7 +99,9 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     ///
     /// let mut tasks = pprocess::Queue::<u8>::new().timeout(Duration::from_millis(100));
     /// tasks.start(|_channel| loop { std::thread::park() }); // never ends
-    /// assert!(matches!(tasks.next(), Some(Err(pprocess::Error::Timeout { .. }))));
+    /// let error = tasks.next().unwrap().unwrap_err();
+    /// assert!(matches!(error.failure(), pprocess::Error::Timeout { .. }));
+    /// assert_eq!(error.task(), Some(0));
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.runner = self.runner.configure(|exchange| exchange.timeout(timeout));
@@ -246,9 +249,9 @@ impl<'env, T: DeserializeOwned> Queue<'env, T> {
     /// ```
     pub fn store(&mut self, timeout: Option<Duration>) -> Result<()> {
         let arrived = &mut self.arrived;
-        self.runner
-            .processes()
-            .store(timeout, &mut |_task, result| arrived.push_back(result))
+        self.runner.processes().store(timeout, &mut |task, result| {
+            arrived.push_back(named(task, result))
+        })
     }
 
     /// Whether a process of the queue is still running, or a task is still
@@ -293,7 +296,7 @@ impl<T: DeserializeOwned> Iterator for Queue<'_, T> {
             match self
                 .runner
                 .backend()
-                .advance(&mut |_task, result| arrived.push_back(result))
+                .advance(&mut |task, result| arrived.push_back(named(task, result)))
             {
                 Ok(true) => {}
                 Ok(false) => return None,
@@ -301,6 +304,12 @@ impl<T: DeserializeOwned> Iterator for Queue<'_, T> {
             }
         }
     }
+}
+
+/// A task's result whose error names the task: a queue's items come in
+/// arrival order, so an error alone would not say whose it is.
+fn named<T>(task: usize, result: Result<T>) -> Result<T> {
+    result.map_err(|error| error.in_task(task))
 }
 
 impl<T> fmt::Debug for Queue<'_, T> {

@@ -350,9 +350,10 @@ mod tests {
         let board = Board::new(2, 1).unwrap();
         assert!(board.sleep_until_announced(0..1));
         let inputs = RefCell::new(vec![Some(5u64), Some(6)]);
-        let mut channel =
-            crate::start(|channel| serve_inputs(channel, &board, 0, &inputs, &|n: u64| n * 10))
-                .unwrap();
+        let mut channel = crate::start(|channel| {
+            serve_inputs(channel, &board, 0, &inputs, &|n: u64| n * 10, None)
+        })
+        .unwrap();
         assert_eq!(channel.receive_bytes().unwrap(), [0u8; 0], "announced");
         assert!(channel.receive_bytes().is_err(), "announced once");
         assert!(channel.wait().unwrap().success());

@@ -15,17 +15,22 @@ use crate::wire::codec;
 /// The loop of a serving process at `place` on `board`: takes the next
 /// input nobody has taken out of its copy of `inputs`, calls `function`
 /// on it, and leaves the answer in its ring (on `channel` if it does not
-/// fit), until no input is left.
+/// fit), until no input is left, or until it has run `budget` inputs: it
+/// then ends like one that found none, and its creator replaces it.
 pub(crate) fn serve_inputs<A, T: Serialize>(
     channel: &mut Channel,
     board: &Board,
     place: usize,
     inputs: &RefCell<Vec<Option<A>>>,
     function: &dyn Fn(A) -> T,
+    budget: Option<usize>,
 ) -> ExitCode {
     let ring = board.ring(place);
     let mut answer = Vec::new();
-    while let Some(input) = board.take(place) {
+    for _ in 0..budget.unwrap_or(usize::MAX) {
+        let Some(input) = board.take(place) else {
+            break;
+        };
         let Some(argument) = inputs.borrow_mut()[input].take() else {
             return ExitCode::FAILURE;
         };
