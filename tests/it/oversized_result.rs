@@ -66,7 +66,7 @@ fn through_a_queue_a_result_too_large_is_an_error_item_and_the_others_arrive() {
     let mut sizes = Vec::new();
     let mut too_large = 0;
     for item in queue {
-        match item {
+        match item.as_ref().map_err(Error::failure) {
             Ok(bytes) => sizes.push(bytes.len()),
             Err(Error::ResultTooLarge { limit: 1024, .. }) => too_large += 1,
             Err(other) => panic!("{other:?}"),

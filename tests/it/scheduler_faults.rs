@@ -90,8 +90,9 @@ fn check_stuck_outcome(how: Stuck, outcome: &pprocess::Result<u64>, pid: i32, ex
             "{how:?}: {outcome:?}"
         );
     } else {
+        let failure = outcome.as_ref().map_err(Error::failure);
         assert!(
-            matches!(outcome, Err(Error::Timeout { pid: p, after }) if *p == pid && *after == TIMEOUT),
+            matches!(failure, Err(Error::Timeout { pid: p, after }) if *p == pid && *after == TIMEOUT),
             "{how:?}: expected Timeout for {pid}, got {outcome:?}"
         );
     }
@@ -344,7 +345,8 @@ impl Sigchld {
 /// else, for process `pid`. Matched on its debug form, so that this file
 /// builds on a version without the variant and shows what it got.
 fn is_status_taken<T: std::fmt::Debug>(outcome: &pprocess::Result<T>, pid: i32) -> bool {
-    format!("{outcome:?}") == format!("Err(StatusTaken {{ pid: {pid} }})")
+    let failure = outcome.as_ref().map_err(Error::failure);
+    matches!(failure, Err(Error::StatusTaken { pid: p }) if *p == pid)
 }
 
 /// A message naming `what` and the outcome, if it is not `StatusTaken` of
