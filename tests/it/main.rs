@@ -3,7 +3,7 @@
 //! tests that re-run their own binary, or install process-wide hooks, stay
 //! in binaries of their own (`tests/output.rs`, `tests/panic_hook.rs`,
 //! `tests/thread_warning.rs`), as do the attributes' compile-fail cases
-//! (`tests/ui.rs`).
+//! (`pprocess-macros/tests/ui.rs`).
 
 #[path = "../allocation/mod.rs"]
 mod allocation;

@@ -4,7 +4,9 @@
 //! (`tests/ui/*.stderr`).
 //!
 //! After changing a message, regenerate the expected output with
-//! `TRYBUILD=overwrite cargo test --test ui` and read the diff.
+//! `TRYBUILD=overwrite cargo test -p pprocess-macros --test ui` and read the
+//! diff. They live in this package, whose few dependencies are all trybuild
+//! builds for them.
 
 #[test]
 fn attributes_accept_every_supported_form_and_reject_each_misuse() {
