@@ -25,7 +25,7 @@ use crate::wire::frame::{self, Frame, Inbox, Kind};
 /// file, which the kernel allocates, zeroes and frees page by page: below
 /// this, the socket's copies into buffers the channel keeps (up to 16 MiB)
 /// are faster (measured with the benchmark's sweep: see
-/// docs/performance-bulk.md).
+/// docs/performance.md).
 pub(crate) const SHARED_FROM: usize = 32 << 20;
 
 /// The whole frame announcing a message of `length` bytes in shared
