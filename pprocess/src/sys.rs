@@ -121,7 +121,21 @@ pub(crate) fn receive_into_spare(
 ) -> io::Result<usize> {
     let spare = buffer.spare_capacity_mut();
     let length = spare.len().min(most);
-    let spare = &mut spare[..length];
+    let read = receive_into(fd, &mut spare[..length], passed)?;
+    // SAFETY: the kernel initialised the first `read` bytes of the
+    // spare capacity, which directly follow the initialised length.
+    unsafe { buffer.set_len(buffer.len() + read) };
+    Ok(read)
+}
+
+/// Reads once from `fd` into `spare` (not empty), appending to `passed`
+/// the descriptors that came with the bytes: the number of bytes read,
+/// which are then initialised.
+fn receive_into(
+    fd: BorrowedFd<'_>,
+    spare: &mut [std::mem::MaybeUninit<u8>],
+    passed: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
     debug_assert!(!spare.is_empty());
     // Room for one control message of up to 8 descriptors, aligned as a
     // `cmsghdr` must be.
@@ -139,8 +153,8 @@ pub(crate) fn receive_into_spare(
         message.msg_control = control.as_mut_ptr().cast();
         message.msg_controllen = size_of_val(&control) as _;
         // SAFETY: `message` points at one vector of `spare.len()` writable
-        // bytes owned by `buffer` (uninitialised is fine: the kernel only
-        // writes them) and at `control`, both alive for the call.
+        // bytes (uninitialised is fine: the kernel only writes them) and at
+        // `control`, both alive for the call.
         let read = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
         if read < 0 {
             let error = io::Error::last_os_error();
@@ -149,9 +163,6 @@ pub(crate) fn receive_into_spare(
             }
             return Err(error);
         }
-        // SAFETY: the kernel initialised the first `read` bytes of the
-        // spare capacity, which directly follow the initialised length.
-        unsafe { buffer.set_len(buffer.len() + read as usize) };
         // SAFETY: `message` is the header `recvmsg` filled in; its control
         // buffer is `control`, and the macros walk only what the kernel
         // wrote there. Each `SCM_RIGHTS` entry holds descriptors the kernel
@@ -695,6 +706,91 @@ pub(crate) fn slice_of_iter<I, E: bytemuck::Pod>(iter: &I) -> Option<&[E]> {
     // slice returned borrows no longer than `iter` does.
     let iter = unsafe { &*std::ptr::from_ref(iter).cast::<std::slice::Iter<'_, E>>() };
     Some(iter.as_slice())
+}
+
+/// A vector of plain elements filled from their little-endian bytes,
+/// which may come in pieces that split an element (a socket's reads): the
+/// codec reads a block of numbers straight into the vector it returns.
+pub(crate) struct Filling<E> {
+    vector: Vec<E>,
+    /// Bytes written after the vector's length: the start of an element
+    /// not yet whole (fewer than its size).
+    partial: usize,
+}
+
+impl<E: bytemuck::Pod> Filling<E> {
+    /// An empty vector with room for `elements`.
+    pub(crate) fn with_capacity(elements: usize) -> Self {
+        Filling {
+            vector: Vec::with_capacity(elements),
+            partial: 0,
+        }
+    }
+
+    /// How many bytes have been written.
+    pub(crate) fn filled(&self) -> usize {
+        self.vector.len() * size_of::<E>() + self.partial
+    }
+
+    /// Bytes that fit after those written.
+    pub(crate) fn room(&self) -> usize {
+        self.vector.capacity() * size_of::<E>() - self.filled()
+    }
+
+    /// Makes room for `elements` more elements after the whole ones (the
+    /// partial one counts among them).
+    pub(crate) fn reserve(&mut self, elements: usize) {
+        self.vector.reserve(elements);
+    }
+
+    /// The room left, as bytes, after those already written.
+    fn spare(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        let spare = self.vector.spare_capacity_mut();
+        let bytes = std::mem::size_of_val(spare);
+        // SAFETY: the spare capacity is `bytes` bytes of memory the vector
+        // owns and does not read; viewed as bytes that may be uninitialised
+        // (`MaybeUninit<u8>` has no alignment or validity requirement), it
+        // is borrowed from `self.vector` for as long as the result.
+        let spare = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast(), bytes) };
+        &mut spare[self.partial..]
+    }
+
+    /// Counts `count` more bytes written into [`spare`](Self::spare).
+    fn wrote(&mut self, count: usize) {
+        let bytes = self.partial + count;
+        let whole = bytes / size_of::<E>();
+        // SAFETY: the `bytes` bytes after the length were written (the
+        // partial element's, then `count` more), so the first `whole`
+        // elements after it are initialised, and any bytes are a valid `E`
+        // (`Pod`); they are within the capacity, which `spare` measured.
+        unsafe { self.vector.set_len(self.vector.len() + whole) };
+        self.partial = bytes % size_of::<E>();
+    }
+
+    /// Appends `bytes` (which must fit the room left).
+    pub(crate) fn extend_from_bytes(&mut self, bytes: &[u8]) {
+        let spare = &mut self.spare()[..bytes.len()];
+        for (to, from) in spare.iter_mut().zip(bytes) {
+            to.write(*from);
+        }
+        self.wrote(bytes.len());
+    }
+
+    /// Reads once from `fd` into the room left, at most `most` bytes (the
+    /// room must not be empty). Returns the number of bytes read; 0 means
+    /// end of file. Descriptors passed with them are closed.
+    pub(crate) fn read_from(&mut self, fd: BorrowedFd<'_>, most: usize) -> io::Result<usize> {
+        let spare = self.spare();
+        let length = spare.len().min(most);
+        let read = receive_into(fd, &mut spare[..length], &mut Vec::new())?;
+        self.wrote(read);
+        Ok(read)
+    }
+
+    /// The vector of the whole elements written.
+    pub(crate) fn into_vec(self) -> Vec<E> {
+        self.vector
+    }
 }
 
 /// `vector` as a `B`, if `B` is `Vec<E>` itself; otherwise `vector` back.

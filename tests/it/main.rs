@@ -14,6 +14,7 @@ mod support;
 
 mod bad_input;
 mod bottles;
+mod bulk;
 mod codec_props;
 mod examples;
 mod fault_matrix;

@@ -11,6 +11,7 @@
 //! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
 //! lives in [`crate::persistent`], and this module only routes to it.
 
+mod arriving;
 mod shared;
 pub(crate) mod start;
 
@@ -29,6 +30,7 @@ use crate::process::{fork, reap};
 use crate::sys;
 use crate::wire::codec::{self, MAX_FRAME_LIMIT};
 use crate::wire::frame::{self, Inbox, Kind};
+use arriving::Parts;
 
 /// The outbox keeps its capacity between messages up to this size (larger
 /// messages go through shared memory by default: see `shared::SHARED_FROM`).
@@ -283,16 +285,34 @@ impl Channel {
             Peer::Forked { .. } => self.shared_from,
             _ => usize::MAX,
         };
+        // Large blocks go as they are encoded (see `arriving`).
+        let socket = self.socket.as_ref().filter(|_| self.sends_parts());
+        let mut parts =
+            socket.map(|socket| Parts::new(socket.as_fd(), self.frame_limit, self.pid == 0));
         let (reserved, outbox) = (frame::HEADER_LEN, &mut self.outbox);
-        let sent = match codec::encode_after(value, &mut small, reserved, outbox, shared_from)? {
-            codec::Placed::Small(used) => {
-                let whole = &mut small[..used];
-                frame::finish(whole, Kind::Message, self.frame_limit)
-                    .and_then(|()| self.send_frame(whole))
-            }
-            codec::Placed::Spilled => self.send_outbox(Kind::Message),
-            codec::Placed::Shared(payload) => self.send_shared(payload),
+        let sink = parts
+            .as_mut()
+            .map(|parts| parts as &mut dyn codec::PartSink);
+        let placed = codec::encode_after(value, &mut small, reserved, outbox, shared_from, sink);
+        let (parted, failure) = parts.map_or((0, None), Parts::into_outcome);
+        let sent = match (placed, failure) {
+            (_, Some(error)) => Err(self.send_error(error)),
+            (placed, None) => placed.and_then(|placed| {
+                self.check_last_part(parted, &placed, &small)?;
+                match placed {
+                    codec::Placed::Small(used) => {
+                        let whole = &mut small[..used];
+                        frame::finish(whole, Kind::Message, self.frame_limit)
+                            .and_then(|()| self.send_frame(whole))
+                    }
+                    codec::Placed::Spilled => self.send_outbox(Kind::Message),
+                    codec::Placed::Shared(payload) => self.send_shared(payload),
+                }
+            }),
         };
+        if parted > 0 && sent.is_err() {
+            self.drop_parts();
+        }
         self.note_too_large(sent)
     }
 
@@ -537,6 +557,12 @@ impl Channel {
             return codec::decode(&link.receive(self.frame_limit)?);
         }
         loop {
+            if let Some(frame) = self.arriving_frame() {
+                match self.receive_arriving(frame) {
+                    Some(result) => return result,
+                    None => continue,
+                }
+            }
             let frame = match self.inbox.frame(self.frame_limit) {
                 Ok(frame) => frame,
                 Err(error) => {
@@ -553,9 +579,10 @@ impl Channel {
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
                     Kind::TooLarge => Err(self.too_large_error(self.inbox.payload(frame))),
-                    Kind::Ack => Err(Error::Decode(
-                        "an acknowledgement arrived where a message was expected".into(),
-                    )),
+                    Kind::Ack | Kind::Part | Kind::Dropped => Err(Error::Decode(format!(
+                        "a frame of kind {:?} arrived where a message was expected",
+                        frame.kind
+                    ))),
                 };
                 self.inbox.consume(frame);
                 self.took_frame();
@@ -687,6 +714,7 @@ impl Channel {
         }
         match self.inbox.frame(self.frame_limit) {
             Ok(Some(frame)) if matches!(frame.kind, Kind::Message | Kind::Shared) => Event::Message,
+            Ok(Some(frame)) if frame.kind == Kind::Part => self.parts_event(),
             Ok(Some(_)) | Err(_) => Event::Failure,
             Ok(None) if !self.inbox.at_end_of_file() => Event::Nothing,
             Ok(None) if self.inbox.has_partial_frame() => Event::Failure,

@@ -334,8 +334,10 @@ impl Link {
                     self.arrived
                         .push_back(connection.inbox.payload(frame).to_vec());
                 }
-                // Persistent connections carry no shared memory.
-                Kind::Panic | Kind::TooLarge | Kind::Shared => return Err(Gone),
+                // Persistent connections carry no shared memory, no parts.
+                Kind::Panic | Kind::TooLarge | Kind::Shared | Kind::Part | Kind::Dropped => {
+                    return Err(Gone);
+                }
             }
             connection.inbox.consume(frame);
         }

@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::sys;
 use decode::Decoder;
+pub(crate) use decode::{Input, utf8};
 use encode::{Encoder, Output};
 
 /// The largest frame limit a channel can be given, in bytes (1 GiB).
@@ -53,7 +54,7 @@ pub const MAX_FRAME_LIMIT: usize = 1 << 30;
 pub(crate) struct CodecError(String);
 
 impl CodecError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         CodecError(message.into())
     }
 }
@@ -118,18 +119,35 @@ impl SharedPayload {
     }
 }
 
+/// Blocks of at least this many bytes (a `Vec<u8>`, a `[f64]`) are sent
+/// as they are encoded, when the caller gives a [`PartSink`].
+pub(crate) const PART_FROM: usize = 128 << 10;
+
+/// Where a message goes in parts while it is encoded: each block of at
+/// least [`PART_FROM`] bytes leaves at once, borrowed from the value,
+/// with the bytes encoded before it; what follows the last block is
+/// [`Placed`] as a whole message is.
+pub(crate) trait PartSink {
+    /// Sends one part: `begun` (the reserved bytes, then encoded bytes)
+    /// followed by `block`.
+    fn send_part(&mut self, begun: &mut [u8], block: &[u8]) -> Result<()>;
+}
+
 /// Encodes `value`, in one pass, after the first `reserved` bytes of
 /// `small`: there while it fits, otherwise in `spill`, which then holds
 /// those first `reserved` bytes followed by the whole encoding; or, once
 /// the encoding reaches `shared_from` bytes, in a memory file (without the
 /// reserved bytes). Shared memory that cannot be had is not an error: the
-/// encoding stays in `spill`.
+/// encoding stays in `spill`. With `parts`, large blocks met before the
+/// encoding reaches `shared_from` go there instead, and with them what
+/// was encoded before them (shared memory is then out for this value).
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
     value: &T,
     small: &mut [u8],
     reserved: usize,
     spill: &mut Vec<u8>,
     shared_from: usize,
+    parts: Option<&mut dyn PartSink>,
 ) -> Result<Placed> {
     let mut writer = SpillingWriter {
         small,
@@ -139,8 +157,13 @@ pub(crate) fn encode_after<T: Serialize + ?Sized>(
         spilled: false,
         shared_from,
         shared: None,
+        parts: parts.map(|parts| parts as &mut dyn PartSink),
+        failure: None,
     };
     encode_to(value, &mut writer)?;
+    if let Some(failure) = writer.failure {
+        return Err(failure);
+    }
     Ok(match writer.shared {
         Some(file) => Placed::Shared(SharedPayload {
             file,
@@ -163,9 +186,44 @@ struct SpillingWriter<'a> {
     spilled: bool,
     shared_from: usize,
     shared: Option<sys::MemoryFile>,
+    parts: Option<&'a mut dyn PartSink>,
+    /// Why a part could not be sent: the rest of the value is not
+    /// written anywhere.
+    failure: Option<Error>,
 }
 
 impl SpillingWriter<'_> {
+    /// Sends what is encoded so far and `block` as a part, if `block` is
+    /// large, the encoding has not moved to shared memory, and it will
+    /// not (parts went already, or it stays below the threshold); true
+    /// if it went (or the sending failed).
+    fn send_part(&mut self, block: &[u8], so_far: usize) -> bool {
+        let Some(sink) = &mut self.parts else {
+            return false;
+        };
+        let parted = self.shared_from == usize::MAX;
+        if block.len() < PART_FROM
+            || self.shared.is_some()
+            || !(parted || so_far - self.reserved + block.len() < self.shared_from)
+        {
+            return false;
+        }
+        let begun = if self.spilled {
+            &mut self.spill[..]
+        } else {
+            &mut self.small[..self.used]
+        };
+        if let Err(error) = sink.send_part(begun, block) {
+            self.failure = Some(error);
+        }
+        self.spilled = false;
+        self.used = self.reserved;
+        self.spill.clear();
+        // Some of the value has left: the rest cannot go to shared memory.
+        self.shared_from = usize::MAX;
+        true
+    }
+
     /// Moves the encoding so far to a memory file with room for `more`
     /// bytes; false (and nothing moved) if no memory file can be had.
     fn share(&mut self, more: usize) -> bool {
@@ -205,6 +263,9 @@ impl Output for SpillingWriter<'_> {
         } else {
             self.used
         };
+        if self.failure.is_some() || self.send_part(bytes, so_far) {
+            return;
+        }
         if self.shared.is_none() && so_far - self.reserved + bytes.len() >= self.shared_from {
             self.share(bytes.len());
         }
@@ -259,15 +320,22 @@ pub(crate) fn decode_bytes_prefix(payload: &[u8]) -> Result<Option<(usize, usize
 /// Decodes a whole payload as a `T`. Bytes left over after the value mean
 /// the payload was not a `T`, and are an error.
 pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
-    let mut decoder = Decoder::new(payload);
-    let value = T::deserialize(&mut decoder).map_err(|error| Error::Decode(error.0))?;
-    if decoder.remaining() > 0 {
-        return Err(Error::Decode(format!(
-            "{} bytes left over after the value",
-            decoder.remaining()
-        )));
-    }
-    Ok(value)
+    decode_from(payload).0
+}
+
+/// Decodes a whole payload as a `T` from `input`, as [`decode`] does, and
+/// gives the input back (with what is left of it after an error).
+pub(crate) fn decode_from<'de, T: DeserializeOwned, I: Input<'de>>(input: I) -> (Result<T>, I) {
+    let mut decoder = Decoder::new(input);
+    let value = T::deserialize(&mut decoder).map_err(|error| Error::Decode(error.0));
+    let left = decoder.remaining();
+    let value = match value {
+        Ok(_) if left > 0 => Err(Error::Decode(format!(
+            "{left} bytes left over after the value"
+        ))),
+        value => value,
+    };
+    (value, decoder.into_input())
 }
 
 #[cfg(test)]
@@ -300,7 +368,7 @@ mod tests {
         };
         let (mut small, mut spill) = ([9u8; 64], Vec::new());
         let Placed::Small(used) =
-            encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap()
+            encode_after(&value, &mut small, 4, &mut spill, usize::MAX, None).unwrap()
         else {
             panic!("20 bytes fit in 64");
         };
@@ -322,7 +390,7 @@ mod tests {
             bytes: (0..=255).cycle().take(1000).collect(),
         };
         let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
-        let placed = encode_after(&value, &mut small, 4, &mut spill, usize::MAX).unwrap();
+        let placed = encode_after(&value, &mut small, 4, &mut spill, usize::MAX, None).unwrap();
         assert!(matches!(placed, Placed::Spilled));
         let mut expected = vec![9u8; 4];
         encode_into(&value.bytes, &mut expected).unwrap();
@@ -368,7 +436,7 @@ mod tests {
     /// and a threshold of 2000 bytes.
     fn place<T: Serialize>(value: &T) -> Placed {
         let (mut small, mut spill) = ([0u8; 64], Vec::new());
-        encode_after(value, &mut small, 4, &mut spill, 2000).unwrap()
+        encode_after(value, &mut small, 4, &mut spill, 2000, None).unwrap()
     }
 
     #[test]

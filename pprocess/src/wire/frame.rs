@@ -55,6 +55,13 @@ pub(crate) enum Kind {
     /// its length (a little-endian `u64`), and the memory file came with
     /// the header as a passed descriptor.
     Shared = 4,
+    /// A part of a message sent while it was encoded: its payload is the
+    /// first bytes of the message, and the frames up to and including the
+    /// next [`Kind::Message`] bring the rest (see `wire::stream`).
+    Part = 5,
+    /// The parts sent since the last message are not a message after all
+    /// (its sender failed before the end): they are dropped.
+    Dropped = 6,
 }
 
 impl Kind {
@@ -65,6 +72,8 @@ impl Kind {
             2 => Ok(Kind::Ack),
             3 => Ok(Kind::TooLarge),
             4 => Ok(Kind::Shared),
+            5 => Ok(Kind::Part),
+            6 => Ok(Kind::Dropped),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }
@@ -156,6 +165,36 @@ impl Inbox {
             .filter(|frame| self.available().len() >= HEADER_LEN + frame.length))
     }
 
+    /// Whether the message whose first part is at the front has arrived
+    /// whole: every part and the final frame (of any kind but a part).
+    /// An error if a header among them is invalid, or if the parts add up
+    /// to more than `limit`.
+    pub(crate) fn parts_whole(&self, limit: usize) -> Result<bool> {
+        let mut rest = self.available();
+        let mut total = 0u64;
+        loop {
+            let Some(header) = rest.get(..HEADER_LEN) else {
+                return Ok(false);
+            };
+            let length = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
+            let kind = Kind::from_byte(header[8])?;
+            total = total.saturating_add(length);
+            if total > limit as u64 {
+                return Err(Error::FrameTooLarge {
+                    length: total,
+                    limit: limit as u64,
+                });
+            }
+            let Some(after) = rest.get(HEADER_LEN + length as usize..) else {
+                return Ok(false);
+            };
+            if kind != Kind::Part {
+                return Ok(true);
+            }
+            rest = after;
+        }
+    }
+
     /// The payload of `frame`, which [`Inbox::frame`] returned.
     pub(crate) fn payload(&self, frame: Frame) -> &[u8] {
         &self.available()[HEADER_LEN..HEADER_LEN + frame.length]
@@ -242,11 +281,30 @@ impl Inbox {
         self.fill_at_most(fd, limit, FIRST_READ)
     }
 
+    /// Reads once, at most `most` bytes, with the header at the front
+    /// [`skip`](Self::skip)ped: for the rest of a frame's payload, which
+    /// the caller decodes as it arrives.
+    pub(crate) fn fill_payload(&mut self, fd: BorrowedFd<'_>, most: usize) -> io::Result<usize> {
+        self.read(fd, most, most)
+    }
+
+    /// The bytes read and not yet taken (after a [`skip`](Self::skip),
+    /// the rest of a payload).
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.available()
+    }
+
     fn fill_at_most(&mut self, fd: BorrowedFd<'_>, limit: usize, most: usize) -> io::Result<usize> {
         let missing = match self.header(limit) {
             Ok(Some(frame)) => (HEADER_LEN + frame.length).saturating_sub(self.available().len()),
             _ => 0,
         };
+        self.read(fd, missing, most)
+    }
+
+    /// Reads once, at most `most` bytes, growing the buffer by up to
+    /// `missing` bytes (the rest of the frame being received).
+    fn read(&mut self, fd: BorrowedFd<'_>, missing: usize, most: usize) -> io::Result<usize> {
         let step = self.read_size.max(FIRST_READ);
         let wanted = missing.clamp(step, MAX_READ_AHEAD.max(step)).min(most);
         if self.buffer.capacity() - self.buffer.len() < wanted {

@@ -5,3 +5,4 @@
 
 pub(crate) mod codec;
 pub(crate) mod frame;
+pub(crate) mod stream;

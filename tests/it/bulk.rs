@@ -1,0 +1,261 @@
+//! Large messages on the socket: sent in parts as they are encoded (each
+//! large block written from the value itself) and decoded as they arrive
+//! (each block read into the vector the value keeps). What crosses, in
+//! both directions and through a `Map`, and the faults: a sender killed
+//! between parts or in the middle of a block, a lying length in a large
+//! frame, a value that does not decode, parts beyond the frame limit,
+//! garbage among the parts. Descriptors are counted in a created process
+//! (the test process's other threads open and close them all the time).
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::allocation::largest_allocation_during;
+use crate::hardening::{block_forever, gone, header, open_descriptors, raw_frame, write_raw};
+use pprocess::{Bytes, Channel, Error};
+
+const MIB: usize = 1 << 20;
+
+/// The kinds of frame a test writes by hand.
+const MESSAGE: u8 = 0;
+const PANIC: u8 = 1;
+const PART: u8 = 5;
+
+/// A value with every kind of block, and small fields between them.
+#[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
+struct Image {
+    name: String,
+    width: u32,
+    pixels: Vec<u8>,
+    depth: Vec<f64>,
+    caption: String,
+    rows: Vec<Vec<u8>>,
+    raw: Bytes,
+}
+
+impl Image {
+    fn new(seed: u8) -> Self {
+        Image {
+            name: "image".into(),
+            width: 1024,
+            pixels: (0..3 * MIB + 7).map(|n| n as u8 ^ seed).collect(),
+            depth: (0..MIB / 8 + 3).map(|n| n as f64 * 0.5).collect(),
+            caption: "é".repeat(300_000),
+            rows: (0..12).map(|row| vec![row as u8 ^ seed; 200_000]).collect(),
+            raw: Bytes::from(vec![seed; MIB]),
+        }
+    }
+}
+
+/// Runs `check` in a created process and returns what it sends back.
+fn in_a_created_process<T>(check: fn() -> T) -> T
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
+    let value = channel.receive().expect("the check's result");
+    assert!(channel.wait().expect("wait").success());
+    value
+}
+
+#[test]
+fn large_values_cross_in_parts_both_ways_and_leave_no_descriptor_open() {
+    let (before, after, checks) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mut channel = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(usize::MAX);
+            // Echo what comes, changed, so both directions carry parts.
+            let mut image: Image = channel.receive()?;
+            image.name.push('!');
+            channel.send(&image)?;
+            let floats: Vec<f64> = channel.receive()?;
+            channel.send(&floats.iter().sum::<f64>())?;
+            channel.send(&vec![3u8; 5 * MIB])?;
+            channel.send("small, behind them")
+        })
+        .expect("start");
+        channel.set_shared_memory_threshold(usize::MAX);
+        let image = Image::new(9);
+        channel.send(&image).expect("send an image");
+        let back: Image = channel.receive().expect("the image back");
+        channel.send(&vec![0.25f64; 2 * MIB]).expect("send floats");
+        let sum: f64 = channel.receive().expect("their sum");
+        let bytes: Vec<u8> = channel.receive().expect("bytes");
+        let text: String = channel.receive().expect("a small message");
+        let pid = channel.pid();
+        assert!(channel.wait().expect("wait").success());
+        drop(channel);
+        let mut expected = image;
+        expected.name.push('!');
+        let checks = vec![
+            back == expected,
+            sum == 0.25 * (2 * MIB) as f64,
+            bytes == vec![3u8; 5 * MIB],
+            text == "small, behind them",
+            gone(pid),
+        ];
+        (before, open_descriptors(), checks)
+    });
+    assert_eq!(
+        checks, [true; 5],
+        "each value arrived whole; the process is gone"
+    );
+    assert_eq!(before, after, "descriptors open before and after");
+}
+
+#[test]
+fn a_map_collects_large_results_sent_in_parts() {
+    let images: Vec<Image> = pprocess::pmap(Image::new, 0..3)
+        .collect::<pprocess::Result<_>>()
+        .expect("every result");
+    assert_eq!(images, (0..3).map(Image::new).collect::<Vec<_>>());
+}
+
+/// A value whose serialization writes `bytes` (a block, sent as a part),
+/// then kills its own process.
+struct DiesAfterAPart {
+    bytes: Vec<u8>,
+}
+
+impl Serialize for DiesAfterAPart {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&self.bytes)?;
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).expect("raise");
+        tuple.serialize_element(&0u8)?;
+        tuple.end()
+    }
+}
+
+#[test]
+fn a_sender_killed_between_parts_or_inside_a_block_is_reported_and_leaks_nothing() {
+    let (before, after, outcomes) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let between = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(usize::MAX);
+            channel.send(&DiesAfterAPart {
+                bytes: vec![4; 2 * MIB],
+            })
+        })
+        .expect("start");
+        // A frame of 4 MiB of which 1 MiB is written: the receiver is
+        // inside the block when the sender dies.
+        let inside = pprocess::start(|channel| {
+            let mut frame = header(4 * MIB as u64 + 5, MESSAGE);
+            frame.push(0xFC);
+            frame.extend_from_slice(&(4 * MIB as u32).to_le_bytes());
+            frame.extend_from_slice(&vec![5u8; MIB]);
+            write_raw(channel, &frame);
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).expect("raise");
+        })
+        .expect("start");
+        let mut outcomes = Vec::new();
+        for mut channel in [between, inside] {
+            outcomes.push(match channel.receive::<(Vec<u8>, u8)>() {
+                Err(Error::Died { signal, .. }) => format!("died of {signal}"),
+                other => format!("{other:?}"),
+            });
+            let pid = channel.pid();
+            drop(channel);
+            outcomes.push(format!("gone: {}", gone(pid)));
+        }
+        (before, open_descriptors(), outcomes)
+    });
+    let died = format!("died of {}", nix::libc::SIGKILL);
+    assert_eq!(outcomes, [died.as_str(), "gone: true", &died, "gone: true"]);
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_lying_length_in_a_large_frame_is_a_decode_error_without_allocating_it() {
+    let mut channel = pprocess::start(|channel| {
+        // An honest frame of 256 KiB whose string claims 1 GiB.
+        let mut payload = vec![0xFC];
+        payload.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        payload.resize(256 << 10, b'x');
+        write_raw(channel, &raw_frame(payload.len() as u64, MESSAGE, &payload));
+        channel.send("still in step")
+    })
+    .expect("start");
+    let (result, largest) = largest_allocation_during(|| channel.receive::<String>());
+    assert!(matches!(result, Err(Error::Decode(_))), "{result:?}");
+    assert!(largest < MIB, "allocated {largest} bytes");
+    assert_eq!(
+        channel.receive::<String>().expect("the next message"),
+        "still in step"
+    );
+}
+
+#[test]
+fn a_large_value_that_does_not_decode_is_skipped_and_the_channel_stays_in_step() {
+    let mut channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        channel.send(&Image::new(1))?;
+        channel.send(&vec![1u8; 2 * MIB])?;
+        channel.send(&7u64)
+    })
+    .expect("start");
+    // Fails at its first field; then a value with bytes left over.
+    assert!(matches!(
+        channel.receive::<(u64, u64)>(),
+        Err(Error::Decode(_))
+    ));
+    assert!(matches!(channel.receive::<Vec<u8>>().map(|_| ()), Ok(())));
+    assert_eq!(channel.receive::<u64>().expect("in step"), 7);
+    let mut channel = pprocess::start(|channel| {
+        channel.send(&vec![1u8; 2 * MIB])?;
+        channel.send(&8u64)
+    })
+    .expect("start");
+    assert!(matches!(channel.receive::<u8>(), Err(Error::Decode(_))));
+    assert_eq!(channel.receive::<u64>().expect("in step"), 8);
+}
+
+#[test]
+fn parts_beyond_the_frame_limit_are_dropped_and_the_channel_stays_in_step() {
+    let mut channel = pprocess::start(|channel: &mut Channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        channel.set_frame_limit(MIB);
+        // The first block goes as a part; the second would pass the limit.
+        let sent = channel.send(&(vec![1u8; 768 << 10], vec![2u8; 768 << 10]));
+        channel.send(&format!("{sent:?}"))
+    })
+    .expect("start");
+    let outcome: String = channel
+        .receive()
+        .expect("the outcome, after the dropped parts");
+    assert!(outcome.starts_with("Err(FrameTooLarge"), "{outcome}");
+    assert!(channel.wait().expect("wait").success());
+}
+
+#[test]
+fn garbage_among_the_parts_is_a_typed_error() {
+    // A part, then a panic report where the rest of the message belongs;
+    // a part, then the end of the stream.
+    let mut garbled = pprocess::start(|channel| {
+        let mut part = vec![0xFC];
+        part.extend_from_slice(&(MIB as u32).to_le_bytes());
+        write_raw(channel, &raw_frame(5, PART, &part));
+        write_raw(channel, &raw_frame(4, PANIC, b"oops"));
+        block_forever()
+    })
+    .expect("start");
+    let outcome = garbled.receive::<Vec<u8>>();
+    assert!(matches!(outcome, Err(Error::Decode(_))), "{outcome:?}");
+    assert!(matches!(garbled.receive::<u8>(), Err(Error::Closed)));
+    let mut cut = pprocess::start(|channel| {
+        let mut part = vec![0xFC];
+        part.extend_from_slice(&(MIB as u32).to_le_bytes());
+        part.extend_from_slice(&[1; 1000]);
+        write_raw(channel, &raw_frame(part.len() as u64, PART, &part));
+    })
+    .expect("start");
+    let outcome = cut.receive::<Vec<u8>>();
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::Decode(_) | Error::TruncatedFrame { .. })
+        ),
+        "{outcome:?}"
+    );
+}
