@@ -259,3 +259,28 @@ fn garbage_among_the_parts_is_a_typed_error() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn a_large_block_leaves_as_a_part_and_the_rest_as_the_message_frame() {
+    let channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        channel.send(&(7u8, vec![1u8; 256 << 10], 9u8))
+    })
+    .expect("start");
+    let socket = channel.socket().expect("open");
+    let mut wire = Vec::new();
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        match nix::unistd::read(socket, &mut buffer).expect("read") {
+            0 => break,
+            read => wire.extend_from_slice(&buffer[..read]),
+        }
+    }
+    // The part: 7, the block's length (tag 252 and 4 bytes), the block.
+    let part = 1 + 5 + (256 << 10);
+    assert_eq!(wire[..9], header(part as u64, PART)[..]);
+    assert_eq!(wire[9..15], [7, 252, 0, 0, 4, 0]);
+    assert!(wire[15..9 + part].iter().all(|&byte| byte == 1));
+    // The message frame: what follows the block.
+    assert_eq!(wire[9 + part..], raw_frame(1, MESSAGE, &[9])[..]);
+}

@@ -263,3 +263,40 @@ pub(crate) fn part_header(begun: &mut [u8], block: usize) -> usize {
     frame::write_header(begun, length as u64, Kind::Part);
     length
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::codec;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn numbers_split_between_the_inbox_and_the_socket_arrive_whole() {
+        // The inbox holds the header, the length (a tag and 4 bytes) and a
+        // byte of the first float; the rest is still in the socket.
+        let floats: Vec<f64> = (0..100_000).map(|n| f64::from(n) / 3.0).collect();
+        let mut payload = Vec::new();
+        codec::encode_into(&floats, &mut payload).unwrap();
+        let mut header = [0; HEADER_LEN];
+        frame::write_header(&mut header, payload.len() as u64, Kind::Message);
+        let (mut writer, reader) = UnixStream::pair().unwrap();
+        writer.write_all(&header).unwrap();
+        writer.write_all(&payload[..6]).unwrap();
+        let mut inbox = Inbox::default();
+        while inbox.buffered().len() < HEADER_LEN + 6 {
+            inbox.fill(reader.as_fd(), usize::MAX).unwrap();
+        }
+        let rest = payload[6..].to_vec();
+        let writing = std::thread::spawn(move || writer.write_all(&rest).unwrap());
+        let frame = first_frame(&inbox, usize::MAX).expect("to read as it arrives");
+        inbox.skip(HEADER_LEN);
+        let arriving = Arriving::new(&mut inbox, reader.as_fd(), frame, usize::MAX);
+        let (value, arriving) = codec::decode_from::<Vec<f64>, _>(arriving);
+        assert!(arriving.finish().is_ok());
+        assert_eq!(value.unwrap(), floats);
+        assert!(inbox.buffered().is_empty(), "nothing read past the frame");
+        writing.join().unwrap();
+    }
+}
