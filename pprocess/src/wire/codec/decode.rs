@@ -55,16 +55,11 @@ impl<'de> Input<'de> for &'de [u8] {
     }
 
     fn block<E: bytemuck::Pod>(&mut self, count: usize) -> Result<Vec<E>> {
-        let bytes = take(self, count * size_of::<E>());
-        // Filled as it is read, not zeroed first: a third faster than
-        // zeroing and copying, measured at 1 and 16 MiB.
-        let mut vector = Vec::with_capacity(count);
-        vector.extend(
-            bytes
-                .chunks_exact(size_of::<E>())
-                .map(bytemuck::pod_read_unaligned::<E>),
-        );
-        Ok(vector)
+        // Copied into the new vector's memory as it is, not zeroed first:
+        // a third faster than zeroing and copying, measured at 1 and 16 MiB.
+        let mut vector = sys::Filling::with_capacity(count);
+        vector.extend_from_bytes(take(self, count * size_of::<E>()));
+        Ok(vector.into_vec())
     }
 }
 
