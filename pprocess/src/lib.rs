@@ -204,8 +204,8 @@ pub mod tutorial {}
 /// ```
 pub use serde_bytes::ByteBuf as Bytes;
 
-pub use channel::Channel;
 pub use channel::start::{Fork, create, exit, start};
+pub use channel::{Channel, SharedBytes};
 pub use collections::exact::ExactMap;
 pub use collections::map::{Map, pmap, pmap_limit};
 pub use collections::queue::Queue;

@@ -906,6 +906,13 @@ impl Mapping {
     }
 }
 
+// SAFETY: a `Mapping` owns its range as a `Vec<u8>` owns its buffer: it
+// is unmapped once, by its owner's `Drop`, and read through `&self` or
+// written through `&mut self` only; no thread-local state is involved.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` gives only reads.
+unsafe impl Sync for Mapping {}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: the range was mapped by `Mapping::new` (or moved by

@@ -302,3 +302,73 @@ fn a_map_collects_results_past_the_default_threshold() {
     assert!(results[0].iter().all(|&b| b == 0) && results[1].iter().all(|&b| b == 1));
     assert!(results.iter().all(|result| result.len() == 33 * MIB));
 }
+
+#[test]
+fn shared_bytes_are_read_in_place_and_leave_nothing_mapped_or_open_once_dropped() {
+    let (before, after, checks) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mapped = shared_mappings();
+        let mut channel = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(MIB);
+            channel.send_bytes(&vec![8u8; 3 * MIB])?;
+            channel.send(&pprocess::Bytes::from(vec![9u8; 2 * MIB]))?;
+            channel.send_bytes(&[1, 2, 3]) // small: through the socket
+        })
+        .expect("start");
+        let first = channel.receive_shared().expect("bytes in shared memory");
+        let second = channel.receive_shared().expect("Bytes in shared memory");
+        let small = channel.receive_shared().expect("small bytes");
+        let held = shared_mappings() - mapped;
+        // The sender is gone: what it wrote stays readable.
+        let pid = channel.pid();
+        assert!(channel.wait().expect("wait").success());
+        let checks = vec![
+            first.is_mapped() && first.len() == 3 * MIB && first.iter().all(|&byte| byte == 8),
+            second.is_mapped() && *second == vec![9u8; 2 * MIB][..],
+            !small.is_mapped() && *small == [1, 2, 3],
+            held == 2,
+        ];
+        drop((first, second, small, channel));
+        let mut checks = checks;
+        checks.push(shared_mappings() == mapped);
+        checks.push(gone(pid));
+        (before, open_descriptors(), checks)
+    });
+    assert_eq!(
+        checks, [true; 6],
+        "bytes in place, two mappings held, none after the drop, the process gone"
+    );
+    assert_eq!(before, after, "descriptors open before and after");
+}
+
+#[test]
+fn shared_bytes_refuse_a_lying_size_and_a_message_that_is_not_a_byte_string() {
+    let (before, after, outcomes) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mut channel = pprocess::start(|channel| {
+            send_raw_with(
+                channel,
+                &announcement(2 * MIB as u64),
+                Some(&memory_file(MIB, true)),
+            );
+            channel.set_shared_memory_threshold(MIB);
+            channel.send(&vec![0.5f64; MIB])?;
+            channel.send_bytes(&vec![4u8; 2 * MIB])
+        })
+        .expect("start");
+        let mut outcomes: Vec<String> = (0..2)
+            .map(|_| match channel.receive_shared() {
+                Err(Error::Decode(_)) => "decode".to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let last = channel.receive_shared().expect("the channel is in step");
+        outcomes.push(format!("{} bytes of {}", last.len(), last[0]));
+        drop(last);
+        assert!(channel.wait().expect("wait").success());
+        drop(channel);
+        (before, open_descriptors(), outcomes)
+    });
+    assert_eq!(outcomes, ["decode", "decode", "2097152 bytes of 4"]);
+    assert_eq!(before, after, "every passed file was closed");
+}

@@ -13,6 +13,7 @@
 
 mod arriving;
 mod shared;
+pub use shared::SharedBytes;
 pub(crate) mod start;
 
 use std::collections::VecDeque;
@@ -463,7 +464,7 @@ impl Channel {
     /// ```
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.check_owner()?;
-        if let Peer::Listening(_) = self.peer {
+        if matches!(self.peer, Peer::Listening(_)) || bytes.len() >= self.shared_from {
             return self.send(serde_bytes::Bytes::new(bytes));
         }
         self.flush_output();

@@ -15,6 +15,7 @@ use std::os::fd::AsFd;
 
 use serde::de::DeserializeOwned;
 
+use super::{Channel, Peer};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::codec;
@@ -47,6 +48,27 @@ pub(crate) fn decode<T: DeserializeOwned>(
     frame: Frame,
     limit: usize,
 ) -> Result<T> {
+    codec::decode(map(inbox, frame, limit)?.bytes())
+}
+
+/// The byte string of `frame`, a [`Kind::Shared`] frame at the front of
+/// `inbox`, where its sender wrote it; errors as [`decode`], and a payload
+/// that is not a byte string is [`Error::Decode`].
+pub(crate) fn bytes(inbox: &mut Inbox, frame: Frame, limit: usize) -> Result<SharedBytes> {
+    let mapping = map(inbox, frame, limit)?;
+    match codec::decode_bytes_prefix(mapping.bytes())? {
+        Some((length, start)) if start + length == mapping.bytes().len() => Ok(SharedBytes {
+            held: Held::Mapped { mapping, start },
+        }),
+        _ => Err(Error::Decode(
+            "the message in shared memory is not a byte string".into(),
+        )),
+    }
+}
+
+/// The memory file passed with `frame`, a [`Kind::Shared`] frame at the
+/// front of `inbox`, mapped read-only.
+fn map(inbox: &mut Inbox, frame: Frame, limit: usize) -> Result<sys::Mapping> {
     // The file is taken first, so that whatever this frame's fault, the
     // next shared-memory frame gets its own file.
     let file = inbox.take_passed();
@@ -66,10 +88,139 @@ pub(crate) fn decode<T: DeserializeOwned>(
     let file = file.ok_or_else(|| {
         Error::Decode("shared memory was announced but no memory file came with it".into())
     })?;
-    let mapping =
-        sys::map_sealed(file.as_fd(), length as usize).map_err(|error| match error.kind() {
-            std::io::ErrorKind::InvalidData => Error::Decode(error.to_string()),
-            _ => Error::io("map shared memory", error),
-        })?;
-    codec::decode(mapping.bytes())
+    sys::map_sealed(file.as_fd(), length as usize).map_err(|error| match error.kind() {
+        std::io::ErrorKind::InvalidData => Error::Decode(error.to_string()),
+        _ => Error::io("map shared memory", error),
+    })
+}
+
+/// A byte string received with
+/// [`Channel::receive_shared`](crate::Channel::receive_shared): read where
+/// its sender wrote it when it came through shared memory, with no copy
+/// on the receiving side at all; otherwise the bytes read from the socket.
+///
+/// It dereferences to `[u8]`. The memory is sealed: neither side can
+/// change it, and it is unmapped (freed once both sides let go of it) when
+/// the `SharedBytes` is dropped. A `SharedBytes` holds no descriptor.
+///
+/// ```
+/// let mut channel = pprocess::start(|channel| {
+///     channel.set_shared_memory_threshold(1 << 20);
+///     channel.send_bytes(&vec![7u8; 4 << 20]) // through shared memory
+/// })?;
+/// let bytes: pprocess::SharedBytes = channel.receive_shared()?;
+/// assert!(bytes.is_mapped());
+/// assert_eq!(bytes.len(), 4 << 20);
+/// assert!(bytes.iter().all(|&byte| byte == 7));
+/// # Ok::<(), pprocess::Error>(())
+/// ```
+pub struct SharedBytes {
+    held: Held,
+}
+
+enum Held {
+    /// The mapping of the message's memory file; the bytes start after
+    /// the length prefix.
+    Mapped { mapping: sys::Mapping, start: usize },
+    /// Bytes that came through the socket.
+    Read(Vec<u8>),
+}
+
+impl SharedBytes {
+    /// Bytes that came through the socket.
+    pub(crate) fn read(bytes: Vec<u8>) -> Self {
+        SharedBytes {
+            held: Held::Read(bytes),
+        }
+    }
+
+    /// Whether the bytes are read in the sender's shared memory (rather
+    /// than from the socket, for a message below the sender's
+    /// [threshold](crate::Channel::shared_memory_threshold)).
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| channel.send_bytes(b"small"))?;
+    /// let bytes = channel.receive_shared()?;
+    /// assert!(!bytes.is_mapped());
+    /// assert_eq!(&bytes[..], b"small");
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.held, Held::Mapped { .. })
+    }
+}
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.held {
+            Held::Mapped { mapping, start } => &mapping.bytes()[*start..],
+            Held::Read(bytes) => bytes,
+        }
+    }
+}
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBytes")
+            .field("len", &self.len())
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Receives the next message as bytes, as
+    /// [`receive_bytes`](Self::receive_bytes) does, but without copying
+    /// them when they came through shared memory: the result reads them in
+    /// the memory their sender wrote (see [`SharedBytes`]). For bulk data
+    /// that is read once, or kept as it is: the bytes cross no socket and
+    /// are copied once in all, by the sender. Errors as `receive_bytes`,
+    /// and a message in shared memory that is not a byte string is
+    /// [`Error::Decode`].
+    ///
+    /// The sender sends with [`send_bytes`](Self::send_bytes), or
+    /// [`send`](Self::send) of a [`Bytes`](crate::Bytes), past its
+    /// [threshold](Self::shared_memory_threshold).
+    ///
+    /// ```
+    /// let mut channel = pprocess::start(|channel| {
+    ///     channel.set_shared_memory_threshold(1 << 20);
+    ///     channel.send(&pprocess::Bytes::from(vec![3u8; 2 << 20]))
+    /// })?;
+    /// let bytes = channel.receive_shared()?;
+    /// assert_eq!((bytes.len(), bytes[0], bytes.is_mapped()), (2 << 20, 3, true));
+    /// # Ok::<(), pprocess::Error>(())
+    /// ```
+    pub fn receive_shared(&mut self) -> Result<SharedBytes> {
+        self.check_owner()?;
+        while let Peer::Forked { .. } = self.peer {
+            match self.inbox.header(self.frame_limit) {
+                Ok(Some(frame)) if frame.kind == Kind::Shared => {
+                    let Ok(Some(frame)) = self.inbox.frame(self.frame_limit) else {
+                        self.fill()?;
+                        continue;
+                    };
+                    let bytes = bytes(&mut self.inbox, frame, self.frame_limit);
+                    self.inbox.consume(frame);
+                    self.took_frame();
+                    return bytes;
+                }
+                Ok(None) if !self.inbox.at_end_of_file() => {
+                    // A little: the rest may be a byte string to read
+                    // straight into its vector.
+                    self.fill_with(Inbox::fill_front)?;
+                }
+                _ => break,
+            }
+        }
+        self.receive_bytes().map(SharedBytes::read)
+    }
 }
