@@ -538,7 +538,7 @@ fn scene_seconds(frame: &Frame) -> [f64; 7] {
 
 /// What crosses the channel in the bulk sweep: its name in figures, and
 /// what it is.
-const SWEEP_KINDS: [(Kind, &str, &str); 7] = [
+const SWEEP_KINDS: [(Kind, &str, &str); 9] = [
     (
         Kind::Raw,
         "raw",
@@ -561,6 +561,16 @@ const SWEEP_KINDS: [(Kind, &str, &str); 7] = [
         "the same through the socket: no shared memory at any size",
     ),
     (
+        Kind::VecU8Shared,
+        "vec_u8_shared",
+        "the same through shared memory from 1 MiB",
+    ),
+    (
+        Kind::SharedBytes,
+        "shared_bytes",
+        "send_bytes / receive_shared (read in place) through shared memory from 1 MiB",
+    ),
+    (
         Kind::VecF64,
         "vec_f64",
         "send(&Vec<f64>) / receive::<Vec<f64>>()",
@@ -578,6 +588,14 @@ const SWEEP_TARGET_SIZES: [usize; 4] = [64 << 10, MIB, 16 * MIB, 128 * MIB];
 const SWEEP_TARGET_KINDS: [Kind; 4] = [Kind::Bytes, Kind::VecU8, Kind::VecF64, Kind::Struct];
 const SWEEP_GOAL: f64 = 0.85;
 
+/// The sizes at which bytes through shared memory have a target: at least
+/// [`SHARED_GOAL`] of the raw socketpair.
+const SHARED_TARGET_SIZES: [usize; 2] = [16 * MIB, 128 * MIB];
+const SHARED_GOAL: f64 = 1.5;
+
+/// The threshold of the sweep's kinds that force shared memory.
+const SWEEP_SHARED_FROM: usize = MIB;
+
 /// The fewest messages a sweep measurement sends.
 const SWEEP_MESSAGES: usize = 3;
 
@@ -588,6 +606,8 @@ enum Kind {
     Bytes,
     VecU8,
     VecU8Socket,
+    VecU8Shared,
+    SharedBytes,
     VecF64,
     Struct,
 }
@@ -687,6 +707,24 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
                     channel.send(bytes)
                 },
                 |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
+            ),
+            Kind::VecU8Shared => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, bytes| {
+                    channel.set_shared_memory_threshold(SWEEP_SHARED_FROM);
+                    channel.send(bytes)
+                },
+                |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
+            ),
+            Kind::SharedBytes => stream(
+                messages,
+                || vec![7u8; size],
+                |channel, bytes| {
+                    channel.set_shared_memory_threshold(SWEEP_SHARED_FROM);
+                    channel.send_bytes(bytes)
+                },
+                |channel| channel.receive_shared().map(|bytes| bytes.len()),
             ),
             Kind::VecF64 => stream(
                 messages,
@@ -1105,14 +1143,26 @@ fn print_sweep(all: &[Rounds], counts: &Counts, tsv: bool) {
         println!(
             "sweep target: bytes, vec_u8, vec_f64, struct >= {SWEEP_GOAL} of raw at 64k, 1m, 16m, 128m (where measured): {verdict}"
         );
+        let shared: Vec<String> = SHARED_TARGET_SIZES
+            .iter()
+            .filter_map(|&size| {
+                let (_, ratio) = sweep_cell(all, "shared_bytes", size)?;
+                Some(format!("{ratio:.2} at {}", size_name(size)))
+            })
+            .collect();
+        println!(
+            "shared-memory target: shared_bytes >= {SHARED_GOAL} of raw at 16m, 128m: {}",
+            shared.join(", ")
+        );
     }
 }
 
 /// An SVG chart of the bulk sweep (MiB/s against message size, both on
 /// log scales) and of the per-task time against the process limit.
 fn chart(all: &[Rounds], counts: &Counts) -> String {
-    const COLOURS: [&str; 7] = [
-        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#d62728", "#9467bd",
+    const COLOURS: [&str; 9] = [
+        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#17becf", "#e377c2", "#d62728",
+        "#9467bd",
     ];
     let mut svg = String::from(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" height=\"440\" \

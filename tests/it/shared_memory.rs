@@ -292,13 +292,23 @@ fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_
 }
 
 #[test]
-fn a_map_collects_results_past_the_default_threshold() {
-    // 33 MiB each: past the 32 MiB from which results go through shared
-    // memory unless a channel says otherwise.
-    let results: Vec<Vec<u8>> = pprocess::pmap(|i: u8| vec![i; 33 * MIB], 0..2)
-        .collect::<pprocess::Result<_>>()
-        .expect("every result");
-    assert_eq!(results.len(), 2);
+fn an_exchange_collects_results_through_shared_memory() {
+    // The exchange sees the short frame and its file arrive, then its
+    // handler decodes from the memory.
+    let mut results = vec![Vec::new(); 2];
+    let mut exchange = pprocess::Exchange::with_handler(|channel: &mut Channel, task: usize| {
+        results[task] = channel.receive::<Vec<u8>>()?;
+        Ok(())
+    })
+    .limit(2);
+    for i in 0..2u8 {
+        exchange.start(move |channel| {
+            channel.set_shared_memory_threshold(MIB);
+            channel.send(&vec![i; 33 * MIB])
+        });
+    }
+    exchange.finish().expect("every result");
+    drop(exchange);
     assert!(results[0].iter().all(|&b| b == 0) && results[1].iter().all(|&b| b == 1));
     assert!(results.iter().all(|result| result.len() == 33 * MIB));
 }

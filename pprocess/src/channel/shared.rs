@@ -21,13 +21,13 @@ use crate::sys;
 use crate::wire::codec;
 use crate::wire::frame::{self, Frame, Inbox, Kind};
 
-/// The default threshold: messages of at least this many encoded bytes go
-/// through shared memory. Each message takes fresh pages of a new memory
-/// file, which the kernel allocates, zeroes and frees page by page: below
-/// this, the socket's copies into buffers the channel keeps (up to 16 MiB)
-/// are faster (measured with the benchmark's sweep: see
-/// docs/performance.md).
-pub(crate) const SHARED_FROM: usize = 32 << 20;
+/// The default threshold: none, no message goes through shared memory
+/// unless its channel is told to. Each message takes fresh pages of a new
+/// memory file, which the kernel allocates, zeroes and frees page by page,
+/// while the socket's blocks go from the value into the kernel and from
+/// the kernel into the result: the socket was faster at every size the
+/// benchmark's sweep measures, 1 KiB to 128 MiB (see docs/performance.md).
+pub(crate) const SHARED_FROM: usize = usize::MAX;
 
 /// The whole frame announcing a message of `length` bytes in shared
 /// memory (the memory file is passed with it).
