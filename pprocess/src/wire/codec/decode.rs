@@ -1,5 +1,6 @@
 //! The serde deserializer of our wire format (see [`super`] for the
-//! layout), reading from a payload in memory.
+//! layout), reading from an [`Input`]: a payload in memory, or a message
+//! still arriving (`wire::stream`).
 //!
 //! Nothing is allocated for a length the payload cannot hold: a string or
 //! byte buffer must fit in the bytes that remain, and a sequence or map
@@ -7,8 +8,8 @@
 //! it allocates ahead from that hint, and grows only as elements decode).
 //!
 //! `Vec<u8>`, `Vec<i8>`, `Vec<f32>` and `Vec<f64>` are read as one block:
-//! [`Decoder::deserialize_seq`] recognises serde's own visitor for those
-//! vectors and builds the vector from the payload's bytes at once.
+//! `Decoder::deserialize_seq` recognises serde's own visitor for those
+//! vectors and has the input build the vector from their bytes at once.
 
 use std::any::TypeId;
 
