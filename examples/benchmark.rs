@@ -538,11 +538,16 @@ fn scene_seconds(frame: &Frame) -> [f64; 7] {
 
 /// What crosses the channel in the bulk sweep: its name in figures, and
 /// what it is.
-const SWEEP_KINDS: [(Kind, &str, &str); 9] = [
+const SWEEP_KINDS: [(Kind, &str, &str); 10] = [
     (
         Kind::Raw,
         "raw",
         "raw socketpair: one write per message, a fresh receive buffer each",
+    ),
+    (
+        Kind::RawHalves,
+        "raw_halves",
+        "the same, each message read into two fresh buffers of half its size (as the struct's)",
     ),
     (
         Kind::SendBytes,
@@ -602,6 +607,7 @@ const SWEEP_MESSAGES: usize = 3;
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Raw,
+    RawHalves,
     SendBytes,
     Bytes,
     VecU8,
@@ -676,7 +682,8 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
     on_cpu_0(|| {
         let start = Instant::now();
         let received = match kind {
-            Kind::Raw => raw_messages(size, messages),
+            Kind::Raw => raw_messages(size, messages, 1),
+            Kind::RawHalves => raw_messages(size, messages, 2),
             Kind::SendBytes => stream(
                 messages,
                 || vec![7u8; size],
@@ -699,20 +706,17 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
                 |channel, bytes| channel.send(bytes),
                 |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
             ),
-            Kind::VecU8Socket => stream(
+            Kind::VecU8Socket | Kind::VecU8Shared => stream(
                 messages,
-                || vec![7u8; size],
-                |channel, bytes| {
-                    channel.set_shared_memory_threshold(usize::MAX);
-                    channel.send(bytes)
+                move || {
+                    let shared_from = match kind {
+                        Kind::VecU8Shared => SWEEP_SHARED_FROM,
+                        _ => usize::MAX,
+                    };
+                    (vec![7u8; size], shared_from)
                 },
-                |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
-            ),
-            Kind::VecU8Shared => stream(
-                messages,
-                || vec![7u8; size],
-                |channel, bytes| {
-                    channel.set_shared_memory_threshold(SWEEP_SHARED_FROM);
+                |channel, (bytes, shared_from)| {
+                    channel.set_shared_memory_threshold(*shared_from);
                     channel.send(bytes)
                 },
                 |channel| channel.receive::<Vec<u8>>().map(|bytes| bytes.len()),
@@ -746,15 +750,21 @@ fn sweep_mbps(kind: Kind, size: usize, messages: usize) -> f64 {
 }
 
 /// A raw child writes `messages` blocks of `size` bytes into a
-/// socketpair; each is read into a fresh buffer. Returns the bytes read.
-fn raw_messages(size: usize, messages: usize) -> usize {
+/// socketpair; each is read into `parts` fresh buffers, together its size.
+/// Returns the bytes read.
+fn raw_messages(size: usize, messages: usize, parts: usize) -> usize {
     let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
     let pid = raw_writer(theirs, size, messages);
     let mut received = 0;
     for _ in 0..messages {
-        let mut buffer = vec![0u8; size];
-        ours.read_exact(&mut buffer).expect("read");
-        received += buffer.len();
+        let buffers: Vec<Vec<u8>> = (0..parts)
+            .map(|part| {
+                let mut buffer = vec![0u8; size / parts + usize::from(part < size % parts)];
+                ours.read_exact(&mut buffer).expect("read");
+                buffer
+            })
+            .collect();
+        received += buffers.iter().map(Vec::len).sum::<usize>();
     }
     waitpid(pid, None).expect("waitpid");
     received
@@ -1160,9 +1170,9 @@ fn print_sweep(all: &[Rounds], counts: &Counts, tsv: bool) {
 /// An SVG chart of the bulk sweep (MiB/s against message size, both on
 /// log scales) and of the per-task time against the process limit.
 fn chart(all: &[Rounds], counts: &Counts) -> String {
-    const COLOURS: [&str; 9] = [
-        "#000000", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#17becf", "#e377c2", "#d62728",
-        "#9467bd",
+    const COLOURS: [&str; 10] = [
+        "#000000", "#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#17becf", "#e377c2",
+        "#d62728", "#9467bd",
     ];
     let mut svg = String::from(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" height=\"440\" \
@@ -1241,7 +1251,7 @@ fn chart(all: &[Rounds], counts: &Counts) -> String {
         let value = tick as f64 * step;
         right.y_tick(&mut svg, value, &format!("{value}"));
     }
-    right.line(&mut svg, &limits, COLOURS[1], "", 0);
+    right.line(&mut svg, &limits, COLOURS[2], "", 0);
     svg.push_str("</svg>\n");
     svg
 }
