@@ -277,3 +277,34 @@ pub fn report_on(fd: RawFd, index: u64) {
     message[8..].copy_from_slice(&(std::process::id() as i32).to_le_bytes());
     socket::send(fd, &message, MsgFlags::empty()).expect("reporting to the test");
 }
+
+/// Runs `check` in a created process and returns what it sends back:
+/// descriptors and children counted there mean something (the test
+/// process's other threads open and close descriptors all the time).
+pub fn in_a_created_process<T>(check: fn() -> T) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
+    let value = channel.receive().expect("the check's result");
+    assert!(channel.wait().expect("wait").success());
+    value
+}
+
+/// A value whose serialization writes `bytes` (a block: into shared
+/// memory, or sent as a part), then kills its own process: a sender that
+/// dies in the middle of a message.
+pub struct DiesMidway {
+    pub bytes: Vec<u8>,
+}
+
+impl serde::Serialize for DiesMidway {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&self.bytes)?;
+        signal::raise(Signal::SIGKILL).expect("raise");
+        tuple.serialize_element(&0u8)?;
+        tuple.end()
+    }
+}

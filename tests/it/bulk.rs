@@ -7,10 +7,13 @@
 //! garbage among the parts. Descriptors are counted in a created process
 //! (the test process's other threads open and close them all the time).
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::allocation::largest_allocation_during;
-use crate::hardening::{block_forever, gone, header, open_descriptors, raw_frame, write_raw};
+use crate::hardening::{
+    DiesMidway, block_forever, gone, header, in_a_created_process, open_descriptors, raw_frame,
+    write_raw,
+};
 use pprocess::{Bytes, Channel, Error};
 
 const MIB: usize = 1 << 20;
@@ -44,17 +47,6 @@ impl Image {
             raw: Bytes::from(vec![seed; MIB]),
         }
     }
-}
-
-/// Runs `check` in a created process and returns what it sends back.
-fn in_a_created_process<T>(check: fn() -> T) -> T
-where
-    T: Serialize + serde::de::DeserializeOwned,
-{
-    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
-    let value = channel.receive().expect("the check's result");
-    assert!(channel.wait().expect("wait").success());
-    value
 }
 
 #[test]
@@ -110,30 +102,13 @@ fn a_map_collects_large_results_sent_in_parts() {
     assert_eq!(images, (0..3).map(Image::new).collect::<Vec<_>>());
 }
 
-/// A value whose serialization writes `bytes` (a block, sent as a part),
-/// then kills its own process.
-struct DiesAfterAPart {
-    bytes: Vec<u8>,
-}
-
-impl Serialize for DiesAfterAPart {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeTuple;
-        let mut tuple = serializer.serialize_tuple(2)?;
-        tuple.serialize_element(&self.bytes)?;
-        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).expect("raise");
-        tuple.serialize_element(&0u8)?;
-        tuple.end()
-    }
-}
-
 #[test]
 fn a_sender_killed_between_parts_or_inside_a_block_is_reported_and_leaks_nothing() {
     let (before, after, outcomes) = in_a_created_process(|| {
         let before = open_descriptors();
         let between = pprocess::start(|channel| {
             channel.set_shared_memory_threshold(usize::MAX);
-            channel.send(&DiesAfterAPart {
+            channel.send(&DiesMidway {
                 bytes: vec![4; 2 * MIB],
             })
         })

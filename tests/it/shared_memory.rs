@@ -9,12 +9,13 @@
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use crate::hardening::{gone, header, open_descriptors, raw_frame};
+use crate::hardening::{
+    DiesMidway, gone, header, in_a_created_process, open_descriptors, raw_frame,
+};
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use pprocess::{Channel, Error};
-use serde::{Serialize, Serializer};
 
 /// The kind byte of a frame announcing shared memory.
 const SHARED: u8 = 4;
@@ -55,18 +56,6 @@ fn send_raw_with(channel: &Channel, frame: &[u8], file: Option<&OwnedFd>) {
 /// A frame announcing `length` bytes of shared memory.
 fn announcement(length: u64) -> Vec<u8> {
     raw_frame(8, SHARED, &length.to_le_bytes())
-}
-
-/// Runs `check` in a created process and returns what it sends back:
-/// descriptors and children counted there mean something.
-fn in_a_created_process<T>(check: fn() -> T) -> T
-where
-    T: Serialize + serde::de::DeserializeOwned,
-{
-    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
-    let value = channel.receive().expect("the check's result");
-    assert!(channel.wait().expect("wait").success());
-    value
 }
 
 /// How many mappings of the memory files of messages this process has
@@ -228,23 +217,6 @@ fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
         ]
     );
     assert_eq!(before, after, "every passed file was closed");
-}
-
-/// A value whose serialization writes `bytes` bytes, then kills its own
-/// process: a sender that dies while it fills the shared memory.
-struct DiesMidway {
-    bytes: Vec<u8>,
-}
-
-impl Serialize for DiesMidway {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeTuple;
-        let mut tuple = serializer.serialize_tuple(2)?;
-        tuple.serialize_element(&self.bytes)?;
-        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).expect("raise");
-        tuple.serialize_element(&0u8)?;
-        tuple.end()
-    }
 }
 
 #[test]
