@@ -268,6 +268,11 @@ impl Channel {
     /// after the arguments it still had queued). Fails with [`Error::Io`]
     /// (`EPIPE`) if the other end is gone; never raises `SIGPIPE`.
     ///
+    /// Bulk data is not copied on the way: on a socketpair, each block of
+    /// 128 KiB or more (a `Vec<u8>`, a `[f64]`, a string) is written from
+    /// the value itself, with what was encoded before it, and the receiver
+    /// reads it into the vector it returns.
+    ///
     /// In a created process, standard output and standard error are
     /// flushed first: what the process printed before a message is out
     /// before its creator gets the message, so it is never lost if the
