@@ -109,6 +109,15 @@ pub(crate) fn write_header(out: &mut [u8], length: u64, kind: Kind) {
     out[8] = kind as u8;
 }
 
+/// How far the message at the front of an inbox has arrived.
+enum Arrival {
+    /// All of it (every part, and the final frame).
+    Whole,
+    /// This many bytes of the first frame not yet whole are missing (0
+    /// while its header is).
+    Missing(usize),
+}
+
 /// A whole frame at the front of an inbox.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Frame {
@@ -170,11 +179,18 @@ impl Inbox {
     /// An error if a header among them is invalid, or if the parts add up
     /// to more than `limit`.
     pub(crate) fn parts_whole(&self, limit: usize) -> Result<bool> {
+        Ok(matches!(self.arrival(limit)?, Arrival::Whole))
+    }
+
+    /// How far the message at the front has arrived, walking its parts
+    /// (frames of kind [`Kind::Part`] are followed by the rest of their
+    /// message); an error as [`parts_whole`](Self::parts_whole) says.
+    fn arrival(&self, limit: usize) -> Result<Arrival> {
         let mut rest = self.available();
         let mut total = 0u64;
         loop {
             let Some(header) = rest.get(..HEADER_LEN) else {
-                return Ok(false);
+                return Ok(Arrival::Missing(0));
             };
             let length = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
             let kind = Kind::from_byte(header[8])?;
@@ -185,11 +201,12 @@ impl Inbox {
                     limit: limit as u64,
                 });
             }
-            let Some(after) = rest.get(HEADER_LEN + length as usize..) else {
-                return Ok(false);
+            let whole = HEADER_LEN + length as usize;
+            let Some(after) = rest.get(whole..) else {
+                return Ok(Arrival::Missing(whole - rest.len()));
             };
             if kind != Kind::Part {
-                return Ok(true);
+                return Ok(Arrival::Whole);
             }
             rest = after;
         }
@@ -295,8 +312,8 @@ impl Inbox {
     }
 
     fn fill_at_most(&mut self, fd: BorrowedFd<'_>, limit: usize, most: usize) -> io::Result<usize> {
-        let missing = match self.header(limit) {
-            Ok(Some(frame)) => (HEADER_LEN + frame.length).saturating_sub(self.available().len()),
+        let missing = match self.arrival(limit) {
+            Ok(Arrival::Missing(missing)) => missing,
             _ => 0,
         };
         self.read(fd, missing, most)
@@ -443,6 +460,32 @@ mod tests {
         assert_eq!(inbox.payload(frame), payload);
         // The header announces the length: the buffer grows to it at once.
         assert!(reads < 200, "{reads} reads");
+    }
+
+    #[test]
+    fn the_bytes_missing_from_a_message_in_parts_are_counted_past_its_whole_parts() {
+        // A whole part, then 30 of the 100 bytes of the final frame.
+        let mut bytes = [0u8; HEADER_LEN + 10].to_vec();
+        write_header(&mut bytes, 10, Kind::Part);
+        let mut last = [0u8; HEADER_LEN + 30];
+        write_header(&mut last, 100, Kind::Message);
+        bytes.extend_from_slice(&last);
+        let inbox = inbox_with(&bytes);
+        assert!(matches!(
+            inbox.arrival(usize::MAX),
+            Ok(Arrival::Missing(70))
+        ));
+        assert!(!inbox.parts_whole(usize::MAX).unwrap());
+        // The parts together count against the limit.
+        assert!(matches!(
+            inbox.parts_whole(100),
+            Err(Error::FrameTooLarge { length: 110, .. })
+        ));
+        bytes.extend_from_slice(&[0; 70]);
+        assert!(inbox_with(&bytes).parts_whole(usize::MAX).unwrap());
+        // A whole part and nothing after it: the next header is missing.
+        let inbox = inbox_with(&bytes[..HEADER_LEN + 10]);
+        assert!(matches!(inbox.arrival(usize::MAX), Ok(Arrival::Missing(0))));
     }
 
     fn inbox_with(bytes: &[u8]) -> Inbox {
