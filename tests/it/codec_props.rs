@@ -149,12 +149,21 @@ fn runner(cases: u32) -> TestRunner {
 
 #[test]
 fn any_value_round_trips_through_a_created_process_that_decodes_and_resends_it() {
-    // The created process decodes each message as a `Record` and sends it
-    // back, until the test closes its end.
+    round_trips(record(), 2000);
+}
+
+/// Sends `cases` values of `strategy` to a created process that decodes
+/// each as a `T` and sends it back, until the test closes its end; each
+/// must come back equal.
+fn round_trips<T, S>(strategy: S, cases: u32)
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+    S: Strategy<Value = T>,
+{
     let echo = pprocess::start(|channel| {
         loop {
-            match channel.receive::<Record>() {
-                Ok(record) => channel.send(&record)?,
+            match channel.receive::<T>() {
+                Ok(value) => channel.send(&value)?,
                 Err(Error::Disconnected) => return Ok(()),
                 Err(error) => return Err(error),
             }
@@ -162,11 +171,11 @@ fn any_value_round_trips_through_a_created_process_that_decodes_and_resends_it()
     })
     .expect("starting the echo process");
     let echo = RefCell::new(echo);
-    runner(2000)
-        .run(&record(), |value| {
+    runner(cases)
+        .run(&strategy, |value| {
             let mut echo = echo.borrow_mut();
             echo.send(&value).map_err(fail)?;
-            let back: Record = echo.receive().map_err(fail)?;
+            let back: T = echo.receive().map_err(fail)?;
             prop_assert_eq!(back, value);
             Ok(())
         })
@@ -176,22 +185,88 @@ fn any_value_round_trips_through_a_created_process_that_decodes_and_resends_it()
     assert!(echo.wait().unwrap().success());
 }
 
+/// A message with blocks around the sizes at which they are sent as parts
+/// (128 KiB) and decoded as they arrive (64 KiB), small fields between.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Blocks {
+    tag: u8,
+    bytes: Vec<u8>,
+    #[serde(with = "floats_as_bits")]
+    floats: Vec<u64>,
+    text: String,
+    rows: Vec<Vec<u8>>,
+    end: u32,
+}
+
+/// Sends `u64` float bits as a `Vec<f64>` (a block), compares bits.
+mod floats_as_bits {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(bits: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
+        let floats: Vec<f64> = bits.iter().copied().map(f64::from_bits).collect();
+        floats.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+        Vec::<f64>::deserialize(deserializer)
+            .map(|floats| floats.into_iter().map(f64::to_bits).collect())
+    }
+}
+
+/// `length` bytes from `seed` (a vector strategy that large is slow to
+/// generate in a debug build).
+fn seeded(length: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+fn blocks() -> impl Strategy<Value = Blocks> {
+    let size = || prop_oneof![0usize..1000, 60_000usize..70_000, 120_000usize..400_000];
+    (
+        any::<u8>(),
+        size(),
+        size(),
+        size(),
+        prop::collection::vec(size(), 0..4),
+        any::<u64>(),
+    )
+        .prop_map(|(tag, bytes, floats, text, rows, seed)| Blocks {
+            tag,
+            bytes: seeded(bytes, seed),
+            floats: seeded(floats, seed ^ 1)
+                .chunks_exact(8)
+                .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap()))
+                .collect(),
+            text: seeded(text, seed ^ 2)
+                .into_iter()
+                .map(|byte| char::from(b'a' + byte % 26))
+                .collect(),
+            rows: rows
+                .into_iter()
+                .map(|length| seeded(length, seed ^ 3))
+                .collect(),
+            end: u32::from(tag) * 7,
+        })
+}
+
+#[test]
+fn any_value_with_large_blocks_round_trips_in_parts_both_ways() {
+    round_trips(blocks(), 60);
+}
+
 #[test]
 fn any_bytes_round_trip_through_send_bytes_and_receive_bytes() {
     let echo = RefCell::new(raw_echo());
     // Lengths up to past a socket buffer, filled from a seed (a vector
     // strategy of that size is slow to generate in a debug build).
-    let bytes = (0usize..70_000, any::<u64>()).prop_map(|(length, seed)| {
-        let mut state = seed | 1;
-        (0..length)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 32) as u8
-            })
-            .collect::<Vec<u8>>()
-    });
+    let bytes = (0usize..70_000, any::<u64>()).prop_map(|(length, seed)| seeded(length, seed));
     runner(500)
         .run(&bytes, |bytes| {
             let mut echo = echo.borrow_mut();
