@@ -20,7 +20,6 @@ const MIB: usize = 1 << 20;
 
 /// The kinds of frame a test writes by hand.
 const MESSAGE: u8 = 0;
-const PANIC: u8 = 1;
 const PART: u8 = 5;
 
 /// A value with every kind of block, and small fields between them.
@@ -203,15 +202,55 @@ fn parts_beyond_the_frame_limit_are_dropped_and_the_channel_stays_in_step() {
     assert!(channel.wait().expect("wait").success());
 }
 
+/// Bytes and a number; its serialization panics after the bytes (sent as
+/// a part) when the number is 1.
+#[derive(Deserialize, Debug)]
+struct Halfway(Vec<u8>, u8);
+
+impl Serialize for Halfway {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTupleStruct;
+        let mut fields = serializer.serialize_tuple_struct("Halfway", 2)?;
+        fields.serialize_field(&self.0)?;
+        assert_ne!(self.1, 1, "halfway through");
+        fields.serialize_field(&self.1)?;
+        fields.end()
+    }
+}
+
+#[test]
+fn a_sender_that_panics_between_parts_is_reported_as_its_panic() {
+    let mut channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        channel.send(&Halfway(vec![1; MIB], 1))
+    })
+    .expect("start");
+    let outcome = channel.receive::<Halfway>();
+    assert!(
+        matches!(&outcome, Err(Error::Panicked { message, .. }) if message.contains("halfway through")),
+        "{outcome:?}"
+    );
+    // Through a map: the panic at its index, the others whole.
+    let results: Vec<pprocess::Result<Halfway>> =
+        pprocess::pmap(|i: u8| Halfway(vec![i; MIB], i), 0..3u8).collect();
+    assert!(matches!(&results[0], Ok(Halfway(bytes, 0)) if *bytes == vec![0; MIB]));
+    let failed = results[1].as_ref().map(|_| ()).unwrap_err();
+    assert!(
+        format!("{failed:?}").contains("halfway through"),
+        "{failed:?}"
+    );
+    assert!(matches!(&results[2], Ok(Halfway(bytes, 2)) if *bytes == vec![2; MIB]));
+}
+
 #[test]
 fn garbage_among_the_parts_is_a_typed_error() {
-    // A part, then a panic report where the rest of the message belongs;
-    // a part, then the end of the stream.
+    // A part, then a frame of unknown kind where the rest of the message
+    // belongs; a part, then the end of the stream.
     let mut garbled = pprocess::start(|channel| {
         let mut part = vec![0xFC];
         part.extend_from_slice(&(MIB as u32).to_le_bytes());
         write_raw(channel, &raw_frame(5, PART, &part));
-        write_raw(channel, &raw_frame(4, PANIC, b"oops"));
+        write_raw(channel, &raw_frame(4, 9, b"oops"));
         block_forever()
     })
     .expect("start");

@@ -17,7 +17,7 @@ use super::{Channel, Peer};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::codec::{self, PartSink};
-use crate::wire::frame::{self, Frame};
+use crate::wire::frame::{self, Frame, Kind};
 use crate::wire::stream::{self, Arriving, Failure};
 
 impl Channel {
@@ -36,7 +36,8 @@ impl Channel {
 
     /// Decodes the message starting with `frame` (from
     /// [`arriving_frame`](Self::arriving_frame)) as it arrives; `None` if
-    /// its sender dropped it. Errors as [`receive`](Self::receive): a value
+    /// its sender dropped it, or stopped in the middle (the frame it sent
+    /// instead, a panic report, is then at the front of the inbox). Errors as [`receive`](Self::receive): a value
     /// that does not decode is [`Error::Decode`] and the rest of its
     /// message is skipped; a stream that ends inside it is reported as
     /// its end.
@@ -107,9 +108,11 @@ impl Channel {
 
     /// What [`event`](Self::event) says of a first part at the front.
     pub(super) fn parts_event(&self) -> super::Event {
-        match self.inbox.parts_whole(self.frame_limit) {
-            Ok(true) => super::Event::Message,
-            Ok(false) if !self.inbox.at_end_of_file() => super::Event::Nothing,
+        match self.inbox.parts_end(self.frame_limit) {
+            Ok(Some(Kind::Message)) => super::Event::Message,
+            Ok(None) if !self.inbox.at_end_of_file() => super::Event::Nothing,
+            // A sender that stopped in the middle (a panic report after
+            // the parts), a stream that ended there, or garbage.
             _ => super::Event::Failure,
         }
     }

@@ -111,8 +111,8 @@ pub(crate) fn write_header(out: &mut [u8], length: u64, kind: Kind) {
 
 /// How far the message at the front of an inbox has arrived.
 enum Arrival {
-    /// All of it (every part, and the final frame).
-    Whole,
+    /// All of it (every part, and the frame after them, of this kind).
+    Whole(Kind),
     /// This many bytes of the first frame not yet whole are missing (0
     /// while its header is).
     Missing(usize),
@@ -174,17 +174,21 @@ impl Inbox {
             .filter(|frame| self.available().len() >= HEADER_LEN + frame.length))
     }
 
-    /// Whether the message whose first part is at the front has arrived
-    /// whole: every part and the final frame (of any kind but a part).
-    /// An error if a header among them is invalid, or if the parts add up
-    /// to more than `limit`.
-    pub(crate) fn parts_whole(&self, limit: usize) -> Result<bool> {
-        Ok(matches!(self.arrival(limit)?, Arrival::Whole))
+    /// If the message whose first part is at the front has arrived whole
+    /// (every part and the frame after them), the kind of that last frame:
+    /// [`Kind::Message`] for a message, another for a sender that stopped
+    /// in the middle. An error if a header among them is invalid, or if
+    /// the parts add up to more than `limit`.
+    pub(crate) fn parts_end(&self, limit: usize) -> Result<Option<Kind>> {
+        Ok(match self.arrival(limit)? {
+            Arrival::Whole(kind) => Some(kind),
+            Arrival::Missing(_) => None,
+        })
     }
 
     /// How far the message at the front has arrived, walking its parts
     /// (frames of kind [`Kind::Part`] are followed by the rest of their
-    /// message); an error as [`parts_whole`](Self::parts_whole) says.
+    /// message); an error as [`parts_end`](Self::parts_end) says.
     fn arrival(&self, limit: usize) -> Result<Arrival> {
         let mut rest = self.available();
         let mut total = 0u64;
@@ -206,7 +210,7 @@ impl Inbox {
                 return Ok(Arrival::Missing(whole - rest.len()));
             };
             if kind != Kind::Part {
-                return Ok(Arrival::Whole);
+                return Ok(Arrival::Whole(kind));
             }
             rest = after;
         }
@@ -475,14 +479,15 @@ mod tests {
             inbox.arrival(usize::MAX),
             Ok(Arrival::Missing(70))
         ));
-        assert!(!inbox.parts_whole(usize::MAX).unwrap());
+        assert_eq!(inbox.parts_end(usize::MAX).unwrap(), None);
         // The parts together count against the limit.
         assert!(matches!(
-            inbox.parts_whole(100),
+            inbox.parts_end(100),
             Err(Error::FrameTooLarge { length: 110, .. })
         ));
         bytes.extend_from_slice(&[0; 70]);
-        assert!(inbox_with(&bytes).parts_whole(usize::MAX).unwrap());
+        let end = inbox_with(&bytes).parts_end(usize::MAX).unwrap();
+        assert_eq!(end, Some(Kind::Message));
         // A whole part and nothing after it: the next header is missing.
         let inbox = inbox_with(&bytes[..HEADER_LEN + 10]);
         assert!(matches!(inbox.arrival(usize::MAX), Ok(Arrival::Missing(0))));

@@ -62,11 +62,12 @@ pub(crate) enum Failure {
     Ended { expected: u64, received: u64 },
     /// A read failed.
     Io(io::Error),
-    /// The sender dropped the parts it had sent ([`Kind::Dropped`]).
+    /// The sender dropped the parts it had sent ([`Kind::Dropped`]), or
+    /// stopped sending them: a frame of another kind followed them (a
+    /// panic report), left at the front of the inbox.
     Dropped,
-    /// A header among the parts is not a part, a final frame or a drop,
-    /// or the parts add up to more than the frame limit: nothing after it
-    /// can be trusted.
+    /// A header among the parts is not a header, or the parts add up to
+    /// more than the frame limit: nothing after it can be trusted.
     Broken(Error),
 }
 
@@ -143,16 +144,16 @@ impl<'a> Arriving<'a> {
                 }
                 Err(error) => return Err(self.fail(Failure::Broken(error))),
             };
-            self.inbox.skip(HEADER_LEN);
             match next.kind {
-                Kind::Part | Kind::Message => {}
-                Kind::Dropped if next.length == 0 => return Err(self.fail(Failure::Dropped)),
-                kind => {
-                    let error = Error::Decode(format!(
-                        "a frame of kind {kind:?} among the parts of a message"
-                    ));
-                    return Err(self.fail(Failure::Broken(error)));
+                Kind::Part | Kind::Message => self.inbox.skip(HEADER_LEN),
+                Kind::Dropped if next.length == 0 => {
+                    self.inbox.skip(HEADER_LEN);
+                    return Err(self.fail(Failure::Dropped));
                 }
+                // The sender stopped in the middle of the message (its
+                // value's serialization panicked, say): the parts are
+                // dropped, and this frame is left to be received as it is.
+                _ => return Err(self.fail(Failure::Dropped)),
             }
             self.frame = next;
             self.left = next.length;
