@@ -186,7 +186,8 @@ where
 }
 
 /// A message with blocks around the sizes at which they are sent as parts
-/// (128 KiB) and decoded as they arrive (64 KiB), small fields between.
+/// (64 KiB) and messages are decoded as they arrive (16 KiB), small fields
+/// between.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Blocks {
     tag: u8,
@@ -228,7 +229,14 @@ fn seeded(length: usize, seed: u64) -> Vec<u8> {
 }
 
 fn blocks() -> impl Strategy<Value = Blocks> {
-    let size = || prop_oneof![0usize..1000, 60_000usize..70_000, 120_000usize..400_000];
+    let size = || {
+        prop_oneof![
+            0usize..1000,
+            14_000usize..20_000,
+            60_000usize..70_000,
+            120_000usize..400_000
+        ]
+    };
     (
         any::<u8>(),
         size(),

@@ -30,7 +30,7 @@ use crate::sys;
 
 /// Messages with at least this many payload bytes still to read when
 /// their header arrives are decoded as they arrive.
-pub(crate) const STREAM_FROM: usize = 64 << 10;
+pub(crate) const STREAM_FROM: usize = 16 << 10;
 
 /// The most a read for small values (numbers, lengths) asks for.
 const STAGE: usize = 64 << 10;
