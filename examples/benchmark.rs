@@ -1222,7 +1222,11 @@ fn chart(all: &[Rounds], counts: &Counts) -> String {
                 Some(((size as f64).log2(), median.max(1.0).log10()))
             })
             .collect();
-        left.line(&mut svg, &points, COLOURS[index], name, index);
+        left.line(&mut svg, &points, COLOURS[index], "", index);
+    }
+    // The legend over every line.
+    for (index, (_, name, _)) in SWEEP_KINDS.iter().enumerate() {
+        left.legend(&mut svg, COLOURS[index], name, index);
     }
     // Per-task time against the process limit: x log 2, y linear from 0.
     let limits: Vec<(f64, f64)> = counts
@@ -1340,13 +1344,24 @@ impl Panel {
             path.join(" ")
         ));
         if !name.is_empty() {
-            let (x, y) = (self.x + 10.0, PLOT_TOP + 14.0 * row as f64 + 8.0);
-            svg.push_str(&format!(
-                "<path d=\"M{x} {y} h16\" stroke=\"{colour}\" stroke-width=\"2\"/>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
-                x + 20.0,
-                y + 4.0
-            ));
+            self.legend(svg, colour, name, row);
         }
+    }
+
+    /// A legend entry: `name` beside a stroke of `colour`, at row `row`.
+    fn legend(&self, svg: &mut String, colour: &str, name: &str, row: usize) {
+        let (x, y) = (self.x + 10.0, PLOT_TOP + 14.0 * row as f64 + 8.0);
+        // On a white band, so the lines under the legend do not hide it.
+        svg.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"14\" \
+             fill=\"white\" fill-opacity=\"0.85\"/>\n\
+             <path d=\"M{x} {y} h16\" stroke=\"{colour}\" stroke-width=\"2\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+            x - 2.0,
+            y - 7.0,
+            26.0 + 7.0 * name.len() as f64,
+            x + 20.0,
+            y + 4.0
+        ));
     }
 }
