@@ -89,8 +89,10 @@
 //!
 //! Nothing below this module uses it.
 
+mod pace;
 mod registry;
 mod run;
+mod runner;
 mod transport;
 mod wire;
 mod worker;
@@ -106,7 +108,6 @@ use crate::collections::map::Map;
 use crate::collections::queue::Queue;
 use crate::error::{Error, Result};
 use crate::mpi::run::{Ranks, Run};
-use crate::mpi::wire::TaskHeader;
 
 /// The MPI environment of the `mpi` crate, which [`init_with`] takes.
 pub use mpi::environment::Universe;
@@ -327,8 +328,8 @@ impl Cluster {
         T: DeserializeOwned,
     {
         let encoded = inputs.map(|input| {
-            let mut message = vec![0; TaskHeader::SIZE];
-            crate::wire::codec::encode_into(&input, &mut message).map(|()| message)
+            let mut args = Vec::new();
+            crate::wire::codec::encode_into(&input, &mut args).map(|()| args)
         });
         Run::new(ranks, name, Box::new(encoded), self.limit, self.timeout)
     }

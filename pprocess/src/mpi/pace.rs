@@ -1,0 +1,134 @@
+//! How many tasks rank 0 sends a worker rank in one message, and how many
+//! it keeps sent ahead of the worker's answers.
+//!
+//! Every message costs the same whatever it holds: an MPI send and probe
+//! on each side, a write to the process that runs the tasks, a wake-up of
+//! each process on the way. For tasks of microseconds that cost is the
+//! task's time many times over, so tasks go in batches, and answers come
+//! back in batches. How many depends on the worker's pace: enough tasks
+//! in flight for [`QUEUED_WORK`] of work, sent as two batches (one runs
+//! while the other travels). A task of milliseconds goes alone, two in
+//! flight, so that at the end of a run no worker holds back work another
+//! could do; a trivial task goes in batches of thousands.
+
+use std::time::{Duration, Instant};
+
+/// The fewest tasks a worker rank holds: the one it runs and the next.
+const MIN_DEPTH: usize = 2;
+
+/// The most tasks a worker rank holds: bounds the inputs taken from the
+/// user's iterator ahead of their results.
+const MAX_DEPTH: usize = 8192;
+
+/// How much work a worker rank is kept supplied with: well past the
+/// longest nap of a waiting rank (1 ms) and a round trip of a batch, and
+/// little enough that the workers of a run finish together.
+const QUEUED_WORK: Duration = Duration::from_millis(4);
+
+/// The most bytes of arguments one batch carries (a larger task goes
+/// alone).
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// The pace of one worker rank, and the batches that follow.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Pace {
+    /// How long a task takes, as seen from rank 0: the time between
+    /// answers while the worker had work waiting, over the answers.
+    task_time: Option<Duration>,
+    /// When the worker last answered with more work waiting.
+    busy_since: Option<Instant>,
+}
+
+impl Pace {
+    /// How many tasks the worker may hold, sent and not answered.
+    pub(crate) fn depth(&self) -> usize {
+        let Some(task_time) = self.task_time else {
+            return MIN_DEPTH;
+        };
+        let work = QUEUED_WORK.as_nanos() / task_time.as_nanos().max(1);
+        usize::try_from(work)
+            .unwrap_or(MAX_DEPTH)
+            .clamp(MIN_DEPTH, MAX_DEPTH)
+    }
+
+    /// The most tasks of one batch: half the depth.
+    pub(crate) fn batch(&self) -> usize {
+        (self.depth() / 2).max(1)
+    }
+
+    /// Counts `count` answers that arrived together at `now`;
+    /// `more_waiting` says whether the worker has more tasks to run. Only
+    /// time in which it had work waiting counts.
+    pub(crate) fn answered(&mut self, now: Instant, count: usize, more_waiting: bool) {
+        if let (Some(since), Ok(count @ 1..)) = (self.busy_since, u32::try_from(count)) {
+            let sample = now.saturating_duration_since(since) / count;
+            self.task_time = Some(match self.task_time {
+                // Half the last sample, half what came before: the pace
+                // settles in a few batches.
+                Some(average) => (average + sample) / 2,
+                None => sample,
+            });
+        }
+        self.busy_since = more_waiting.then_some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `pace` twenty batches of `count` answers `interval` apart
+    /// from `now`, with more work waiting; returns the last one's time.
+    fn feed(pace: &mut Pace, mut now: Instant, interval: Duration, count: usize) -> Instant {
+        for _ in 0..20 {
+            now += interval;
+            pace.answered(now, count, true);
+        }
+        now
+    }
+
+    fn paced(interval: Duration, count: usize) -> Pace {
+        let mut pace = Pace::default();
+        feed(&mut pace, Instant::now(), interval, count);
+        pace
+    }
+
+    #[test]
+    fn a_new_worker_gets_one_task_at_a_time_two_in_flight() {
+        assert_eq!(Pace::default().depth(), MIN_DEPTH);
+        assert_eq!(Pace::default().batch(), 1);
+    }
+
+    #[test]
+    fn trivial_tasks_go_in_large_batches_up_to_the_bound() {
+        // 1000 answers every 100 us: 100 ns a task.
+        let pace = paced(Duration::from_micros(100), 1000);
+        assert_eq!(pace.depth(), MAX_DEPTH);
+        assert_eq!(pace.batch(), MAX_DEPTH / 2);
+        // 10 us a task: 4 ms is 400 tasks.
+        let pace = paced(Duration::from_micros(100), 10);
+        assert_eq!(pace.depth(), 400);
+        assert_eq!(pace.batch(), 200);
+    }
+
+    #[test]
+    fn a_slow_task_goes_alone() {
+        let pace = paced(Duration::from_millis(3), 1);
+        assert_eq!(pace.depth(), MIN_DEPTH);
+        assert_eq!(pace.batch(), 1);
+    }
+
+    #[test]
+    fn idle_time_is_not_counted_and_the_pace_follows_a_change() {
+        let mut pace = Pace::default();
+        let now = feed(&mut pace, Instant::now(), Duration::from_micros(100), 10);
+        // The last answers, with nothing left waiting; then, a second
+        // later, answers to new work.
+        pace.answered(now + Duration::from_micros(100), 10, false);
+        let now = now + Duration::from_secs(1);
+        pace.answered(now, 10, true);
+        assert_eq!(pace.depth(), 400, "the idle second was not counted");
+        feed(&mut pace, now, Duration::from_millis(10), 1);
+        assert_eq!(pace.batch(), 1);
+    }
+}
