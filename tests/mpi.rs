@@ -135,6 +135,22 @@ fn a_panic_an_abort_a_sigkill_and_a_timeout_are_each_an_error_at_its_index_and_t
 }
 
 #[test]
+fn failures_inside_a_batch_land_at_their_own_index_and_the_tasks_after_them_run_on_a_new_process() {
+    let _alone = alone();
+    let stdout = tasks(2, SHARED_MEMORY, &["batch-faults"]);
+    // Every other task's square is right; each failure ended a process,
+    // and the tasks after it in its batch ran on the next one.
+    assert_eq!(
+        stdout,
+        "100: panicked: task asked to panic\n\
+         101: died: SIGKILL\n\
+         200: died: SIGABRT\n\
+         250: timeout\n\
+         right 296 of 296 from 4 processes\n"
+    );
+}
+
+#[test]
 fn a_task_hung_in_an_abandoned_map_does_not_hold_up_the_next_map_with_another_timeout() {
     let _alone = alone();
     assert_eq!(
