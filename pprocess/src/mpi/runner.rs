@@ -23,8 +23,9 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -37,7 +38,7 @@ use crate::exchange::{Exchange, Served};
 use crate::mpi::registry;
 use crate::mpi::wire::{self, BatchHeader, Failure, ResultHeader};
 use crate::reused_pmap::ring::Ring;
-use crate::sys::SharedMemory;
+use crate::sys::{self, SharedMemory};
 
 /// The bytes of the ring: the answers of many batches of small results.
 const RING_BYTES: usize = 1 << 20;
@@ -66,8 +67,8 @@ struct Held {
 /// The process running the tasks, as the rank sees it.
 struct Process {
     id: ServerId,
-    /// The rank's end of the tasks' socket (non-blocking).
-    tasks: UnixStream,
+    /// The rank's end of the tasks' socket.
+    tasks: OwnedFd,
     /// Bytes not yet written to it, from `written`.
     unsent: Vec<u8>,
     written: usize,
@@ -208,7 +209,8 @@ impl Runner {
             self.sent.extend(self.waiting.drain(..));
         }
         while process.written < process.unsent.len() {
-            match process.tasks.write(&process.unsent[process.written..]) {
+            let unsent = &process.unsent[process.written..];
+            match sys::send_nonblocking(process.tasks.as_fd(), unsent) {
                 Ok(written) if written > 0 => process.written += written,
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 // Full (the process is busy), or gone (its end will be
@@ -224,13 +226,11 @@ impl Runner {
 
     /// Starts a process for the tasks, with a new socket for them.
     fn start(&mut self) -> Result<()> {
-        let (ours, theirs) = UnixStream::pair().map_err(|error| Error::io("socketpair", error))?;
-        ours.set_nonblocking(true)
-            .map_err(|error| Error::io("fcntl", error))?;
+        let (ours, theirs) = sys::socket_pair().map_err(|error| Error::io("socketpair", error))?;
         let memory = Rc::clone(&self.memory);
         let (probe, idle) = (Rc::clone(&self.memory), Rc::clone(&self.idle));
         let id = self.exchange.start_serving(
-            move |channel| serve(theirs, &memory, channel),
+            move |channel| serve(UnixStream::from(theirs), &memory, channel),
             // At its deadline, the process was not late if it holds no
             // task or left answers the rank has not taken yet.
             Box::new(move || idle.get() || ring_of(&probe).used() > 0),
