@@ -1,12 +1,12 @@
 //! Rank 0's side: the worker ranks it hands tasks to ([`Ranks`]), and the
 //! run of one collection over them ([`Run`]).
 //!
-//! Each worker is kept supplied with tasks ahead of its answers, as many
-//! as the crate's [`Pipeline`] gives for its pace (about 200 us of work,
-//! 2 to 64 tasks), so it never waits for a round trip to rank 0 between
-//! tasks. Inputs are taken from the user's iterator only when a task is
-//! sent, so an endless iterator works and at most the pipelines' depth of
-//! inputs is held. Several collections may run at once: a result for
+//! Each worker is kept supplied with tasks ahead of its answers, in
+//! batches, as many as its [`Pace`] gives (about 4 ms of work, 2 to 8192
+//! tasks), so it never waits for a round trip to rank 0 between tasks.
+//! Inputs are taken from the user's iterator only when a batch is sent,
+//! so an endless iterator works and at most the workers' depth of inputs
+//! is held. Several collections may run at once: a result for
 //! another one waits in a mailbox until that one looks.
 
 use std::cell::RefCell;
@@ -57,6 +57,9 @@ struct WorkerRank {
     /// Tasks sent and not yet answered, of every run.
     in_flight: usize,
     pace: Pace,
+    /// The run whose tasks set the pace: another run's tasks may take
+    /// another time.
+    paced: u32,
     /// When it last answered (or was first given work).
     heard: Instant,
     /// Set once it was silent too long: it gets no more work.
@@ -92,6 +95,7 @@ impl Ranks {
             .map(|_| WorkerRank {
                 in_flight: 0,
                 pace: Pace::default(),
+                paced: 0,
                 heard: now,
                 silent: None,
             })
@@ -226,7 +230,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         }
     }
 
-    /// Sends tasks to every worker with room in its pipeline.
+    /// Sends batches of tasks to every worker with room for them.
     fn give(&mut self) {
         let mut state = self.ranks.state.borrow_mut();
         let used = state.workers.len().min(self.limit);
@@ -245,6 +249,12 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         for index in 0..used {
             loop {
                 let worker = &mut state.workers[index];
+                if worker.paced != self.job && worker.in_flight == 0 {
+                    // A new function, maybe: one task at a time until
+                    // its pace is known.
+                    worker.pace = Pace::default();
+                    worker.paced = self.job;
+                }
                 let room = worker.pace.depth().saturating_sub(worker.in_flight);
                 if worker.silent.is_some() || room == 0 {
                     break;
