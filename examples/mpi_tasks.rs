@@ -12,6 +12,8 @@
 //!   result came at its index, R being the number of distinct worker
 //!   processes that computed them, or `local` first when not under MPI.
 //! - `queue N`: the same through `pqueue_on` (any order).
+//! - `again N`: 5000 tasks through `pmap_on` (trivial: the workers'
+//!   pace calls for large batches), then `order N`.
 //! - `faults`: a panic, an abort, a SIGKILL and a task past the timeout
 //!   between tasks that succeed; prints each index and its outcome.
 //! - `batch-faults`: on one worker rank, after enough trivial tasks that
@@ -151,6 +153,11 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("order") => check_squares(work::pmap_on(&cluster, squares), count, true),
         Some("queue") => check_squares(work::pqueue_on(&cluster, squares), count, false),
+        Some("again") => {
+            let warm = work::pmap_on(&cluster, (0..5000).map(Job::Square));
+            check_squares(warm, 5000, true)
+                .and_then(|_| check_squares(work::pmap_on(&cluster, squares), count, true))
+        }
         Some("faults") => {
             let cluster = cluster.timeout(Duration::from_secs(2));
             let jobs = [
@@ -253,7 +260,7 @@ fn main() -> ExitCode {
             }
         }
         _ => Err(
-            "usage: mpi_tasks order|queue|abandon N | faults | batch-faults | kill-rank | stop-rank | hygiene"
+            "usage: mpi_tasks order|queue|abandon|again N | faults | batch-faults | kill-rank | stop-rank | hygiene"
                 .to_owned(),
         ),
     };

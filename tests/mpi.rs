@@ -112,6 +112,15 @@ fn a_queue_over_the_ranks_gives_every_result_once() {
 }
 
 #[test]
+fn a_new_map_after_trivial_tasks_starts_one_task_at_a_time_on_every_worker() {
+    let _alone = alone();
+    // The pace of 5000 trivial tasks would send the next map's 20 tasks
+    // to the first worker in one batch; a new map's tasks start alone,
+    // so both workers compute some.
+    assert_eq!(tasks(3, SHARED_MEMORY, &["again", "20"]), "ok 20 on 2\n");
+}
+
+#[test]
 fn a_panic_an_abort_a_sigkill_and_a_timeout_are_each_an_error_at_its_index_and_the_job_ends_with_0()
 {
     let _alone = alone();
