@@ -10,8 +10,13 @@
 //! while the other travels). A task of milliseconds goes alone, two in
 //! flight, so that at the end of a run no worker holds back work another
 //! could do; a trivial task goes in batches of thousands.
+//!
+//! The pace is the time the worker's process held tasks, which each
+//! result message carries, over the answers in it: the time tasks spend
+//! travelling is left out, or a worker given few tasks would look slow
+//! (its tasks waiting for a round trip) and be given few again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The fewest tasks a worker rank holds: the one it runs and the next.
 const MIN_DEPTH: usize = 2;
@@ -32,11 +37,9 @@ pub(crate) const BATCH_BYTES: usize = 1 << 20;
 /// The pace of one worker rank, and the batches that follow.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Pace {
-    /// How long a task takes, as seen from rank 0: the time between
-    /// answers while the worker had work waiting, over the answers.
+    /// How long a task takes the worker: a moving average of the time
+    /// its process held tasks over the answers.
     task_time: Option<Duration>,
-    /// When the worker last answered with more work waiting.
-    busy_since: Option<Instant>,
 }
 
 impl Pace {
@@ -56,20 +59,18 @@ impl Pace {
         (self.depth() / 2).max(1)
     }
 
-    /// Counts `count` answers that arrived together at `now`;
-    /// `more_waiting` says whether the worker has more tasks to run. Only
-    /// time in which it had work waiting counts.
-    pub(crate) fn answered(&mut self, now: Instant, count: usize, more_waiting: bool) {
-        if let (Some(since), Ok(count @ 1..)) = (self.busy_since, u32::try_from(count)) {
-            let sample = now.saturating_duration_since(since) / count;
-            self.task_time = Some(match self.task_time {
-                // Half the last sample, half what came before: the pace
-                // settles in a few batches.
-                Some(average) => (average + sample) / 2,
-                None => sample,
-            });
-        }
-        self.busy_since = more_waiting.then_some(now);
+    /// Counts `count` answers that took the worker's process `busy`.
+    pub(crate) fn answered(&mut self, busy: Duration, count: usize) {
+        let Ok(count @ 1..) = u32::try_from(count) else {
+            return;
+        };
+        let sample = busy / count;
+        self.task_time = Some(match self.task_time {
+            // Half the last sample, half what came before: the pace
+            // settles in a few batches.
+            Some(average) => (average + sample) / 2,
+            None => sample,
+        });
     }
 }
 
@@ -77,19 +78,12 @@ impl Pace {
 mod tests {
     use super::*;
 
-    /// Feeds `pace` twenty batches of `count` answers `interval` apart
-    /// from `now`, with more work waiting; returns the last one's time.
-    fn feed(pace: &mut Pace, mut now: Instant, interval: Duration, count: usize) -> Instant {
-        for _ in 0..20 {
-            now += interval;
-            pace.answered(now, count, true);
-        }
-        now
-    }
-
-    fn paced(interval: Duration, count: usize) -> Pace {
+    /// A pace fed twenty messages of `count` answers that took `busy`.
+    fn paced(busy: Duration, count: usize) -> Pace {
         let mut pace = Pace::default();
-        feed(&mut pace, Instant::now(), interval, count);
+        for _ in 0..20 {
+            pace.answered(busy, count);
+        }
         pace
     }
 
@@ -97,11 +91,14 @@ mod tests {
     fn a_new_worker_gets_one_task_at_a_time_two_in_flight() {
         assert_eq!(Pace::default().depth(), MIN_DEPTH);
         assert_eq!(Pace::default().batch(), 1);
+        let mut pace = Pace::default();
+        pace.answered(Duration::from_secs(1), 0);
+        assert_eq!(pace.depth(), MIN_DEPTH, "no answer, no pace");
     }
 
     #[test]
     fn trivial_tasks_go_in_large_batches_up_to_the_bound() {
-        // 1000 answers every 100 us: 100 ns a task.
+        // 1000 answers in 100 us: 100 ns a task.
         let pace = paced(Duration::from_micros(100), 1000);
         assert_eq!(pace.depth(), MAX_DEPTH);
         assert_eq!(pace.batch(), MAX_DEPTH / 2);
@@ -119,16 +116,21 @@ mod tests {
     }
 
     #[test]
-    fn idle_time_is_not_counted_and_the_pace_follows_a_change() {
+    fn a_worker_given_two_quick_tasks_gets_more_next_time() {
+        // Two tasks of 10 us: however long they travelled, the worker
+        // gets a deeper pipeline at once.
         let mut pace = Pace::default();
-        let now = feed(&mut pace, Instant::now(), Duration::from_micros(100), 10);
-        // The last answers, with nothing left waiting; then, a second
-        // later, answers to new work.
-        pace.answered(now + Duration::from_micros(100), 10, false);
-        let now = now + Duration::from_secs(1);
-        pace.answered(now, 10, true);
-        assert_eq!(pace.depth(), 400, "the idle second was not counted");
-        feed(&mut pace, now, Duration::from_millis(10), 1);
+        pace.answered(Duration::from_micros(20), 2);
+        assert_eq!(pace.depth(), 400);
+    }
+
+    #[test]
+    fn the_pace_follows_a_change() {
+        let mut pace = paced(Duration::from_micros(100), 10);
+        assert_eq!(pace.depth(), 400);
+        for _ in 0..20 {
+            pace.answered(Duration::from_millis(10), 1);
+        }
         assert_eq!(pace.batch(), 1);
     }
 }

@@ -358,7 +358,8 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         let mut state = self.ranks.state.borrow_mut();
         let state = &mut *state;
         let mut count = 0;
-        for answer in wire::answers(&message) {
+        let (busy, answers) = wire::answers(&message);
+        for answer in answers {
             let Some(header) = ResultHeader::read(answer) else {
                 continue;
             };
@@ -374,7 +375,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         if let Some(worker) = rank.checked_sub(1).and_then(|i| state.workers.get_mut(i)) {
             let now = Instant::now();
             worker.in_flight = worker.in_flight.saturating_sub(count);
-            worker.pace.answered(now, count, worker.in_flight > 0);
+            worker.pace.answered(busy, count);
             worker.heard = now;
         }
     }

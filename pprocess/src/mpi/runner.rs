@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
 use crate::error::{Error, Result};
@@ -89,6 +89,10 @@ pub(crate) struct Runner {
     waiting: VecDeque<Held>,
     /// Answers of tasks that failed before a process took them.
     failed: Vec<Vec<u8>>,
+    /// How long the process held tasks, since [`take_busy`](Self::take_busy).
+    busy: Duration,
+    /// Since when it holds tasks, if it does (counted into `busy` so far).
+    busy_since: Option<Instant>,
 }
 
 impl Runner {
@@ -108,6 +112,8 @@ impl Runner {
             sent: VecDeque::new(),
             waiting: VecDeque::new(),
             failed: Vec::new(),
+            busy: Duration::ZERO,
+            busy_since: None,
         })
     }
 
@@ -138,19 +144,33 @@ impl Runner {
             batch: Rc::clone(&batch),
             args,
         });
-        match &mut self.process {
+        if self.process.is_some() && self.waiting.is_empty() {
             // Passed on as it came, behind the tasks already written.
-            Some(process) if self.waiting.is_empty() => {
-                if self.sent.is_empty() {
-                    self.idle.set(false);
-                    self.exchange.answered(process.id);
-                }
+            self.starting();
+            if let Some(process) = &mut self.process {
                 frame_into(&mut process.unsent, &batch);
-                self.sent.extend(held);
             }
-            _ => self.waiting.extend(held),
+            self.sent.extend(held);
+        } else {
+            self.waiting.extend(held);
         }
         self.feed();
+    }
+
+    /// How long the process held tasks since the last call: its pace,
+    /// without the time tasks spent on their way.
+    pub(crate) fn take_busy(&mut self) -> Duration {
+        std::mem::take(&mut self.busy)
+    }
+
+    /// Tasks are about to be written to the process: if it held none, its
+    /// clock starts again, and so does its busy time.
+    fn starting(&mut self) {
+        if let (Some(process), true) = (&self.process, self.sent.is_empty()) {
+            self.idle.set(false);
+            self.exchange.answered(process.id);
+            self.busy_since = Some(Instant::now());
+        }
     }
 
     /// Waits up to `wait` for answers, and moves them to `ready` (each a
@@ -181,6 +201,13 @@ impl Runner {
         self.idle.set(self.sent.is_empty());
         self.feed();
         ready.append(&mut self.failed);
+        let now = Instant::now();
+        if let Some(since) = self.busy_since.take() {
+            self.busy += now - since;
+        }
+        if !self.sent.is_empty() {
+            self.busy_since = Some(now);
+        }
     }
 
     /// Starts a process if tasks wait for one, writes them to it, and
@@ -195,19 +222,19 @@ impl Runner {
                 }
             }
         }
-        let Some(process) = &mut self.process else {
-            return;
-        };
-        if !self.waiting.is_empty() {
-            if self.sent.is_empty() {
-                self.idle.set(false);
-                self.exchange.answered(process.id);
-            }
-            for batch in rebatch(&self.waiting) {
-                frame_into(&mut process.unsent, &batch);
+        if !self.waiting.is_empty() && self.process.is_some() {
+            self.starting();
+            let batches = rebatch(&self.waiting);
+            if let Some(process) = &mut self.process {
+                for batch in batches {
+                    frame_into(&mut process.unsent, &batch);
+                }
             }
             self.sent.extend(self.waiting.drain(..));
         }
+        let Some(process) = &mut self.process else {
+            return;
+        };
         while process.written < process.unsent.len() {
             let unsent = &process.unsent[process.written..];
             match sys::send_nonblocking(process.tasks.as_fd(), unsent) {

@@ -130,6 +130,13 @@ pub(crate) fn tasks(batch: &[u8]) -> Option<Vec<(u64, std::ops::Range<usize>)>> 
     Some(tasks)
 }
 
+/// A result message with no answer yet, for answers that took their
+/// worker `busy` (the time its process held tasks).
+pub(crate) fn result_message(busy: Duration) -> Vec<u8> {
+    let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+    nanos.to_le_bytes().to_vec()
+}
+
 /// Appends `answer` (a [`ResultHeader`] and an encoded result) to a
 /// result message.
 pub(crate) fn push_answer(message: &mut Vec<u8>, answer: &[u8]) {
@@ -138,16 +145,20 @@ pub(crate) fn push_answer(message: &mut Vec<u8>, answer: &[u8]) {
     message.extend_from_slice(answer);
 }
 
-/// The answers of a result message, in order; stops at bytes that are
-/// not an answer.
-pub(crate) fn answers(message: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = message;
-    std::iter::from_fn(move || {
+/// How long the answers of a result message took their worker, and the
+/// answers, in order; stops at bytes that are not an answer.
+pub(crate) fn answers(message: &[u8]) -> (Duration, impl Iterator<Item = &[u8]>) {
+    let (busy, mut rest) = match message.split_first_chunk::<8>() {
+        Some((nanos, rest)) => (Duration::from_nanos(u64::from_le_bytes(*nanos)), rest),
+        None => (Duration::ZERO, &[][..]),
+    };
+    let answers = std::iter::from_fn(move || {
         let length = u32::from_le_bytes(rest.get(..ANSWER_PREFIX)?.try_into().ok()?) as usize;
         let answer = rest.get(ANSWER_PREFIX..ANSWER_PREFIX.checked_add(length)?)?;
         rest = &rest[ANSWER_PREFIX + length..];
         Some(answer)
-    })
+    });
+    (busy, answers)
 }
 
 /// What precedes a task's encoded result.
@@ -273,14 +284,16 @@ mod tests {
 
     #[test]
     fn a_result_message_gives_back_its_answers_in_order() {
-        let mut message = Vec::new();
+        let mut message = result_message(Duration::from_micros(7));
         push_answer(&mut message, b"first");
         push_answer(&mut message, b"");
         push_answer(&mut message, b"third");
-        let all: Vec<&[u8]> = answers(&message).collect();
-        assert_eq!(all, [&b"first"[..], b"", b"third"]);
+        let (busy, all) = answers(&message);
+        assert_eq!(busy, Duration::from_micros(7));
+        assert_eq!(all.collect::<Vec<_>>(), [&b"first"[..], b"", b"third"]);
         message.pop();
-        assert_eq!(answers(&message).count(), 2, "a cut answer is dropped");
+        assert_eq!(answers(&message).1.count(), 2, "a cut answer is dropped");
+        assert_eq!(answers(&[1, 2]).1.count(), 0);
     }
 
     #[test]

@@ -161,7 +161,8 @@ impl Server {
         if self.ready.is_empty() {
             return;
         }
-        let mut message = Vec::new();
+        let busy = self.retired.iter_mut().map(Runner::take_busy).sum();
+        let mut message = wire::result_message(self.tasks.take_busy() + busy);
         for answer in self.ready.drain(..) {
             wire::push_answer(&mut message, &answer);
         }
