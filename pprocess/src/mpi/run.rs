@@ -270,7 +270,10 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
                 for task in tasks {
                     self.held.insert(task, index);
                 }
-                transport::send(&self.ranks.world, index + 1, &batch, wire::TASK, || false);
+                self.ranks
+                    .world
+                    .process_at_rank(index as i32 + 1)
+                    .send_with_tag(&batch[..], wire::TASK);
             }
         }
     }

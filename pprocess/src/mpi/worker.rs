@@ -92,15 +92,11 @@ impl Server {
         }
     }
 
-    /// Takes every message rank 0 has sent, without waiting; returns
-    /// whether there was one.
-    fn take_waiting(&mut self, world: &SimpleCommunicator) -> bool {
-        let mut took = false;
+    /// Takes every message rank 0 has sent, without waiting.
+    fn take_waiting(&mut self, world: &SimpleCommunicator) {
         while let Some(arrived) = transport::probe(world) {
             self.take(transport::receive(arrived));
-            took = true;
         }
-        took
     }
 
     fn take(&mut self, (message, _rank, tag): (Vec<u8>, usize, i32)) {
@@ -170,8 +166,18 @@ impl Server {
         for answer in self.ready.drain(..) {
             wire::push_answer(&mut message, &answer);
         }
-        transport::send(world, 0, &message, wire::RESULT, || {
-            self.take_waiting(world)
+        mpi::request::scope(|scope| {
+            let root = world.process_at_rank(0);
+            let mut request = root.immediate_send_with_tag(scope, &message[..], wire::RESULT);
+            loop {
+                match request.test() {
+                    Ok(_) => break,
+                    Err(pending) => {
+                        request = pending;
+                        self.take_waiting(world);
+                    }
+                }
+            }
         });
     }
 }
