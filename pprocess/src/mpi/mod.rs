@@ -56,12 +56,15 @@
 //! that cost one per batch.
 //!
 //! **Pipelining.** Rank 0 keeps each worker supplied with about 4 ms of
-//! its work, measured from the pace of its answers, sent as batches of
-//! half that (`pace.rs`): a task of milliseconds goes alone, two in
-//! flight, so that no worker holds back work another could do at the end
-//! of a run; trivial tasks go thousands at a time (at most 8192 held per
-//! worker, 1 MiB of arguments per batch). No worker waits for a round
-//! trip between tasks. Rank 0 takes an input from the user's iterator
+//! its work, sent as batches of half that (`pace.rs`). A worker's pace
+//! is the time its process held tasks over the answers (each result
+//! message says how long), so the tasks' trip does not count; it starts
+//! again, one task at a time, with each run that finds the worker idle
+//! (another function may take another time). A task of milliseconds goes
+//! alone, two in flight, so that no worker holds back work another could
+//! do at the end of a run; trivial tasks go thousands at a time (at most
+//! 8192 held per worker, 1 MiB of arguments per batch). No worker waits
+//! for a round trip between tasks. Rank 0 takes an input from the user's iterator
 //! only to send it: an endless iterator works, and at most the workers'
 //! depth of inputs is held. `limit` caps the worker ranks used.
 //!
