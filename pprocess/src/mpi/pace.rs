@@ -18,6 +18,8 @@
 
 use std::time::Duration;
 
+use crate::exchange::pipeline::depth_for;
+
 /// The fewest tasks a worker rank holds: the one it runs and the next.
 const MIN_DEPTH: usize = 2;
 
@@ -45,13 +47,7 @@ pub(crate) struct Pace {
 impl Pace {
     /// How many tasks the worker may hold, sent and not answered.
     pub(crate) fn depth(&self) -> usize {
-        let Some(task_time) = self.task_time else {
-            return MIN_DEPTH;
-        };
-        let work = QUEUED_WORK.as_nanos() / task_time.as_nanos().max(1);
-        usize::try_from(work)
-            .unwrap_or(MAX_DEPTH)
-            .clamp(MIN_DEPTH, MAX_DEPTH)
+        depth_for(QUEUED_WORK, self.task_time, MIN_DEPTH, MAX_DEPTH)
     }
 
     /// The most tasks of one batch: half the depth.
@@ -102,9 +98,9 @@ mod tests {
         let pace = paced(Duration::from_micros(100), 1000);
         assert_eq!(pace.depth(), MAX_DEPTH);
         assert_eq!(pace.batch(), MAX_DEPTH / 2);
-        // 10 us a task: 4 ms is 400 tasks.
+        // 10 us a task: 4 ms is 400 tasks, behind the one running.
         let pace = paced(Duration::from_micros(100), 10);
-        assert_eq!(pace.depth(), 400);
+        assert_eq!(pace.depth(), 401);
         assert_eq!(pace.batch(), 200);
     }
 
@@ -121,13 +117,13 @@ mod tests {
         // gets a deeper pipeline at once.
         let mut pace = Pace::default();
         pace.answered(Duration::from_micros(20), 2);
-        assert_eq!(pace.depth(), 400);
+        assert_eq!(pace.depth(), 401);
     }
 
     #[test]
     fn the_pace_follows_a_change() {
         let mut pace = paced(Duration::from_micros(100), 10);
-        assert_eq!(pace.depth(), 400);
+        assert_eq!(pace.depth(), 401);
         for _ in 0..20 {
             pace.answered(Duration::from_millis(10), 1);
         }
