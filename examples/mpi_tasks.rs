@@ -22,7 +22,8 @@
 //!   prints each failure's index and outcome, whether every other result
 //!   is right, and how many processes computed them.
 //! - `kill-rank`: a task kills the worker rank that runs it.
-//! - `stop-rank`: a task stops (SIGSTOP) the worker rank that runs it.
+//! - `stop-rank`: the first task stops (SIGSTOP) the worker rank that
+//!   runs it; three more follow.
 //! - `abandon`: a queue dropped while its task hangs (no timeout), then
 //!   `order N` with a timeout on the same worker rank.
 //! - `hygiene`: on one worker rank, its child processes and descriptors
@@ -209,7 +210,12 @@ fn main() -> ExitCode {
         }
         Some("stop-rank") => {
             let cluster = cluster.limit(1).timeout(Duration::from_millis(200));
-            let jobs = [Job::Square(1), Job::StopRank, Job::Square(2)];
+            let jobs = [
+                Job::StopRank,
+                Job::Square(1),
+                Job::Square(2),
+                Job::Square(3),
+            ];
             print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("stop-rank done".to_owned())
         }

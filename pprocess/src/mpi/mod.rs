@@ -61,12 +61,13 @@
 //! message says how long), so the tasks' trip does not count; it starts
 //! again, one task at a time, with each run that finds the worker idle
 //! (another function may take another time). A task of milliseconds goes
-//! alone, two in flight, so that no worker holds back work another could
-//! do at the end of a run; trivial tasks go thousands at a time (at most
-//! 8192 held per worker, 1 MiB of arguments per batch). No worker waits
-//! for a round trip between tasks. Rank 0 takes an input from the user's iterator
-//! only to send it: an endless iterator works, and at most the workers'
-//! depth of inputs is held. `limit` caps the worker ranks used.
+//! alone, three in flight (one on its way while its process runs one and
+//! has the next), so that no worker holds back work another could do at
+//! the end of a run; trivial tasks go thousands at a time (at most 8192
+//! held per worker, 1 MiB of arguments per batch). No worker waits for a
+//! round trip between tasks. Rank 0 takes an input from the user's
+//! iterator only to send it: an endless iterator works, and at most the
+//! workers' depth of inputs is held. `limit` caps the worker ranks used.
 //!
 //! **Isolation.** A worker rank runs every task in a created process
 //! (`runner.rs`), never in its own process. It writes each batch to that

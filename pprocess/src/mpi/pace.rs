@@ -7,7 +7,7 @@
 //! task's time many times over, so tasks go in batches, and answers come
 //! back in batches. How many depends on the worker's pace: enough tasks
 //! in flight for [`QUEUED_WORK`] of work, sent as two batches (one runs
-//! while the other travels). A task of milliseconds goes alone, two in
+//! while the other travels). A task of milliseconds goes alone, three in
 //! flight, so that at the end of a run no worker holds back work another
 //! could do; a trivial task goes in batches of thousands.
 //!
@@ -20,8 +20,12 @@ use std::time::Duration;
 
 use crate::exchange::pipeline::depth_for;
 
-/// The fewest tasks a worker rank holds: the one it runs and the next.
-const MIN_DEPTH: usize = 2;
+/// The fewest tasks a worker rank holds: the one its process runs, the
+/// next, waiting at the process, and one waiting at the rank. A worker
+/// rank looks for rank 0's messages when its process wakes it (a batch is
+/// done), so with only two the process would wait, after each task, for
+/// the rank to fetch the next one from MPI.
+const MIN_DEPTH: usize = 3;
 
 /// The most tasks a worker rank holds: bounds the inputs taken from the
 /// user's iterator ahead of their results.
