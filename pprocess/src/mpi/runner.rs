@@ -23,7 +23,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::ops::Range;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -239,7 +239,6 @@ impl Runner {
             let unsent = &process.unsent[process.written..];
             match sys::send_nonblocking(process.tasks.as_fd(), unsent) {
                 Ok(written) if written > 0 => process.written += written,
-                Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 // Full (the process is busy), or gone (its end will be
                 // reported): written later, or never.
                 _ => break,
@@ -296,7 +295,8 @@ impl Runner {
         let Some(header) = ResultHeader::read(&answer) else {
             return;
         };
-        // The oldest task, unless an answer went round the ring.
+        // The oldest task, unless an answer too large for the ring came
+        // on the channel ahead of those before it.
         if let Some(at) = self.sent.iter().position(|held| held.answer == header) {
             self.sent.remove(at);
             ready.push(answer);
