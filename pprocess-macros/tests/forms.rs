@@ -62,6 +62,14 @@ fn paths() {
     paths::run();
 }
 
+#[path = "forms/places.rs"]
+mod places;
+
+#[test]
+fn places() {
+    places::run();
+}
+
 #[path = "forms/visibility.rs"]
 mod visibility;
 
