@@ -36,8 +36,14 @@ pub enum Misplaced {
     /// In a block: the body of the function named so, or (`None`) a block
     /// outside any function, such as a `const`'s initializer.
     Body(Option<String>),
-    /// In an `impl` block for the type written so.
-    Impl(String),
+    /// In an `impl` block: its type, and its header as written (`Grid`,
+    /// `Shape for Grid`).
+    Impl {
+        /// The type, as written.
+        ty: String,
+        /// What follows `impl`, as written.
+        header: String,
+    },
     /// In the `trait` named so.
     Trait(String),
 }
@@ -160,7 +166,11 @@ impl<'ast> Visit<'ast> for Walk {
     }
 
     fn visit_trait_item_fn(&mut self, item: &'ast TraitItemFn) {
-        self.body_of(&item.sig, item, visit::visit_trait_item_fn);
+        // A declaration cannot carry the attribute (that is an error of its
+        // own): it must not disagree with the `impl`s that define it.
+        if item.default.is_some() {
+            self.body_of(&item.sig, item, visit::visit_trait_item_fn);
+        }
     }
 
     fn visit_block(&mut self, block: &'ast Block) {
@@ -169,7 +179,12 @@ impl<'ast> Visit<'ast> for Walk {
     }
 
     fn visit_item_impl(&mut self, item: &'ast ItemImpl) {
-        let place = Misplaced::Impl(source(&item.self_ty));
+        let ty = source(&item.self_ty);
+        let header = match &item.trait_ {
+            Some((path, _)) => format!("{} for {ty}", source(path)),
+            None => ty.clone(),
+        };
+        let place = Misplaced::Impl { ty, header };
         self.within(Some(place), item, visit::visit_item_impl);
     }
 
@@ -212,15 +227,23 @@ mod tests {
         let text = "
             fn main() { let x = 1; fn local(i: u32) -> u32 { i } }
             impl Grid { fn cell(i: u32) -> u32 { fn deeper() {} i } }
-            trait Shape { fn area(i: u32) -> u32 { i } }
+            trait Shape { fn area(i: u32) -> u32 { i } fn side(i: u64) -> u64; }
+            impl Shape for Grid { fn side(i: u64) -> u64 { i } }
             const C: () = { fn in_const() {} };
         ";
         let body = |name: &str| Some(Misplaced::Body(Some(name.to_owned())));
         assert_eq!(place_of(text, "fn local(i: u32) -> u32"), body("main"));
         assert_eq!(place_of(text, "fn deeper()"), body("cell"));
+        let in_impl = |header: &str| {
+            Some(Misplaced::Impl {
+                ty: "Grid".to_owned(),
+                header: header.to_owned(),
+            })
+        };
+        assert_eq!(place_of(text, "fn cell(i: u32) -> u32"), in_impl("Grid"));
         assert_eq!(
-            place_of(text, "fn cell(i: u32) -> u32"),
-            Some(Misplaced::Impl("Grid".to_owned()))
+            place_of(text, "fn side(i: u64) -> u64"),
+            in_impl("Shape for Grid")
         );
         assert_eq!(
             place_of(text, "fn area(i: u32) -> u32"),

@@ -159,7 +159,7 @@ fn misplaced(function: &Function<'_>, kind: Kind, place: &Misplaced) -> String {
             "{at_module_level}: the module it generates cannot see a function declared in a \
              block; move `{name}` out of the block, to module level"
         ),
-        Misplaced::Impl(ty) => {
+        Misplaced::Impl { ty, header } => {
             let path = if ty.contains('<') {
                 format!("<{ty}>::{name}")
             } else {
@@ -167,7 +167,7 @@ fn misplaced(function: &Function<'_>, kind: Kind, place: &Misplaced) -> String {
             };
             format!(
                 "{at_module_level}, not in an `impl` block, where the module it generates \
-                 cannot go: move `{name}` out of `impl {ty}`, or keep it there and wrap a \
+                 cannot go: move `{name}` out of `impl {header}`, or keep it there and wrap a \
                  closure that calls it: `{wrapper}::new({})`",
                 calling(function, &path)
             )

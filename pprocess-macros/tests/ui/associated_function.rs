@@ -15,6 +15,15 @@ trait Shape {
     fn area(width: u32) -> u32 {
         width * width
     }
+
+    fn side(area: u32) -> u32;
+}
+
+impl Shape for Grid {
+    #[pprocess::parallel]
+    fn side(area: u32) -> u32 {
+        area.isqrt()
+    }
 }
 
 fn main() {}
