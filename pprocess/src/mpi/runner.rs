@@ -274,11 +274,15 @@ impl Runner {
     /// process's clock.
     fn take_ring(&mut self, ready: &mut Vec<Vec<u8>>) {
         let ring = ring_of(&self.memory);
-        let answers = ring.take_all().unwrap_or_else(|| {
-            // Not answers: nothing in them can be trusted.
-            ring.discard();
-            Vec::new()
-        });
+        let mut bytes = Vec::new();
+        let answers: Vec<Vec<u8>> = match ring.take_all(&mut bytes) {
+            Some(frames) => frames.flatten().map(<[u8]>::to_vec).collect(),
+            None => {
+                // Not answers: nothing in them can be trusted.
+                ring.discard();
+                Vec::new()
+            }
+        };
         if answers.is_empty() {
             return;
         }
