@@ -93,7 +93,7 @@ impl Counts {
                 bulk_mib: 1_024,
                 pmap_tasks: 2_000,
                 reuse_tasks: 100_000,
-                scene: Frame::new(1200, 800, 13),
+                scene: Frame::new(1200, 800, 20),
                 sweep_sizes: &[
                     1 << 10,
                     16 << 10,
