@@ -57,6 +57,9 @@ struct Counts {
     bulk_mib: usize,
     pmap_tasks: u64,
     reuse_tasks: u64,
+    /// The raytracer comparison's scene: in a full run, one that takes
+    /// over 1 s in one process on a quiet 2-core machine, so that fixed
+    /// costs do not decide the ratios.
     scene: Frame,
     /// Message sizes of the bulk sweep, in bytes.
     sweep_sizes: &'static [usize],
@@ -90,7 +93,7 @@ impl Counts {
                 bulk_mib: 1_024,
                 pmap_tasks: 2_000,
                 reuse_tasks: 100_000,
-                scene: Frame::new(1200, 800, 10),
+                scene: Frame::new(1200, 800, 20),
                 sweep_sizes: &[
                     1 << 10,
                     16 << 10,

@@ -12,10 +12,18 @@
 //!   result came at its index, R being the number of distinct worker
 //!   processes that computed them, or `local` first when not under MPI.
 //! - `queue N`: the same through `pqueue_on` (any order).
+//! - `again N`: 5000 tasks through `pmap_on` (trivial: the workers'
+//!   pace calls for large batches), then `order N`.
 //! - `faults`: a panic, an abort, a SIGKILL and a task past the timeout
 //!   between tasks that succeed; prints each index and its outcome.
+//! - `batch-faults`: on one worker rank, after enough trivial tasks that
+//!   they go in batches of hundreds, 300 tasks with a panic, a SIGKILL
+//!   right after it, an abort and a task past the timeout among them;
+//!   prints each failure's index and outcome, whether every other result
+//!   is right, and how many processes computed them.
 //! - `kill-rank`: a task kills the worker rank that runs it.
-//! - `stop-rank`: a task stops (SIGSTOP) the worker rank that runs it.
+//! - `stop-rank`: the first task stops (SIGSTOP) the worker rank that
+//!   runs it; three more follow.
 //! - `abandon`: a queue dropped while its task hangs (no timeout), then
 //!   `order N` with a timeout on the same worker rank.
 //! - `hygiene`: on one worker rank, its child processes and descriptors
@@ -146,6 +154,11 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("order") => check_squares(work::pmap_on(&cluster, squares), count, true),
         Some("queue") => check_squares(work::pqueue_on(&cluster, squares), count, false),
+        Some("again") => {
+            let warm = work::pmap_on(&cluster, (0..5000).map(Job::Square));
+            check_squares(warm, 5000, true)
+                .and_then(|_| check_squares(work::pmap_on(&cluster, squares), count, true))
+        }
         Some("faults") => {
             let cluster = cluster.timeout(Duration::from_secs(2));
             let jobs = [
@@ -162,6 +175,34 @@ fn main() -> ExitCode {
             print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("faults done".to_owned())
         }
+        Some("batch-faults") => {
+            let cluster = cluster.limit(1).timeout(Duration::from_secs(2));
+            // Trivial tasks: the worker's pace calls for large batches.
+            let warm = work::pmap_on(&cluster, (0..5000).map(Job::Square));
+            if let Err(message) = check_squares(warm, 5000, true) {
+                return fail(&message);
+            }
+            let job = |n: u64| match n {
+                100 => Job::Panic,
+                101 => Job::Kill,
+                200 => Job::Abort,
+                250 => Job::Hang,
+                n => Job::Square(n),
+            };
+            let mut right = 0;
+            let mut pids = Vec::new();
+            for (index, result) in work::pmap_on(&cluster, (0..300).map(job)).enumerate() {
+                match result {
+                    Ok((square, pid)) => {
+                        right += usize::from(square == (index * index) as u64);
+                        pids.push(pid);
+                    }
+                    Err(error) => println!("{index}: {}", kind(&error)),
+                }
+            }
+            pids.dedup();
+            Ok(format!("right {right} of 296 from {} processes", pids.len()))
+        }
         Some("kill-rank") => {
             let jobs = [Job::Square(1), Job::KillRank, Job::Square(2)];
             let results: Vec<_> = work::pmap_on(&cluster, jobs).collect();
@@ -169,7 +210,12 @@ fn main() -> ExitCode {
         }
         Some("stop-rank") => {
             let cluster = cluster.limit(1).timeout(Duration::from_millis(200));
-            let jobs = [Job::Square(1), Job::StopRank, Job::Square(2)];
+            let jobs = [
+                Job::StopRank,
+                Job::Square(1),
+                Job::Square(2),
+                Job::Square(3),
+            ];
             print_outcomes(work::pmap_on(&cluster, jobs));
             Ok("stop-rank done".to_owned())
         }
@@ -220,7 +266,7 @@ fn main() -> ExitCode {
             }
         }
         _ => Err(
-            "usage: mpi_tasks order|queue|abandon N | faults | kill-rank | stop-rank | hygiene"
+            "usage: mpi_tasks order|queue|abandon|again N | faults | batch-faults | kill-rank | stop-rank | hygiene"
                 .to_owned(),
         ),
     };
@@ -229,9 +275,11 @@ fn main() -> ExitCode {
             println!("{line}");
             ExitCode::SUCCESS
         }
-        Err(message) => {
-            eprintln!("mpi_tasks: {message}");
-            ExitCode::FAILURE
-        }
+        Err(message) => fail(&message),
     }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("mpi_tasks: {message}");
+    ExitCode::FAILURE
 }

@@ -112,6 +112,15 @@ fn a_queue_over_the_ranks_gives_every_result_once() {
 }
 
 #[test]
+fn a_new_map_after_trivial_tasks_starts_one_task_at_a_time_on_every_worker() {
+    let _alone = alone();
+    // The pace of 5000 trivial tasks would send the next map's 20 tasks
+    // to the first worker in one batch; a new map's tasks start alone,
+    // so both workers compute some.
+    assert_eq!(tasks(3, SHARED_MEMORY, &["again", "20"]), "ok 20 on 2\n");
+}
+
+#[test]
 fn a_panic_an_abort_a_sigkill_and_a_timeout_are_each_an_error_at_its_index_and_the_job_ends_with_0()
 {
     let _alone = alone();
@@ -132,6 +141,22 @@ fn a_panic_an_abort_a_sigkill_and_a_timeout_are_each_an_error_at_its_index_and_t
             "{btl}"
         );
     }
+}
+
+#[test]
+fn failures_inside_a_batch_land_at_their_own_index_and_the_tasks_after_them_run_on_a_new_process() {
+    let _alone = alone();
+    let stdout = tasks(2, SHARED_MEMORY, &["batch-faults"]);
+    // Every other task's square is right; each failure ended a process,
+    // and the tasks after it in its batch ran on the next one.
+    assert_eq!(
+        stdout,
+        "100: panicked: task asked to panic\n\
+         101: died: SIGKILL\n\
+         200: died: SIGABRT\n\
+         250: timeout\n\
+         right 296 of 296 from 4 processes\n"
+    );
 }
 
 #[test]
@@ -169,12 +194,14 @@ fn a_rank_silent_past_the_timeout_fails_its_tasks_and_the_job_is_aborted() {
     let program = ["-np", "3", path.to_str().unwrap(), "stop-rank"];
     let output = run(mpirun(SHARED_MEMORY, &program), "mpi_tasks stop-rank");
     let stdout = text(&output.stdout);
-    // The task that stopped its rank never answered: it fails as silent
-    // (the one before it may too, if the rank stopped before sending it).
-    // The map still ends: the task after it fails too, as no rank is left
-    // (the job used one worker rank).
-    assert!(stdout.contains("1: rank 1 silent\n"), "{stdout}");
-    assert!(stdout.contains("2: other: "), "{stdout}");
+    // The task that stopped its rank never answered: it fails as silent,
+    // and so do the two sent with it (a worker rank is sent three tasks
+    // at first). The map still ends: the last task, never sent, fails
+    // too, as no rank is left (the job used one worker rank).
+    assert!(
+        stdout.starts_with("0: rank 1 silent\n1: rank 1 silent\n2: rank 1 silent\n3: other: "),
+        "{stdout}"
+    );
     assert_eq!(output.status.code(), Some(70), "{}", text(&output.stderr));
 }
 

@@ -22,7 +22,7 @@
 //!         I::IntoIter: 'env,
 //!     {
 //!         assert_result::<u32>();
-//!         pmap(|(i, j): (u32, u32)| super::calculate(i, j), inputs)
+//!         pmap(|(i, j): (u32, u32)| super::calculate(i, j), inputs, get_number_of_cores(), false)
 //!     }
 //!
 //!     pub(super) fn pmap_limit<'env, I>(inputs: I, limit: usize) -> Map<'env, u32>
@@ -31,11 +31,11 @@
 //!         I::IntoIter: 'env,
 //!     {
 //!         assert_result::<u32>();
-//!         pmap_limit(|(i, j): (u32, u32)| super::calculate(i, j), inputs, limit)
+//!         pmap(|(i, j): (u32, u32)| super::calculate(i, j), inputs, limit, false)
 //!     }
 //!
 //!     // pmap_reused(inputs) and pmap_reused_limit(inputs, limit): the same
-//!     // with `pmap_reused(|(i, j)| .., inputs, limit)`, cores as the limit.
+//!     // with `true` for reuse.
 //! }
 //! ```
 //!
@@ -215,21 +215,18 @@ pub fn module(function: &Function<'_>, kind: Kind, bodies: Bodies) -> TokenStrea
                 assert.extend(quote_spanned!(last=> >();));
                 assert
             });
-            // `::pprocess::__private::#helper(#call, inputs, ..)`, spanned
-            // as said above.
-            let helper = |helper: &str, rest: TokenStream| {
-                let helper = Ident::new(helper, first);
-                let mut call_helper = quote_spanned!(first=> ::pprocess::__private::#helper);
-                call_helper.extend(quote_spanned!(last=> (#call, inputs #rest)));
+            // `::pprocess::__private::pmap(#call, inputs, limit, reuse)`,
+            // spanned as said above.
+            let helper = |limit: TokenStream, reuse: bool| {
+                let mut call_helper = quote_spanned!(first=> ::pprocess::__private::pmap);
+                call_helper.extend(quote_spanned!(last=> (#call, inputs, #limit, #reuse)));
                 call_helper
             };
-            let pmap = helper("pmap", TokenStream::new());
-            let pmap_limit = helper("pmap_limit", quote!(, limit));
-            let pmap_reused = helper(
-                "pmap_reused",
-                quote!(, ::pprocess::__private::get_number_of_cores()),
-            );
-            let pmap_reused_limit = helper("pmap_reused", quote!(, limit));
+            let cores = quote!(::pprocess::__private::get_number_of_cores());
+            let pmap = helper(cores.clone(), false);
+            let pmap_limit = helper(quote!(limit), false);
+            let pmap_reused = helper(cores, true);
+            let pmap_reused_limit = helper(quote!(limit), true);
             parallel_ty = quote!(#private::MakeParallel<#callable>);
             reusable_ty = quote!(#private::MakeReusable<#callable>);
             parallel_body = quote!(#assert_result #private::MakeParallel::new(#call));

@@ -7,7 +7,8 @@
 //! module), so the two crates are released together, at the same version.
 //!
 //! The crate is split by stage: `attr` parses the attribute's arguments,
-//! `ast` models the function, `valid` checks it, `expand` writes the
+//! `ast` models the function, `place` finds where it stands (module level,
+//! a function's body, an `impl`), `valid` checks it, `expand` writes the
 //! generated module, and `fallback` is what is emitted instead when a check
 //! fails (the errors next to the function, unchanged).
 
@@ -16,6 +17,7 @@ mod attr;
 mod cluster;
 mod expand;
 mod fallback;
+mod place;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -142,18 +144,27 @@ use crate::expand::Bodies;
 ///
 /// The generated module imports its parent's names (`use super::*`), so
 /// the types of the signature resolve as they do for the function. So the
-/// attribute goes on functions at module level. Two places an attribute
-/// cannot see are then errors from rustc itself, one each:
+/// attribute goes on functions at module level (in any module, a nested
+/// one or one in a file of its own). An attribute is not told where its
+/// function stands, so it reads the function's source file to find out;
+/// two places are then one error each, at the function's name:
 ///
 /// - A function declared inside another function's body (inside `main`,
-///   say): the module cannot see it, and rustc says ``cannot find function
-///   `calculate` in module `super` `` at its name. Move the function to
-///   module level.
-/// - An associated function in an `impl` block: a module cannot live
-///   there, and rustc says ``module is not supported in `trait`s or
-///   `impl`s`` at the attribute. Move the function out of the block, or
-///   wrap a closure that calls it: `MakeParallel::new(|(i, j): (u32, u32)|
-///   Grid::cell(i, j))`.
+///   say), where the module cannot see it: ``#[parallel] goes on functions
+///   at module level: the module it generates cannot see a function
+///   declared in `main`'s body; move `calculate` out of `main`, to module
+///   level``.
+/// - An associated function in an `impl` block (or a `trait`), where a
+///   module cannot go: the error says to move the function out of the
+///   block, or to wrap a closure that calls it, and writes the closure:
+///   `MakeParallel::new(|(i, j): (u32, u32)| Grid::cell(i, j))`.
+///
+/// Where the file cannot tell (a function written by a macro, two
+/// functions of the same name and signature in different places, a
+/// compiler older than 1.88), the attribute expands as usual, and rustc's
+/// own error says less: ``cannot find function `calculate` in module
+/// `super` `` for the first, ``module is not supported in `trait`s or
+/// `impl`s`` for the second.
 ///
 /// # Requirements and errors
 ///
@@ -260,7 +271,8 @@ fn entry(
             return fallback::expand(input, None, kind, error);
         }
     };
-    let checked = match (args, valid::check(&function, kind)) {
+    let place = place::of(function.item);
+    let checked = match (args, valid::check(&function, kind, place.as_ref())) {
         (Ok(attr::Args), Ok(())) => Ok(()),
         (Err(error), Ok(())) | (Ok(attr::Args), Err(error)) => Err(error),
         (Err(mut error), Err(more)) => {
@@ -273,6 +285,9 @@ fn entry(
             let module = expand::module(&function, kind, Bodies::Real);
             quote!(#input #module)
         }
-        Err(error) => fallback::expand(input, Some(&function), kind, error),
+        Err(error) => {
+            let stub = place.is_none_or(|place| place.holds_modules());
+            fallback::expand(input, Some(&function).filter(|_| stub), kind, error)
+        }
     }
 }

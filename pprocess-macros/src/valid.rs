@@ -12,9 +12,11 @@ use syn::visit::{self, Visit};
 use syn::{Error, Ident, Item, Lifetime, Safety, Type, TypeFnPtr, TypeImplTrait, TypeReference};
 
 use crate::ast::{Function, Kind, source};
+use crate::place::Misplaced;
 
-/// Every error of `function` under `kind`, combined; `Ok` if none.
-pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
+/// Every error of `function` under `kind`, standing at `place` (`None`:
+/// module level, or not known), combined; `Ok` if none.
+pub fn check(function: &Function<'_>, kind: Kind, place: Option<&Misplaced>) -> Result<(), Error> {
     let attribute = kind.attribute();
     let name = function.ident();
     let sig = &function.item.sig;
@@ -78,6 +80,13 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
             );
         }
     }
+    // A method, or `Self`, has its own error, which says to move it.
+    let self_free = function.receiver.is_none()
+        && in_args.self_types.is_empty()
+        && in_output.self_types.is_empty();
+    if let Some(place) = place.filter(|_| self_free) {
+        errors.push(name, misplaced(function, kind, place));
+    }
     for impl_trait in &in_args.impl_traits {
         errors.push(
             impl_trait,
@@ -130,6 +139,64 @@ pub fn check(function: &Function<'_>, kind: Kind) -> Result<(), Error> {
     }
 
     errors.0.map_or(Ok(()), Err)
+}
+
+/// What to do about a function that stands where its module cannot go.
+fn misplaced(function: &Function<'_>, kind: Kind, place: &Misplaced) -> String {
+    let attribute = kind.attribute();
+    let name = function.ident();
+    let at_module_level = format!("{attribute} goes on functions at module level");
+    let wrapper = match kind {
+        Kind::Parallel => "MakeParallel",
+        Kind::Reusable => "MakeReusable",
+    };
+    match place {
+        Misplaced::Body(Some(outer)) => format!(
+            "{at_module_level}: the module it generates cannot see a function declared in \
+             `{outer}`'s body; move `{name}` out of `{outer}`, to module level"
+        ),
+        Misplaced::Body(None) => format!(
+            "{at_module_level}: the module it generates cannot see a function declared in a \
+             block; move `{name}` out of the block, to module level"
+        ),
+        Misplaced::Impl { ty, header } => {
+            let path = if ty.contains('<') {
+                format!("<{ty}>::{name}")
+            } else {
+                format!("{ty}::{name}")
+            };
+            format!(
+                "{at_module_level}, not in an `impl` block, where the module it generates \
+                 cannot go: move `{name}` out of `impl {header}`, or keep it there and wrap a \
+                 closure that calls it: `{wrapper}::new({})`",
+                calling(function, &path)
+            )
+        }
+        Misplaced::Trait(name_of_trait) => format!(
+            "{at_module_level}, not in a trait, where the module it generates cannot go: \
+             move `{name}` out of `trait {name_of_trait}`, or wrap a closure that calls an \
+             implementation of it in `{wrapper}::new(..)`"
+        ),
+    }
+}
+
+/// A closure that takes the arguments of `function` as its wrappers do
+/// and calls `path` with them: `|(i, j): (u32, u32)| Grid::cell(i, j)`.
+fn calling(function: &Function<'_>, path: &str) -> String {
+    let names: Vec<String> = function
+        .args
+        .iter()
+        .map(|arg| arg.binding.to_string())
+        .collect();
+    let types: Vec<String> = function.args.iter().map(|arg| source(arg.ty)).collect();
+    let (pattern, ty) = match (&names[..], &types[..]) {
+        ([name], [ty]) => (name.clone(), ty.clone()),
+        _ => (
+            format!("({})", names.join(", ")),
+            format!("({})", types.join(", ")),
+        ),
+    };
+    format!("|{pattern}: {ty}| {path}({})", names.join(", "))
 }
 
 /// The errors of a result type that cannot be sent: borrowed, or holding

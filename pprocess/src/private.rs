@@ -11,19 +11,23 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::collections::map::{Map, pmap, pmap_limit};
+pub use crate::collections::map::Map;
 pub use crate::exchange::callable::{MakeParallel, MakeReusable};
 
-/// The generated `pmap_reused` and `pmap_reused_limit`: `function` on
-/// every input in at most `limit` reused processes, which take the inputs
-/// from memory they share with the creator (`Map::reuse`).
-pub fn pmap_reused<'env, I, F, T>(function: F, inputs: I, limit: usize) -> Map<'env, T>
+/// The generated pmap helpers: `function` on every input, with at most
+/// `limit` processes at once, reused ones (which take the inputs from
+/// memory they share with the creator, `Map::reuse`) if `reuse`.
+///
+/// Its bound is [`SendResult`], not serde's traits, so that a result type
+/// that does not serialize is reported once, by `assert_result` at the same
+/// span, and not again for this call.
+pub fn pmap<'env, I, F, T>(function: F, inputs: I, limit: usize, reuse: bool) -> Map<'env, T>
 where
     I: IntoIterator<IntoIter: 'env, Item: 'env>,
     F: Fn(I::Item) -> T + 'env,
-    T: Serialize + DeserializeOwned,
+    T: SendResult,
 {
-    Map::new().limit(limit).reuse(true).pmap(function, inputs)
+    Map::new().limit(limit).reuse(reuse).pmap(function, inputs)
 }
 
 pub use crate::cores::get_number_of_cores;
@@ -34,24 +38,41 @@ pub use crate::cores::get_number_of_cores;
     message = "`{Self}` cannot be the result of a parallel function: it is sent over \
                the channel and received as the same type",
     label = "must implement `Serialize` and `Deserialize`",
-    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`, \
-            or return a type that has them"
+    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` on \
+            the type and on each type it holds, or return a type that has them"
 )]
-pub trait SendResult: Serialize + DeserializeOwned {}
+pub trait SendResult<Only = ()>: Serialize + DeserializeOwned {}
 
 impl<T: Serialize + DeserializeOwned> SendResult for T {}
+
+impl<T: Serialize + DeserializeOwned, Only: Unreachable> SendResult<Only> for T {}
 
 /// A type a `#[reusable]` function can take: sent to reused processes.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a `#[reusable]` function: reused \
                processes receive their arguments over the channel",
     label = "must implement `Serialize` and `Deserialize`",
-    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`, \
-            or take a type that has them"
+    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` on \
+            the type and on each type it holds, or take a type that has them"
 )]
-pub trait SendArgument: Serialize + DeserializeOwned {}
+pub trait SendArgument<Only = ()>: Serialize + DeserializeOwned {}
 
 impl<T: Serialize + DeserializeOwned> SendArgument for T {}
+
+impl<T: Serialize + DeserializeOwned, Only: Unreachable> SendArgument<Only> for T {}
+
+/// Implemented by no type: the bound of the second, never applicable impl
+/// of [`SendResult`] and [`SendArgument`].
+///
+/// With a single blanket impl, rustc reports each unmet bound of that impl
+/// as an error of its own: a type with neither `Serialize` nor
+/// `Deserialize` got the message twice. With two impls that might apply,
+/// rustc weighs both, finds that neither holds, and reports the bound that
+/// was asked for, `T: SendResult`, once, with its message (the generated
+/// `pmap` calls ask for the same bound at the same span, so they add
+/// none). The cost: the message no longer says which of the two traits is
+/// missing, or in which type a result holds.
+pub trait Unreachable {}
 
 /// Asserts that `T` can be a wrapped function's result.
 #[inline(always)]

@@ -2,8 +2,8 @@
 //! file): each module is the tests of one concern, named after it. The
 //! tests that re-run their own binary, or install process-wide hooks, stay
 //! in binaries of their own (`tests/output.rs`, `tests/panic_hook.rs`,
-//! `tests/thread_warning.rs`), as do the attributes' compile-fail cases
-//! (`pprocess-macros/tests/ui.rs`).
+//! `tests/thread_warning.rs`), as do the attributes' own tests
+//! (`pprocess-macros/tests/`: the supported forms and the compile-fail cases).
 
 #[path = "../allocation/mod.rs"]
 mod allocation;

@@ -1,7 +1,8 @@
 // The result is sent by the created process and received by the creator:
-// it must implement `Serialize` and `Deserialize`. The error points at
-// the return type, not at the generated code, and using the helpers'
-// maps (`collect`, a `for` loop) adds no error.
+// it must implement `Serialize` and `Deserialize`. One error per function,
+// even for a type with neither trait, at the return type, not at the
+// generated code; using the helpers' maps (`collect`, a `for` loop) adds
+// no error.
 #[derive(serde::Deserialize)]
 struct Cell(u32);
 

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use serde::de::DeserializeOwned;
 
-use super::{Channel, Peer};
+use super::{Channel, Role};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::codec::{self, PartSink};
@@ -21,15 +21,20 @@ use crate::wire::frame::{self, Frame, Kind};
 use crate::wire::stream::{self, Arriving, Failure};
 
 impl Channel {
+    /// Whether this is an end of a socketpair (either side).
+    pub(super) fn on_socketpair(&self) -> bool {
+        matches!(self.role, Role::Creator { .. } | Role::Created)
+    }
+
     /// Whether messages may go in parts, as they are encoded.
     pub(super) fn sends_parts(&self) -> bool {
-        matches!(self.peer, Peer::Forked { .. }) && !self.has_unsent()
+        self.on_socketpair() && !self.has_unsent()
     }
 
     /// The frame at the front of the inbox, if it starts a message to
     /// decode as it arrives.
     pub(super) fn arriving_frame(&self) -> Option<Frame> {
-        matches!(self.peer, Peer::Forked { .. })
+        self.on_socketpair()
             .then(|| stream::first_frame(&self.inbox, self.frame_limit))
             .flatten()
     }

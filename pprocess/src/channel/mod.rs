@@ -10,6 +10,12 @@
 //! [`connect`](crate::connect)), or the listening side of one (a
 //! [`PersistentChannel`](crate::PersistentChannel)); what differs for those
 //! lives in [`crate::persistent`], and this module only routes to it.
+//!
+//! Which of the four ends a channel is (the creator's or the created
+//! process's end of a socketpair, a connection, a listening side) is one
+//! `Role` value; what the pid means, who reaps, which error a closed
+//! stream is, and whether shared memory may carry a message all follow
+//! from it.
 
 mod arriving;
 mod shared;
@@ -77,7 +83,6 @@ const SMALL_FRAME: usize = 512;
 /// ```
 pub struct Channel {
     socket: Option<OwnedFd>,
-    pid: i32,
     owner: u32,
     inbox: Inbox,
     outbox: Vec<u8>,
@@ -93,8 +98,8 @@ pub struct Channel {
     taken: u64,
     /// `receive` has reported the end of the stream or a broken stream.
     reported_end: bool,
-    /// Who is at the other end.
-    peer: Peer,
+    /// Which end of which connection this is.
+    role: Role,
     /// Messages of at least this many bytes go through shared memory.
     shared_from: usize,
     /// The length and the limit of the last message `send` refused as
@@ -103,19 +108,21 @@ pub struct Channel {
     too_large: Option<(u64, u64)>,
 }
 
-/// Who is at the other end of a channel.
-enum Peer {
-    /// A socketpair: the created process (on the creator's side, `pid` is
-    /// its id and `child` what the reap table knows it by) or the creator
-    /// (`pid` is 0, `child` is `None`).
-    Forked { child: Option<reap::Child> },
-    /// A connection to a persistent channel, made by
-    /// [`connect`](crate::connect): `pid` is the process there, which is not
-    /// our child. Each frame taken is acknowledged. A read waits at most
-    /// `timeout` (see [`connect_timeout`](crate::connect_timeout)).
-    Connected { timeout: Option<Duration> },
-    /// This is the listening side of a persistent channel: frames go
-    /// through the link, which owns the sockets (`socket` is `None`).
+/// Which end of which connection a channel is: everything that differs
+/// between the four follows from it.
+enum Role {
+    /// The creator's end of a socketpair; `child` is the created process,
+    /// as the reap table knows it.
+    Creator { child: reap::Child },
+    /// The created process's end of a socketpair: the peer is its creator.
+    Created,
+    /// A connection to the persistent channel of process `pid`, made by
+    /// [`connect`](crate::connect); that process is not our child. Each
+    /// frame taken is acknowledged. A read waits at most `timeout` (see
+    /// [`connect_timeout`](crate::connect_timeout)).
+    Connected { pid: i32, timeout: Option<Duration> },
+    /// The listening side of a persistent channel: frames go through the
+    /// link, which owns the sockets (`socket` is `None`).
     Listening(Box<dyn Listening>),
 }
 
@@ -154,30 +161,32 @@ pub(crate) enum Event {
 }
 
 impl Channel {
-    /// Wraps one end of a socketpair; `child` is the created process on
-    /// the creator's side and `None` on the created process's side.
-    pub(crate) fn new(socket: OwnedFd, child: Option<reap::Child>) -> Self {
-        let pid = child.map_or(0, |child| child.pid);
-        Channel::with_peer(Some(socket), pid, Peer::Forked { child })
+    /// The creator's end of a socketpair whose other end `child` holds.
+    pub(crate) fn creator(socket: OwnedFd, child: reap::Child) -> Self {
+        Channel::with_role(Some(socket), Role::Creator { child })
+    }
+
+    /// The created process's end of a socketpair.
+    pub(crate) fn created(socket: OwnedFd) -> Self {
+        Channel::with_role(Some(socket), Role::Created)
     }
 
     /// A connection to the persistent channel of process `pid` (see
     /// [`connect`](crate::connect)), whose socket's reads wait at most
     /// `timeout`.
     pub(crate) fn connected(socket: OwnedFd, pid: i32, timeout: Option<Duration>) -> Self {
-        Channel::with_peer(Some(socket), pid, Peer::Connected { timeout })
+        Channel::with_role(Some(socket), Role::Connected { pid, timeout })
     }
 
     /// The listening side of a persistent channel.
     pub(crate) fn listening(link: Box<dyn Listening>) -> Self {
-        Channel::with_peer(None, 0, Peer::Listening(link))
+        Channel::with_role(None, Role::Listening(link))
     }
 
     /// A channel with nothing sent or received yet.
-    fn with_peer(socket: Option<OwnedFd>, pid: i32, peer: Peer) -> Self {
+    fn with_role(socket: Option<OwnedFd>, role: Role) -> Self {
         Channel {
             socket,
-            pid,
             owner: std::process::id(),
             inbox: Inbox::default(),
             outbox: Vec::new(),
@@ -188,7 +197,7 @@ impl Channel {
             status_taken: false,
             taken: 0,
             reported_end: false,
-            peer,
+            role,
             shared_from: shared::SHARED_FROM,
             too_large: None,
         }
@@ -196,8 +205,8 @@ impl Channel {
 
     /// The link of the listening side of a persistent channel.
     pub(crate) fn link(&self) -> Option<&dyn Listening> {
-        match &self.peer {
-            Peer::Listening(link) => Some(link.as_ref()),
+        match &self.role {
+            Role::Listening(link) => Some(link.as_ref()),
             _ => None,
         }
     }
@@ -206,12 +215,12 @@ impl Channel {
     /// message sent has been acknowledged, then stops listening; otherwise
     /// does nothing.
     pub(crate) fn finish_sending(&mut self) -> Result<()> {
-        if !matches!(self.peer, Peer::Listening(_)) {
+        if !matches!(self.role, Role::Listening(_)) {
             return Ok(());
         }
         self.check_owner()?;
-        match &mut self.peer {
-            Peer::Listening(link) => link.finish(self.frame_limit),
+        match &mut self.role {
+            Role::Listening(link) => link.finish(self.frame_limit),
             _ => Ok(()),
         }
     }
@@ -227,7 +236,11 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn pid(&self) -> i32 {
-        self.pid
+        match self.role {
+            Role::Creator { child } => child.pid,
+            Role::Connected { pid, .. } => pid,
+            Role::Created | Role::Listening(_) => 0,
+        }
     }
 
     /// The largest message payload, in bytes, this channel accepts (1 GiB
@@ -287,14 +300,19 @@ impl Channel {
         self.check_owner()?;
         let mut small = [0; SMALL_FRAME];
         // Persistent connections keep frames as bytes, to send them again.
-        let shared_from = match self.peer {
-            Peer::Forked { .. } => self.shared_from,
+        let shared_from = match self.role {
+            Role::Creator { .. } | Role::Created => self.shared_from,
             _ => usize::MAX,
         };
         // Large blocks go as they are encoded (see `arriving`).
         let socket = self.socket.as_ref().filter(|_| self.sends_parts());
-        let mut parts =
-            socket.map(|socket| Parts::new(socket.as_fd(), self.frame_limit, self.pid == 0));
+        let mut parts = socket.map(|socket| {
+            Parts::new(
+                socket.as_fd(),
+                self.frame_limit,
+                matches!(self.role, Role::Created),
+            )
+        });
         let (reserved, outbox) = (frame::HEADER_LEN, &mut self.outbox);
         let sink = parts
             .as_mut()
@@ -472,7 +490,7 @@ impl Channel {
     /// ```
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.check_owner()?;
-        if matches!(self.peer, Peer::Listening(_)) || bytes.len() >= self.shared_from {
+        if matches!(self.role, Role::Listening(_)) || bytes.len() >= self.shared_from {
             return self.send(serde_bytes::Bytes::new(bytes));
         }
         self.flush_output();
@@ -515,7 +533,7 @@ impl Channel {
     /// created process printed; through the link on the listening side of
     /// a persistent channel.
     fn send_frame(&mut self, frame: &[u8]) -> Result<()> {
-        if let Peer::Listening(link) = &mut self.peer {
+        if let Role::Listening(link) = &mut self.role {
             return link.send(frame, self.frame_limit);
         }
         self.flush_output();
@@ -527,7 +545,7 @@ impl Channel {
     /// In a created process, flushes standard output and standard error
     /// before a message goes out (see [`send`](Self::send)).
     fn flush_output(&self) {
-        if self.pid == 0 && matches!(self.peer, Peer::Forked { .. }) {
+        if let Role::Created = self.role {
             use std::io::Write;
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
@@ -538,7 +556,9 @@ impl Channel {
     /// is gone.
     fn send_error(&self, error: std::io::Error) -> Error {
         match error.raw_os_error() {
-            Some(nix::libc::EPIPE) | Some(nix::libc::ECONNRESET) if self.pid == 0 => {
+            Some(nix::libc::EPIPE) | Some(nix::libc::ECONNRESET)
+                if matches!(self.role, Role::Created | Role::Listening(_)) =>
+            {
                 Error::Disconnected
             }
             _ => Error::io("send", error),
@@ -562,7 +582,7 @@ impl Channel {
     /// ```
     pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T> {
         self.check_owner()?;
-        if let Peer::Listening(link) = &mut self.peer {
+        if let Role::Listening(link) = &mut self.role {
             return codec::decode(&link.receive(self.frame_limit)?);
         }
         loop {
@@ -584,7 +604,7 @@ impl Channel {
                     Kind::Message => codec::decode(self.inbox.payload(frame)),
                     Kind::Shared => shared::decode(&mut self.inbox, frame, self.frame_limit),
                     Kind::Panic => Err(Error::Panicked {
-                        pid: self.pid,
+                        pid: self.pid(),
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
                     }),
                     Kind::TooLarge => Err(self.too_large_error(self.inbox.payload(frame))),
@@ -620,7 +640,7 @@ impl Channel {
     /// ```
     pub fn receive_bytes(&mut self) -> Result<Vec<u8>> {
         self.check_owner()?;
-        if let Peer::Listening(_) = self.peer {
+        if let Role::Listening(_) = self.role {
             return self.receive::<crate::Bytes>().map(crate::Bytes::into_vec);
         }
         loop {
@@ -698,7 +718,7 @@ impl Channel {
         };
         match (number(0), number(8), payload.len()) {
             (Some(length), Some(limit), 16) => Error::ResultTooLarge {
-                pid: self.pid,
+                pid: self.pid(),
                 length,
                 limit,
             },
@@ -711,7 +731,7 @@ impl Channel {
     /// the frame was received, and a peer that is gone needs none.
     fn took_frame(&mut self) {
         self.taken += 1;
-        if let (Peer::Connected { .. }, Some(socket)) = (&self.peer, &self.socket) {
+        if let (Role::Connected { .. }, Some(socket)) = (&self.role, &self.socket) {
             let _ = sys::send_all(socket.as_fd(), &frame::ACK);
         }
     }
@@ -750,16 +770,16 @@ impl Channel {
     /// by a signal or a non-zero exit code).
     pub(crate) fn exit_failure(&self) -> Option<Error> {
         if self.status_taken {
-            return Some(Error::StatusTaken { pid: self.pid });
+            return Some(Error::StatusTaken { pid: self.pid() });
         }
         let status = self.status?;
         match (status.signal(), status.code()) {
             (Some(signal), _) => Some(Error::Died {
-                pid: self.pid,
+                pid: self.pid(),
                 signal,
             }),
             (None, Some(code)) if code != 0 => Some(Error::NoResult {
-                pid: self.pid,
+                pid: self.pid(),
                 code,
             }),
             _ => None,
@@ -801,13 +821,13 @@ impl Channel {
     /// The error for a failed read: on a connection with a timeout, a
     /// read that waited that long is [`Error::PeerTimeout`].
     fn receive_error(&self, error: std::io::Error) -> Error {
-        match self.peer {
-            Peer::Connected {
+        match self.role {
+            Role::Connected {
+                pid,
                 timeout: Some(after),
-            } if error.kind() == std::io::ErrorKind::WouldBlock => Error::PeerTimeout {
-                pid: self.pid,
-                after,
-            },
+            } if error.kind() == std::io::ErrorKind::WouldBlock => {
+                Error::PeerTimeout { pid, after }
+            }
             _ => Error::io("receive", error),
         }
     }
@@ -839,21 +859,24 @@ impl Channel {
     /// The error for a stream that ended, `truncated` inside a frame or
     /// not: on the creator's side, reaps the process and says how it ended.
     fn stream_ended(&mut self, truncated: Option<Error>) -> Error {
-        if self.pid == 0 {
-            return truncated.unwrap_or(Error::Disconnected);
-        }
-        if let Peer::Connected { .. } = self.peer {
-            return truncated.unwrap_or(Error::ConnectionClosed { pid: self.pid });
+        match self.role {
+            Role::Created | Role::Listening(_) => {
+                return truncated.unwrap_or(Error::Disconnected);
+            }
+            Role::Connected { pid, .. } => {
+                return truncated.unwrap_or(Error::ConnectionClosed { pid });
+            }
+            Role::Creator { .. } => {}
         }
         match self.wait() {
             Ok(status) => match (status.signal(), truncated) {
                 (Some(signal), _) => Error::Died {
-                    pid: self.pid,
+                    pid: self.pid(),
                     signal,
                 },
                 (None, Some(truncated)) => truncated,
                 (None, None) => Error::NoResult {
-                    pid: self.pid,
+                    pid: self.pid(),
                     code: status.code().unwrap_or(-1),
                 },
             },
@@ -885,7 +908,7 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn close(&mut self) {
-        if let Peer::Listening(link) = &mut self.peer {
+        if let Role::Listening(link) = &mut self.role {
             // Checks its owner itself.
             link.close();
         }
@@ -915,7 +938,7 @@ impl Channel {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        if self.pid == 0 || !matches!(self.peer, Peer::Forked { .. }) {
+        if !matches!(self.role, Role::Creator { .. }) {
             return Err(Error::NoProcess);
         }
         if let Some(status) = self.status {
@@ -946,13 +969,13 @@ impl Channel {
 
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
         if self.status_taken {
-            return Err(Error::StatusTaken { pid: self.pid });
+            return Err(Error::StatusTaken { pid: self.pid() });
         }
-        if let (None, Peer::Forked { child: Some(child) }) = (self.status, &self.peer) {
+        if let (None, Role::Creator { child }) = (self.status, &self.role) {
             self.status = reap::wait(*child, block).map_err(|error| {
                 if error.raw_os_error() == Some(nix::libc::ECHILD) {
                     self.status_taken = true;
-                    Error::StatusTaken { pid: self.pid }
+                    Error::StatusTaken { pid: self.pid() }
                 } else {
                     Error::io("wait", error)
                 }
@@ -971,9 +994,7 @@ impl Channel {
     /// creator's end of a socketpair, in the process that created it (a
     /// process created later holds a copy of it only until it closes it).
     fn reaps_its_process(&self) -> bool {
-        self.pid != 0
-            && self.owner == std::process::id()
-            && matches!(self.peer, Peer::Forked { .. })
+        matches!(self.role, Role::Creator { .. }) && self.owner == std::process::id()
     }
 
     /// Closes the channel and reaps its process; `kill` first kills a
@@ -985,7 +1006,7 @@ impl Channel {
         }
         let kill = kill || self.broken;
         if let Ok(None) = self.reap(!kill) {
-            sys::kill(self.pid);
+            sys::kill(self.pid());
             let _ = self.reap(true);
         }
     }
@@ -1000,7 +1021,7 @@ impl Channel {
         }
         let running = matches!(self.reap(false), Ok(None));
         if running {
-            sys::kill(self.pid);
+            sys::kill(self.pid());
             let _ = self.reap(true);
         }
         running
@@ -1040,7 +1061,7 @@ impl Drop for Channel {
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("pid", &self.pid)
+            .field("pid", &self.pid())
             .field("open", &self.socket.is_some())
             .field("status", &self.status)
             .finish_non_exhaustive()

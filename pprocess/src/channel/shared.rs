@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 
 use serde::de::DeserializeOwned;
 
-use super::{Channel, Peer};
+use super::Channel;
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::codec;
@@ -201,7 +201,7 @@ impl Channel {
     /// ```
     pub fn receive_shared(&mut self) -> Result<SharedBytes> {
         self.check_owner()?;
-        while let Peer::Forked { .. } = self.peer {
+        while self.on_socketpair() {
             match self.inbox.header(self.frame_limit) {
                 Ok(Some(frame)) if frame.kind == Kind::Shared => {
                     let Ok(Some(frame)) = self.inbox.frame(self.frame_limit) else {

@@ -73,8 +73,8 @@ pub fn create() -> Result<Fork> {
 
 pub(crate) fn create_with(setup: ChildSetup) -> Result<Fork> {
     Ok(match fork::fork_with_socket(setup)? {
-        Side::Creator { child, socket } => Fork::Parent(Channel::new(socket, Some(child))),
-        Side::Created { socket } => Fork::Child(Channel::new(socket, None)),
+        Side::Creator { child, socket } => Fork::Parent(Channel::creator(socket, child)),
+        Side::Created { socket } => Fork::Child(Channel::created(socket)),
     })
 }
 

@@ -86,10 +86,13 @@ impl<T> InputOrder<T> {
         let Some(slot) = task.checked_sub(self.taken) else {
             return;
         };
-        if self.results.len() <= slot {
-            self.results.resize_with(slot + 1, || None);
+        if let Some(kept) = self.results.get_mut(slot) {
+            kept.get_or_insert(result);
+        } else {
+            // Results arrive mostly in order: this one is usually next.
+            self.results.resize_with(slot, || None);
+            self.results.push_back(Some(result));
         }
-        self.results[slot].get_or_insert(result);
     }
 
     fn has(&self, task: usize) -> bool {

@@ -109,9 +109,6 @@ pub struct Exchange<'env, H = ()> {
     autoclose: bool,
     continuous: bool,
     reuse: bool,
-    /// Whether idle reused processes are kept until the exchange is
-    /// dropped, for work that comes later (an MPI worker rank's).
-    keep_idle: bool,
     timeout: Option<Duration>,
     next_task: usize,
     /// How many serving processes were started (the next one's number).
@@ -205,7 +202,6 @@ impl<'env, H> Exchange<'env, H> {
             autoclose: true,
             continuous: false,
             reuse: false,
-            keep_idle: false,
             timeout: None,
             next_task: 0,
             servers: 0,
@@ -328,14 +324,6 @@ impl<'env, H> Exchange<'env, H> {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = (timeout != Duration::MAX).then_some(timeout);
-        self
-    }
-
-    /// Keeps idle reused processes until the exchange is dropped, rather
-    /// than telling them to quit once no work is queued for them.
-    #[cfg(feature = "mpi")]
-    pub(crate) fn keep_idle(mut self) -> Self {
-        self.keep_idle = true;
         self
     }
 

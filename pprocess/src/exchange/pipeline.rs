@@ -37,11 +37,7 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// How many tasks the process may be sent ahead of its answers.
     pub(crate) fn depth(&self) -> usize {
-        let Some(task_time) = self.task_time else {
-            return MIN_DEPTH;
-        };
-        let waiting = QUEUED_WORK.as_nanos() / task_time.as_nanos().max(1);
-        (1 + waiting.min(MAX_DEPTH as u128) as usize).clamp(MIN_DEPTH, MAX_DEPTH)
+        depth_for(QUEUED_WORK, self.task_time, MIN_DEPTH, MAX_DEPTH)
     }
 
     /// Counts an answer that arrived at `now`; `more_waiting` says whether
@@ -59,6 +55,22 @@ impl Pipeline {
         }
         self.busy_since = more_waiting.then_some(now);
     }
+}
+
+/// How many tasks taking `task_time` each a process is sent ahead of its
+/// answers to keep `queued` of work waiting behind the one it works on,
+/// from `min` to `max`; `min` while its pace is unknown.
+pub(crate) fn depth_for(
+    queued: Duration,
+    task_time: Option<Duration>,
+    min: usize,
+    max: usize,
+) -> usize {
+    let Some(task_time) = task_time else {
+        return min;
+    };
+    let waiting = queued.as_nanos() / task_time.as_nanos().max(1);
+    (1 + waiting.min(max as u128) as usize).clamp(min, max)
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ impl<'env, H> Exchange<'env, H> {
         }
         let may_return = self.work_may_return(&worker);
         let slot = &mut self.slots[index];
-        if slot.in_flight() == 0 && !slot.failed && !may_return && !self.keep_idle {
+        if slot.in_flight() == 0 && !slot.failed && !may_return {
             // `None` tells the reused loop to end: no task may follow it.
             slot.failed = true;
             let mut quit = Vec::new();

@@ -43,30 +43,44 @@
 //! [`init`] returns [`Error::BuildMismatch`](crate::Error::BuildMismatch)
 //! on rank 0, and the workers end.
 //!
-//! **Tasks.** A task message is a fixed header (the collection's job
-//! number, the task's index, the function's place in the sorted
-//! registry, the timeout) followed by the arguments as the crate's codec
-//! encodes them; a result message is a header (job, index) followed by
-//! the encoded `Result<T, Failure>`, where `Failure` carries a panic,
-//! a signal, an exit without a result or a timeout to rank 0 as the same
-//! [`Error`](crate::Error) variant it is on one machine. Headers are written
-//! into room left in front of the encoded bytes, so bulk data is encoded
-//! once and copied only into the socket of the process that runs it.
+//! **Tasks, in batches.** A task message is a batch: a header (the
+//! collection's job number, the function's place in the sorted registry,
+//! the timeout), then each task's index and its arguments as the crate's
+//! codec encodes them. A result message holds one or more answers, each
+//! a header (job, index) and the encoded `Result<T, Failure>`, where
+//! `Failure` carries a panic, a signal, an exit without a result or a
+//! timeout to rank 0 as the same [`Error`](crate::Error) variant it is on
+//! one machine. Every message costs the same whatever it holds (an MPI
+//! send and probe, a socket write, wake-ups), which for a task of
+//! microseconds is the task's time several times over: batching makes
+//! that cost one per batch.
 //!
-//! **Pipelining.** Rank 0 keeps each worker supplied with tasks ahead of
-//! its answers, as many as the crate's pipeline gives for its pace (about
-//! 200 us of work, 2 to 64 tasks), so that no worker waits for a round
-//! trip between tasks, and takes an input from the user's iterator only
-//! to send it: an endless iterator works, and at most the pipelines'
-//! depth of inputs is held. `limit` caps the worker ranks used.
+//! **Pipelining.** Rank 0 keeps each worker supplied with about 4 ms of
+//! its work, sent as batches of half that (`pace.rs`). A worker's pace
+//! is the time its process held tasks over the answers (each result
+//! message says how long), so the tasks' trip does not count; it starts
+//! again, one task at a time, with each run that finds the worker idle
+//! (another function may take another time). A task of milliseconds goes
+//! alone, three in flight (one on its way while its process runs one and
+//! has the next), so that no worker holds back work another could do at
+//! the end of a run; trivial tasks go thousands at a time (at most 8192
+//! held per worker, 1 MiB of arguments per batch). No worker waits for a
+//! round trip between tasks. Rank 0 takes an input from the user's
+//! iterator only to send it: an endless iterator works, and at most the
+//! workers' depth of inputs is held. `limit` caps the worker ranks used.
 //!
-//! **Isolation.** A worker rank runs every task in a reused created
-//! process (an [`Exchange`](crate::Exchange) with `reuse(true)`, limit 1,
-//! and the tasks' timeout), never in its own process: a task that panics,
-//! aborts, is killed or runs past the timeout is an `Err` at its index and
-//! the job carries on with a new process. The rank passes each task
-//! message on as it is and sends back what the process answers.
-//!
+//! **Isolation.** A worker rank runs every task in a created process
+//! (`runner.rs`), never in its own process. It writes each batch to that
+//! process as it came, in one write; the process runs the tasks in order,
+//! leaves each answer in a ring in shared memory, and sends one empty
+//! message when the batch is done, which wakes the rank to take every
+//! answer at once and send them on in one message. An answer in shared
+//! memory outlives its process: when a task panics, aborts, is killed or
+//! runs past the timeout, the rank takes the answers there, gives the
+//! first unanswered task the process's error (at its index), and sends the
+//! tasks after it to a new process. The process's clock restarts whenever
+//! new answers are found, so the timeout bounds each task, not a batch.
+
 //! **Waiting.** MPI's blocking calls spin, which would take a core from
 //! the tasks; ranks probe without pause for 50 us, then sleep between
 //! probes (up to 1 ms). A worker sends its answers without blocking and
@@ -89,8 +103,10 @@
 //!
 //! Nothing below this module uses it.
 
+mod pace;
 mod registry;
 mod run;
+mod runner;
 mod transport;
 mod wire;
 mod worker;
@@ -106,7 +122,6 @@ use crate::collections::map::Map;
 use crate::collections::queue::Queue;
 use crate::error::{Error, Result};
 use crate::mpi::run::{Ranks, Run};
-use crate::mpi::wire::TaskHeader;
 
 /// The MPI environment of the `mpi` crate, which [`init_with`] takes.
 pub use mpi::environment::Universe;
@@ -327,8 +342,8 @@ impl Cluster {
         T: DeserializeOwned,
     {
         let encoded = inputs.map(|input| {
-            let mut message = vec![0; TaskHeader::SIZE];
-            crate::wire::codec::encode_into(&input, &mut message).map(|()| message)
+            let mut args = Vec::new();
+            crate::wire::codec::encode_into(&input, &mut args).map(|()| args)
         });
         Run::new(ranks, name, Box::new(encoded), self.limit, self.timeout)
     }

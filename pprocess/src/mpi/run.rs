@@ -1,12 +1,12 @@
 //! Rank 0's side: the worker ranks it hands tasks to ([`Ranks`]), and the
 //! run of one collection over them ([`Run`]).
 //!
-//! Each worker is kept supplied with tasks ahead of its answers, as many
-//! as the crate's [`Pipeline`] gives for its pace (about 200 us of work,
-//! 2 to 64 tasks), so it never waits for a round trip to rank 0 between
-//! tasks. Inputs are taken from the user's iterator only when a task is
-//! sent, so an endless iterator works and at most the pipelines' depth of
-//! inputs is held. Several collections may run at once: a result for
+//! Each worker is kept supplied with tasks ahead of its answers, in
+//! batches, as many as its [`Pace`] gives (about 4 ms of work, 2 to 8192
+//! tasks), so it never waits for a round trip to rank 0 between tasks.
+//! Inputs are taken from the user's iterator only when a batch is sent,
+//! so an endless iterator works and at most the workers' depth of inputs
+//! is held. Several collections may run at once: a result for
 //! another one waits in a mailbox until that one looks.
 
 use std::cell::RefCell;
@@ -21,9 +21,9 @@ use serde::de::DeserializeOwned;
 
 use crate::collections::backend::Backend;
 use crate::error::{Error, Result};
-use crate::exchange::pipeline::Pipeline;
+use crate::mpi::pace::{BATCH_BYTES, Pace};
 use crate::mpi::transport;
-use crate::mpi::wire::{self, Failure, ResultHeader, TaskHeader};
+use crate::mpi::wire::{self, BatchHeader, Failure, ResultHeader};
 use crate::wire::codec;
 
 /// How long past its tasks' timeout a rank may stay silent: its own
@@ -56,7 +56,10 @@ struct State {
 struct WorkerRank {
     /// Tasks sent and not yet answered, of every run.
     in_flight: usize,
-    pipeline: Pipeline,
+    pace: Pace,
+    /// The run whose tasks set the pace: another run's tasks may take
+    /// another time.
+    paced: u32,
     /// When it last answered (or was first given work).
     heard: Instant,
     /// Set once it was silent too long: it gets no more work.
@@ -91,7 +94,8 @@ impl Ranks {
         let workers = (1..size)
             .map(|_| WorkerRank {
                 in_flight: 0,
-                pipeline: Pipeline::default(),
+                pace: Pace::default(),
+                paced: 0,
                 heard: now,
                 silent: None,
             })
@@ -226,7 +230,7 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         }
     }
 
-    /// Sends tasks to every worker with room in its pipeline.
+    /// Sends batches of tasks to every worker with room for them.
     fn give(&mut self) {
         let mut state = self.ranks.state.borrow_mut();
         let used = state.workers.len().min(self.limit);
@@ -245,43 +249,70 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         for index in 0..used {
             loop {
                 let worker = &mut state.workers[index];
-                if worker.silent.is_some() || worker.in_flight >= worker.pipeline.depth() {
+                if worker.paced != self.job && worker.in_flight == 0 {
+                    // A new function, maybe: one task at a time until
+                    // its pace is known.
+                    worker.pace = Pace::default();
+                    worker.paced = self.job;
+                }
+                let room = worker.pace.depth().saturating_sub(worker.in_flight);
+                if worker.silent.is_some() || room == 0 {
                     break;
                 }
-                let Some((task, input)) = self.next_task() else {
+                let Some((batch, tasks)) = self.batch(room.min(worker.pace.batch())) else {
+                    // Every input is taken (or failed).
                     return;
                 };
-                let (mut message, entry) = match (input, self.entry) {
-                    (Ok(message), Some(entry)) => (message, entry),
-                    (Err(error), _) => {
-                        self.failed.push_back((task, error));
-                        continue;
-                    }
-                    (Ok(_), None) => {
-                        let message = "the function is not registered on this rank".into();
-                        self.failed
-                            .push_back((task, Error::Remote { rank: 0, message }));
-                        continue;
-                    }
-                };
-                TaskHeader {
-                    job: self.job,
-                    task: task as u64,
-                    entry,
-                    timeout: TaskHeader::timeout_field(self.timeout),
-                }
-                .write(&mut message);
                 if worker.in_flight == 0 {
                     worker.heard = Instant::now();
                 }
-                worker.in_flight += 1;
-                self.held.insert(task, index);
+                worker.in_flight += tasks.len();
+                for task in tasks {
+                    self.held.insert(task, index);
+                }
                 self.ranks
                     .world
                     .process_at_rank(index as i32 + 1)
-                    .send_with_tag(&message[..], wire::TASK);
+                    .send_with_tag(&batch[..], wire::TASK);
             }
         }
+    }
+
+    /// A batch of up to `most` tasks (and at most [`BATCH_BYTES`] of
+    /// arguments, but at least one task), and the tasks in it; tasks
+    /// that cannot be sent fail. `None` once no input is left.
+    fn batch(&mut self, most: usize) -> Option<(Vec<u8>, Vec<usize>)> {
+        let mut batch = BatchHeader {
+            job: self.job,
+            entry: self.entry.unwrap_or(u32::MAX),
+            timeout: BatchHeader::timeout_field(self.timeout),
+        }
+        .batch();
+        let mut tasks = Vec::new();
+        while tasks.len() < most && batch.len() < BATCH_BYTES {
+            let Some((task, input)) = self.next_task() else {
+                break;
+            };
+            let pushed = match (input, self.entry) {
+                (Ok(args), Some(_)) => wire::push_task(&mut batch, task as u64, |out| {
+                    out.extend_from_slice(&args);
+                    Ok(())
+                }),
+                (Err(error), _) => Err(error),
+                (Ok(_), None) => Err(Error::Remote {
+                    rank: 0,
+                    message: "the function is not registered on this rank".into(),
+                }),
+            };
+            match pushed {
+                Ok(()) => tasks.push(task),
+                Err(error) => self.failed.push_back((task, error)),
+            }
+        }
+        if tasks.is_empty() {
+            return None;
+        }
+        Some((batch, tasks))
     }
 
     /// The next task to send: one numbered already, or the next input.
@@ -318,24 +349,34 @@ impl<'c, T: DeserializeOwned> Run<'c, T> {
         true
     }
 
-    /// Takes a message from a worker: a result goes to its run's mailbox.
+    /// Takes a message from a worker: each answer in it goes to its run's
+    /// mailbox.
     fn route(&mut self, (message, rank, tag): (Vec<u8>, usize, i32)) {
-        let mut state = self.ranks.state.borrow_mut();
-        let (Some(header), true) = (ResultHeader::read(&message), tag == wire::RESULT) else {
+        if tag != wire::RESULT {
             return;
-        };
+        }
+        let mut state = self.ranks.state.borrow_mut();
+        let state = &mut *state;
+        let mut count = 0;
+        let (busy, answers) = wire::answers(&message);
+        for answer in answers {
+            let Some(header) = ResultHeader::read(answer) else {
+                continue;
+            };
+            count += 1;
+            if state.live.contains(&header.job) {
+                state
+                    .mailbox
+                    .entry(header.job)
+                    .or_default()
+                    .push_back((rank, answer.to_vec()));
+            }
+        }
         if let Some(worker) = rank.checked_sub(1).and_then(|i| state.workers.get_mut(i)) {
             let now = Instant::now();
-            worker.in_flight = worker.in_flight.saturating_sub(1);
-            worker.pipeline.answered(now, worker.in_flight > 0);
+            worker.in_flight = worker.in_flight.saturating_sub(count);
+            worker.pace.answered(busy, count);
             worker.heard = now;
-        }
-        if state.live.contains(&header.job) {
-            state
-                .mailbox
-                .entry(header.job)
-                .or_default()
-                .push_back((rank, message));
         }
     }
 

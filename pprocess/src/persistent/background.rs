@@ -94,7 +94,7 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
     match side {
         Side::Creator { child, socket } => {
             fork::close_channel(listener);
-            let mut intermediate = Channel::new(socket, Some(child));
+            let mut intermediate = Channel::creator(socket, child);
             let report = intermediate.receive::<Report>();
             // Reaps the intermediate process, which has ended or is ending.
             let _ = intermediate.wait();
@@ -123,13 +123,13 @@ pub(crate) fn fork_background(address: &Path, connect: bool) -> Result<Backgroun
             match fork::fork_single_threaded() {
                 Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
                 Err(error) => {
-                    let _ = Channel::new(socket, None).send(&Report::Err(errno_of(&error)));
+                    let _ = Channel::created(socket).send(&Report::Err(errno_of(&error)));
                     sys::exit_now(1)
                 }
                 Ok(sys::Forked::Child) => {}
             }
             // The background process.
-            let mut report = Channel::new(socket, None);
+            let mut report = Channel::created(socket);
             let set_up = sys::new_session()
                 .and_then(|()| sys::detach_standard_streams())
                 .and_then(|()| sys::listen(listener.as_fd()));

@@ -164,8 +164,8 @@ mod tests {
         })
         .unwrap();
         assert!(child.wait().unwrap().success());
-        assert_eq!(board.ring(1).take_all().unwrap(), [b"one".to_vec()]);
-        assert_eq!(board.ring(0).take_all().unwrap(), [b"zero".to_vec()]);
+        assert_eq!(board.ring(1).take_owned().unwrap(), [b"one".to_vec()]);
+        assert_eq!(board.ring(0).take_owned().unwrap(), [b"zero".to_vec()]);
     }
 
     #[test]
@@ -178,7 +178,7 @@ mod tests {
         assert!(!board.must_announce(), "announced once");
         assert!(!board.sleep_until_announced(0..2), "an answer is waiting");
         assert!(!board.must_announce());
-        board.ring(1).take_all().unwrap();
+        board.ring(1).take_owned().unwrap();
         assert!(board.sleep_until_announced(0..2));
         board.woke();
         assert!(!board.must_announce());

@@ -82,36 +82,31 @@ impl<'a> Ring<'a> {
         true
     }
 
-    /// In the reader: takes every frame written so far, oldest first.
-    /// `None` if the bytes are not frames (a length beyond what was
-    /// written): the ring was written by something else than [`push`].
+    /// In the reader: takes every frame written so far, copying their
+    /// bytes into `buffer` (emptied first; its room is reused from call to
+    /// call, so a warm reader allocates nothing), and returns the frames,
+    /// oldest first. `None` if the bytes are not frames (a length beyond
+    /// what was written): the ring was written by something else than
+    /// [`push`].
     ///
     /// [`push`]: Ring::push
-    pub(crate) fn take_all(&self) -> Option<Vec<Vec<u8>>> {
+    pub(crate) fn take_all<'b>(&self, buffer: &'b mut Vec<u8>) -> Option<Frames<'b>> {
         let head = self.head.load(Ordering::Acquire);
-        let mut tail = self.tail.load(Ordering::Relaxed);
-        if head.saturating_sub(tail) > self.capacity() {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let written = head.saturating_sub(tail);
+        if written > self.capacity() {
             return None;
         }
-        let mut answers = Vec::new();
-        while tail < head {
-            if head - tail < LENGTH {
-                return None;
-            }
-            let mut length = [0; LENGTH];
-            self.copy_out(tail, &mut length);
-            let length = u32::from_le_bytes(length) as usize;
-            if head - tail - LENGTH < length {
-                return None;
-            }
-            let mut answer = vec![0; length];
-            self.copy_out(tail + LENGTH, &mut answer);
-            answers.push(answer);
-            tail += LENGTH + length;
+        buffer.clear();
+        buffer.resize(written, 0);
+        self.copy_out(tail, buffer);
+        let frames = Frames { rest: buffer };
+        if !frames.clone().all(|frame| frame.is_some()) {
+            return None;
         }
         // The bytes are read before the writer may reuse them.
-        self.tail.store(tail, Ordering::Release);
-        Some(answers)
+        self.tail.store(head, Ordering::Release);
+        Some(frames)
     }
 
     /// In the reader: drops every frame written so far, unread.
@@ -138,6 +133,47 @@ impl<'a> Ring<'a> {
     }
 }
 
+/// The frames taken from a ring, oldest first: each item is one frame's
+/// bytes, or `None` where a length runs past the end (which
+/// [`Ring::take_all`] checks before it hands the frames out).
+#[derive(Clone)]
+pub(crate) struct Frames<'b> {
+    rest: &'b [u8],
+}
+
+impl<'b> Iterator for Frames<'b> {
+    type Item = Option<&'b [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let frame = self
+            .rest
+            .split_first_chunk::<LENGTH>()
+            .and_then(|(length, rest)| {
+                let length = u32::from_le_bytes(*length) as usize;
+                (length <= rest.len()).then(|| rest.split_at(length))
+            });
+        let Some((frame, rest)) = frame else {
+            self.rest = &[];
+            return Some(None);
+        };
+        self.rest = rest;
+        Some(Some(frame))
+    }
+}
+
+#[cfg(test)]
+impl Ring<'_> {
+    /// [`take_all`](Ring::take_all), each frame copied out.
+    pub(crate) fn take_owned(&self) -> Option<Vec<Vec<u8>>> {
+        let mut buffer = Vec::new();
+        let frames = self.take_all(&mut buffer)?;
+        Some(frames.map(|frame| frame.unwrap().to_vec()).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,12 +196,12 @@ mod tests {
             assert!(ring.push(&answer));
             expected.push(answer);
             if round % 3 == 2 {
-                assert_eq!(ring.take_all().unwrap(), expected);
+                assert_eq!(ring.take_owned().unwrap(), expected);
                 expected.clear();
                 assert_eq!(ring.used(), 0);
             }
         }
-        assert_eq!(ring.take_all().unwrap(), expected);
+        assert_eq!(ring.take_owned().unwrap(), expected);
         assert!(
             head.load(Ordering::Relaxed) > 3 * 32,
             "the test wrapped round"
@@ -180,14 +216,14 @@ mod tests {
         assert!(ring.push(&[1; 8]));
         assert!(!ring.push(&[2; 1]), "4 + 8 + 4 + 1 > 16");
         assert!(ring.push(&[]), "4 + 8 + 4 = 16");
-        assert_eq!(ring.take_all().unwrap(), [vec![1; 8], vec![]]);
+        assert_eq!(ring.take_owned().unwrap(), [vec![1; 8], vec![]]);
         assert!(!ring.push(&[4; 13]));
         assert!(ring.push(&[4; 12]));
-        assert_eq!(ring.take_all().unwrap(), [vec![4; 12]]);
+        assert_eq!(ring.take_owned().unwrap(), [vec![4; 12]]);
         assert!(ring.push(&[5; 3]));
         ring.discard();
         assert_eq!(ring.used(), 0);
-        assert_eq!(ring.take_all().unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(ring.take_owned().unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
@@ -197,10 +233,10 @@ mod tests {
         let ring = Ring::new(&head, &tail, &memory, 3, CAPACITY);
         memory.copy_in(3, &[200]);
         head.store(6, Ordering::Relaxed);
-        assert_eq!(ring.take_all(), None);
+        assert_eq!(ring.take_owned(), None);
         head.store(3, Ordering::Relaxed);
-        assert_eq!(ring.take_all(), None);
+        assert_eq!(ring.take_owned(), None);
         head.store(usize::MAX, Ordering::Relaxed);
-        assert_eq!(ring.take_all(), None, "more than the buffer holds");
+        assert_eq!(ring.take_owned(), None, "more than the buffer holds");
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct Runs {
     /// The serving processes that have not ended, by the number the
     /// exchange knows them by.
     servers: HashMap<ServerId, Server>,
+    /// The bytes last taken from a ring, kept to reuse their room.
+    taken: Vec<u8>,
     /// Places (run, place) whose process failed while inputs of its run
     /// were left: a new process takes each.
     vacant: Vec<(usize, usize)>,
@@ -177,14 +179,17 @@ impl Runs {
         place: usize,
         found: &mut Found<T>,
     ) -> Result<bool> {
-        let answers = self.runs[&run]
+        let run = &self.runs[&run];
+        let not_frames = || Error::Decode("the answers in shared memory are not frames".into());
+        let answers = run
             .board
             .ring(place)
-            .take_all()
-            .ok_or_else(|| Error::Decode("the answers in shared memory are not frames".into()))?;
-        let any = !answers.is_empty();
+            .take_all(&mut self.taken)
+            .ok_or_else(not_frames)?;
+        let mut any = false;
         for answer in answers {
-            self.store_answer(run, &answer, found)?;
+            run.store_answer(answer.ok_or_else(not_frames)?, found)?;
+            any = true;
         }
         Ok(any)
     }
@@ -267,7 +272,7 @@ impl Runs {
         }
         let outcome = match message {
             Ok(answer) if answer.is_empty() => self.take_ring(run, place, found).map(|_| ()),
-            Ok(answer) => self.store_answer(run, &answer, found),
+            Ok(answer) => self.runs[&run].store_answer(&answer, found),
             Err(error) => Err(error),
         };
         match outcome {
@@ -278,32 +283,28 @@ impl Runs {
             }
         }
     }
+}
 
-    /// Finds an answer of a serving process of `run` (see
+impl Run {
+    /// Finds an answer of a serving process of this run (see
     /// [`encode_answer`](super::serve::encode_answer)) at its input's
     /// task; a result that does not decode is that input's error. An
     /// answer without a valid input number is an error: the process
     /// cannot be trusted.
-    fn store_answer<T: DeserializeOwned>(
-        &mut self,
-        run: usize,
-        answer: &[u8],
-        found: &mut Found<T>,
-    ) -> Result<()> {
-        let Run { board, first } = &self.runs[&run];
+    fn store_answer<T: DeserializeOwned>(&self, answer: &[u8], found: &mut Found<T>) -> Result<()> {
         let Some((input, result)) = answer.split_first_chunk::<8>() else {
             return Err(Error::Decode("an answer without its input".into()));
         };
         let input = u64::from_le_bytes(*input);
         let Some(input) = usize::try_from(input)
             .ok()
-            .filter(|&input| board.has_input(input))
+            .filter(|&input| self.board.has_input(input))
         else {
             return Err(Error::Decode(format!(
                 "an answer for input {input}, which does not exist"
             )));
         };
-        found.push((first + input, codec::decode(result)));
+        found.push((self.first + input, codec::decode(result)));
         Ok(())
     }
 }
@@ -357,7 +358,7 @@ mod tests {
         assert_eq!(channel.receive_bytes().unwrap(), [0u8; 0], "announced");
         assert!(channel.receive_bytes().is_err(), "announced once");
         assert!(channel.wait().unwrap().success());
-        let answers = board.ring(0).take_all().unwrap();
+        let answers = board.ring(0).take_owned().unwrap();
         let mut expected = [Vec::new(), Vec::new()];
         encode_answer(0, &50u64, &mut expected[0]).unwrap();
         encode_answer(1, &60u64, &mut expected[1]).unwrap();

@@ -31,7 +31,7 @@ mod outer {
 
         /// Visible in `outer`, written as a path.
         #[pprocess::parallel]
-        pub(in crate::outer) fn to_path(n: u8) -> u8 {
+        pub(in crate::visibility::outer) fn to_path(n: u8) -> u8 {
             n + 3
         }
 
@@ -55,7 +55,8 @@ pub fn exported(n: u8) -> u8 {
     n
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     assert_eq!(outer::inner::use_private(), [1, 2]);
     assert_eq!(outer::use_parent(), [1, 3]);
     let results: Vec<u8> = outer::inner::to_crate::pmap([0])

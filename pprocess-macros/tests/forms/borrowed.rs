@@ -13,7 +13,8 @@ fn total(values: &[u32]) -> u32 {
     values.iter().sum()
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     let text = String::from("a banana and an apple");
     let counts: Vec<usize> = count::pmap([(&text[..], 'a'), (&text[..], 'n')])
         .map(Result::unwrap)

@@ -25,6 +25,8 @@ fn compiled_out(n: Missing) -> Missing {
     n
 }
 
+// An always-true `cfg`, as a user's may be.
+#[allow(clippy::non_minimal_cfg)]
 #[cfg(all())]
 #[pprocess::parallel]
 fn compiled_in(n: u32) -> u32 {
@@ -33,7 +35,8 @@ fn compiled_in(n: u32) -> u32 {
 
 const DOUBLED: u32 = double(21);
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     assert_eq!(DOUBLED, 42);
     let results: Vec<u32> = double::pmap([1, 2]).map(Result::unwrap).collect();
     assert_eq!(results, [2, 4]);

@@ -33,7 +33,8 @@ fn label<T: Serialize + DeserializeOwned + std::fmt::Display>(value: T) -> Strin
     format!("<{value}>")
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     let pairs: Vec<(String, String)> = twice::pmap(["a".to_owned(), "b".to_owned()])
         .collect::<pprocess::Result<_>>()
         .unwrap();

@@ -33,7 +33,8 @@ fn shadowing(arg0: u32, (a, b): (u32, u32), arg1: u32) -> u32 {
     arg0 * 1000 + a * 100 + b * 10 + arg1
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     let squares: Vec<u64> = square::pmap(0..5).collect::<pprocess::Result<_>>().unwrap();
     assert_eq!(squares, [0, 1, 4, 9, 16]);
 

@@ -7,7 +7,8 @@ fn calculate(i: u32, j: u32) -> u32 {
     i * 10 + j
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     assert_eq!(calculate(1, 2), 12);
     let cells: Vec<u32> = calculate::pmap([(0, 1), (2, 3)])
         .collect::<pprocess::Result<_>>()

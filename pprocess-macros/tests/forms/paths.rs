@@ -27,7 +27,8 @@ mod grid {
     pub(crate) struct Width(pub(crate) u32);
 }
 
-fn main() {
+/// Uses every helper of this form and checks what it returns.
+pub(super) fn run() {
     let rows: Vec<grid::Row> = grid::row::pmap([(1, grid::Width(2))])
         .map(Result::unwrap)
         .collect();
