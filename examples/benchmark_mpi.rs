@@ -130,7 +130,7 @@ fn main() -> pprocess::Result<()> {
     let frame = if quick {
         Frame::new(120, 80, 4)
     } else {
-        Frame::new(800, 600, 24)
+        Frame::new(800, 600, 42)
     };
     let (width, height, samples) = (frame.width, frame.height, frame.samples);
     let sequential_image = frame.render();
