@@ -276,7 +276,7 @@ impl Runner {
         let ring = ring_of(&self.memory);
         let mut bytes = Vec::new();
         let answers: Vec<Vec<u8>> = match ring.take_all(&mut bytes) {
-            Some(frames) => frames.flatten().map(<[u8]>::to_vec).collect(),
+            Some(frames) => frames.map(<[u8]>::to_vec).collect(),
             None => {
                 // Not answers: nothing in them can be trusted.
                 ring.discard();

@@ -100,13 +100,13 @@ impl<'a> Ring<'a> {
         buffer.clear();
         buffer.resize(written, 0);
         self.copy_out(tail, buffer);
-        let frames = Frames { rest: buffer };
-        if !frames.clone().all(|frame| frame.is_some()) {
-            return None;
+        let mut rest = &buffer[..];
+        while !rest.is_empty() {
+            (_, rest) = split_frame(rest)?;
         }
         // The bytes are read before the writer may reuse them.
         self.tail.store(head, Ordering::Release);
-        Some(frames)
+        Some(Frames { rest: buffer })
     }
 
     /// In the reader: drops every frame written so far, unread.
@@ -133,34 +133,26 @@ impl<'a> Ring<'a> {
     }
 }
 
-/// The frames taken from a ring, oldest first: each item is one frame's
-/// bytes, or `None` where a length runs past the end (which
-/// [`Ring::take_all`] checks before it hands the frames out).
-#[derive(Clone)]
+/// The first frame of `bytes` and the bytes after it; `None` if its
+/// length runs past the end.
+fn split_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (length, rest) = bytes.split_first_chunk::<LENGTH>()?;
+    let length = u32::from_le_bytes(*length) as usize;
+    (length <= rest.len()).then(|| rest.split_at(length))
+}
+
+/// The frames [`Ring::take_all`] took (and found whole), oldest first.
 pub(crate) struct Frames<'b> {
     rest: &'b [u8],
 }
 
 impl<'b> Iterator for Frames<'b> {
-    type Item = Option<&'b [u8]>;
+    type Item = &'b [u8];
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let frame = self
-            .rest
-            .split_first_chunk::<LENGTH>()
-            .and_then(|(length, rest)| {
-                let length = u32::from_le_bytes(*length) as usize;
-                (length <= rest.len()).then(|| rest.split_at(length))
-            });
-        let Some((frame, rest)) = frame else {
-            self.rest = &[];
-            return Some(None);
-        };
+    fn next(&mut self) -> Option<&'b [u8]> {
+        let (frame, rest) = split_frame(self.rest)?;
         self.rest = rest;
-        Some(Some(frame))
+        Some(frame)
     }
 }
 
@@ -170,7 +162,7 @@ impl Ring<'_> {
     pub(crate) fn take_owned(&self) -> Option<Vec<Vec<u8>>> {
         let mut buffer = Vec::new();
         let frames = self.take_all(&mut buffer)?;
-        Some(frames.map(|frame| frame.unwrap().to_vec()).collect())
+        Some(frames.map(<[u8]>::to_vec).collect())
     }
 }
 

@@ -180,15 +180,14 @@ impl Runs {
         found: &mut Found<T>,
     ) -> Result<bool> {
         let run = &self.runs[&run];
-        let not_frames = || Error::Decode("the answers in shared memory are not frames".into());
         let answers = run
             .board
             .ring(place)
             .take_all(&mut self.taken)
-            .ok_or_else(not_frames)?;
+            .ok_or_else(|| Error::Decode("the answers in shared memory are not frames".into()))?;
         let mut any = false;
         for answer in answers {
-            run.store_answer(answer.ok_or_else(not_frames)?, found)?;
+            run.store_answer(answer, found)?;
             any = true;
         }
         Ok(any)
