@@ -121,35 +121,35 @@ fn a_panicking_child_gives_panicked_with_its_message_and_pid() {
     assert!(gone(pid), "process {pid} is left behind");
 }
 
-#[test]
-fn a_child_killed_with_sigkill_from_outside_gives_died_with_signal_9() {
-    let mut channel = running_child(false);
+/// Kills a running child with `signal` from outside and checks that its
+/// channel reports `Died` with that signal's number and name, and that the
+/// process is gone once the channel is dropped. Returns the error and the
+/// pid.
+fn killed_from_outside(signal: Signal) -> (Error, i32) {
+    let mut channel = running_child(signal == Signal::SIGSEGV);
     let pid = channel.pid();
-    signal::kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    signal::kill(Pid::from_raw(pid), signal).unwrap();
     let error = channel.receive::<u8>().unwrap_err();
+    let number = signal as i32;
     assert!(
-        matches!(error, Error::Died { pid: reported, signal: 9 } if reported == pid),
-        "expected Died {{ pid: {pid}, signal: 9 }}, got {error:?}"
+        matches!(error, Error::Died { pid: reported, signal } if reported == pid && signal == number),
+        "expected Died {{ pid: {pid}, signal: {number} }}, got {error:?}"
     );
-    assert_eq!(error.signal_name().as_deref(), Some("SIGKILL"));
-    assert_eq!(error.pid(), Some(pid));
+    assert_eq!(error.signal_name().as_deref(), Some(signal.as_str()));
     drop(channel);
     assert!(gone(pid), "process {pid} is left behind");
+    (error, pid)
+}
+
+#[test]
+fn a_child_killed_with_sigkill_from_outside_gives_died_with_signal_9() {
+    let (error, pid) = killed_from_outside(Signal::SIGKILL);
+    assert_eq!(error.pid(), Some(pid));
 }
 
 #[test]
 fn a_child_killed_with_sigsegv_from_outside_gives_died_with_signal_11() {
-    let mut channel = running_child(true);
-    let pid = channel.pid();
-    signal::kill(Pid::from_raw(pid), Signal::SIGSEGV).unwrap();
-    let error = channel.receive::<u8>().unwrap_err();
-    assert!(
-        matches!(error, Error::Died { pid: reported, signal: 11 } if reported == pid),
-        "expected Died {{ pid: {pid}, signal: 11 }}, got {error:?}"
-    );
-    assert_eq!(error.signal_name().as_deref(), Some("SIGSEGV"));
-    drop(channel);
-    assert!(gone(pid), "process {pid} is left behind");
+    killed_from_outside(Signal::SIGSEGV);
 }
 
 #[test]
