@@ -32,5 +32,6 @@ mod raytracer;
 mod reused_pmap;
 mod scheduler_faults;
 mod shared_memory;
+mod shared_regions;
 mod signals;
 mod timeouts;

@@ -20,6 +20,9 @@ use pprocess::{Channel, Error};
 /// The kind byte of a frame announcing shared memory.
 const SHARED: u8 = 4;
 
+/// The kind byte of a frame announcing a message in a reused region.
+const REGION: u8 = 7;
+
 const MIB: usize = 1 << 20;
 
 /// A memory file of `bytes` bytes of 5, sealed as a sender seals it when
@@ -78,42 +81,78 @@ fn sending_through_shared_memory(byte: u8) -> Channel {
     .expect("start")
 }
 
-#[test]
-fn a_large_message_is_a_sealed_memory_file_passed_with_a_short_frame() {
-    let mut channel = sending_through_shared_memory(9);
-    // Read the frame by hand, with the descriptor that came with it.
-    let mut frame = [0u8; 17];
+/// Reads one frame of `length` bytes from the channel's socket by hand,
+/// with the descriptor that came with it, if any.
+fn read_frame_by_hand(channel: &Channel, length: usize) -> (Vec<u8>, Option<OwnedFd>) {
+    let mut frame = vec![0u8; length];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let socket = channel.socket().expect("open").as_raw_fd();
-    let (read, passed) = {
-        let mut parts = [std::io::IoSliceMut::new(&mut frame)];
-        let message = recvmsg::<()>(socket, &mut parts, Some(&mut space), MsgFlags::MSG_WAITALL)
-            .expect("recvmsg");
-        let passed: Vec<_> = message
-            .cmsgs()
-            .expect("control messages")
-            .flat_map(|control| match control {
-                ControlMessageOwned::ScmRights(fds) => fds,
-                _ => Vec::new(),
-            })
-            .collect();
-        (message.bytes, passed)
-    };
-    assert_eq!(read, 17);
-    assert_eq!(frame[..9], header(8, SHARED)[..]);
-    // 2 MiB and the length prefix (a tag byte and 4 bytes).
-    assert_eq!(
-        u64::from_le_bytes(frame[9..].try_into().unwrap()),
-        2 * MIB as u64 + 5
-    );
-    assert_eq!(passed.len(), 1);
+    let mut parts = [std::io::IoSliceMut::new(&mut frame)];
+    let message = recvmsg::<()>(socket, &mut parts, Some(&mut space), MsgFlags::MSG_WAITALL)
+        .expect("recvmsg");
+    assert_eq!(message.bytes, length);
+    let mut passed: Vec<_> = message
+        .cmsgs()
+        .expect("control messages")
+        .flat_map(|control| match control {
+            ControlMessageOwned::ScmRights(fds) => fds,
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(passed.len() <= 1);
     // SAFETY: the kernel installed this descriptor for us; nothing else owns it.
-    let file: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(passed[0]) };
-    let seals = fcntl(&file, FcntlArg::F_GET_SEALS).expect("F_GET_SEALS");
+    let file = passed
+        .pop()
+        .map(|fd| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) });
+    (frame, file)
+}
+
+fn seals(file: &OwnedFd) -> SealFlag {
+    SealFlag::from_bits_truncate(fcntl(file, FcntlArg::F_GET_SEALS).expect("F_GET_SEALS"))
+}
+
+fn file_size(file: &OwnedFd) -> usize {
+    nix::sys::stat::fstat(file.as_fd()).expect("fstat").st_size as usize
+}
+
+#[test]
+fn large_messages_go_to_two_reused_regions_then_to_sealed_memory_files() {
+    // Nobody frees the regions (the frames are read by hand), so the
+    // first two messages take the two regions and the third a memory
+    // file of its own.
+    let mut channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(MIB);
+        (1..=3).try_for_each(|byte| channel.send_bytes(&vec![byte; 2 * MIB]))
+    })
+    .expect("start");
+    // 2 MiB and the length prefix (a tag byte and 4 bytes).
+    let length = 2 * MIB as u64 + 5;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .unwrap()
+        .unwrap() as usize;
+    for slot in 0..2u8 {
+        let (frame, file) = read_frame_by_hand(&channel, 9 + 10);
+        assert_eq!(frame[..9], header(10, REGION)[..]);
+        assert_eq!(u64::from_le_bytes(frame[9..17].try_into().unwrap()), length);
+        assert_eq!(
+            frame[17..],
+            [slot, 1],
+            "slot {slot}, its file passed with it"
+        );
+        let file = file.expect("the region's memory file");
+        // It can grow and be written (by its sender, once freed), never
+        // shrink; a header page, then room for the message.
+        assert!(seals(&file).contains(SealFlag::F_SEAL_SHRINK));
+        assert!(!seals(&file).contains(SealFlag::F_SEAL_WRITE));
+        assert!(file_size(&file) >= page + length as usize);
+    }
+    let (frame, file) = read_frame_by_hand(&channel, 9 + 8);
+    assert_eq!(frame[..9], header(8, SHARED)[..]);
+    assert_eq!(u64::from_le_bytes(frame[9..].try_into().unwrap()), length);
+    let file = file.expect("the message's own memory file");
     let wanted = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
-    assert!(SealFlag::from_bits_truncate(seals).contains(wanted));
-    let size = nix::sys::stat::fstat(file.as_fd()).expect("fstat").st_size;
-    assert_eq!(size, 2 * MIB as i64 + 5);
+    assert!(seals(&file).contains(wanted));
+    assert_eq!(file_size(&file), length as usize);
     // Nobody can write to it any more.
     assert!(nix::unistd::write(&file, b"x").is_err());
     assert!(channel.wait().expect("wait").success());
@@ -308,7 +347,7 @@ fn shared_bytes_are_read_in_place_and_leave_nothing_mapped_or_open_once_dropped(
             first.is_mapped() && first.len() == 3 * MIB && first.iter().all(|&byte| byte == 8),
             second.is_mapped() && *second == vec![9u8; 2 * MIB][..],
             !small.is_mapped() && *small == [1, 2, 3],
-            held == 2,
+            held == 4, // two regions: a header and a message each
         ];
         drop((first, second, small, channel));
         let mut checks = checks;
@@ -318,7 +357,7 @@ fn shared_bytes_are_read_in_place_and_leave_nothing_mapped_or_open_once_dropped(
     });
     assert_eq!(
         checks, [true; 6],
-        "bytes in place, two mappings held, none after the drop, the process gone"
+        "bytes in place, two regions held, nothing after the drop, the process gone"
     );
     assert_eq!(before, after, "descriptors open before and after");
 }

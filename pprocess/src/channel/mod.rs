@@ -18,6 +18,7 @@
 //! from it.
 
 mod arriving;
+mod region;
 mod shared;
 pub use shared::SharedBytes;
 pub(crate) mod start;
@@ -102,6 +103,10 @@ pub struct Channel {
     role: Role,
     /// Messages of at least this many bytes go through shared memory.
     shared_from: usize,
+    /// The shared regions sent messages are written in.
+    regions: region::Regions,
+    /// The shared regions received messages are read in.
+    mapped: region::Mapped,
     /// The length and the limit of the last message `send` refused as
     /// larger than the frame limit (reported to the creator if the created
     /// process then fails).
@@ -199,6 +204,8 @@ impl Channel {
             reported_end: false,
             role,
             shared_from: shared::SHARED_FROM,
+            regions: region::Regions::default(),
+            mapped: region::Mapped::default(),
             too_large: None,
         }
     }
@@ -313,11 +320,20 @@ impl Channel {
                 matches!(self.role, Role::Created),
             )
         });
-        let (reserved, outbox) = (frame::HEADER_LEN, &mut self.outbox);
+        let (reserved, outbox, regions) = (frame::HEADER_LEN, &mut self.outbox, &mut self.regions);
         let sink = parts
             .as_mut()
             .map(|parts| parts as &mut dyn codec::PartSink);
-        let placed = codec::encode_after(value, &mut small, reserved, outbox, shared_from, sink);
+        let mut memory = |capacity| regions.lease(capacity);
+        let placed = codec::encode_after(
+            value,
+            &mut small,
+            reserved,
+            outbox,
+            shared_from,
+            &mut memory,
+            sink,
+        );
         let (parted, failure) = parts.map_or((0, None), Parts::into_outcome);
         let sent = match (placed, failure) {
             (_, Some(error)) => Err(self.send_error(error)),
@@ -363,34 +379,58 @@ impl Channel {
         self.send_outbox(Kind::TooLarge)
     }
 
-    /// Sends a message whose payload is in shared memory: seals it and
-    /// passes it with the frame that announces it.
+    /// Sends a message whose payload is in shared memory: in a region
+    /// the channel reuses, or sealed in a memory file of its own, passed
+    /// with the frame that announces it (see [`region`]).
     fn send_shared(&mut self, payload: codec::SharedPayload) -> Result<()> {
-        if payload.len() > self.frame_limit {
+        let (file, length) = payload.into_parts();
+        if length > self.frame_limit {
+            self.regions.unsend(file);
             return Err(Error::FrameTooLarge {
-                length: payload.len() as u64,
+                length: length as u64,
                 limit: self.frame_limit as u64,
             });
         }
-        let announcement = shared::announcement(payload.len());
-        let file = payload
-            .seal()
-            .map_err(|error| Error::io("seal shared memory", error))?;
         self.flush_output();
         self.send_unsent()?;
         let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-        sys::send_with_descriptor(socket.as_fd(), &announcement, file.as_fd())
-            .map_err(|error| self.send_error(error))
+        let announced = self
+            .regions
+            .announce(file, length)
+            .map_err(|error| Error::io("seal shared memory", error))?;
+        let sent = match &announced {
+            region::Announced::Region { frame, file: None } => sys::send_all(socket.as_fd(), frame),
+            region::Announced::Region {
+                frame,
+                file: Some(file),
+            } => sys::send_with_descriptor(socket.as_fd(), frame, *file),
+            region::Announced::Sealed { frame, file } => {
+                sys::send_with_descriptor(socket.as_fd(), frame, file.as_fd())
+            }
+        };
+        drop(announced);
+        sent.map_err(|error| self.send_error(error))
     }
 
     /// The size from which a message goes through shared memory instead
-    /// of the socket: it is encoded into a memory file, sealed so that
-    /// nobody can change it, and passed to the other process, which maps
-    /// it and decodes from it (`usize::MAX`, never, unless set: on the
-    /// machines measured the socket was faster at every size, and shared
-    /// memory pays off only for bytes read in place, see
-    /// [`receive_shared`](Self::receive_shared)). Connections to
-    /// persistent channels always use the socket.
+    /// of the socket (`usize::MAX`, never, unless set). Such a message is
+    /// encoded into one of two regions of shared memory the channel keeps
+    /// and reuses once the other process is done reading what it last
+    /// received there; when both are still read, into a memory file of
+    /// its own, sealed so that nobody can change it. Only a short frame
+    /// crosses the socket, and the other process reads the message where
+    /// it was written.
+    ///
+    /// It pays for a stream of large messages read in place with
+    /// [`receive_shared`](Self::receive_shared): from 1 MiB, such a stream
+    /// arrives faster than the socket can carry it (see
+    /// `docs/performance.md`). A message decoded into a value is copied out
+    /// of the region into fresh memory and gains nothing, and the first
+    /// message in each region (or in a file of its own) costs the kernel
+    /// fresh pages: for one result per process, the socket is faster. A
+    /// region grows to the largest message it carried and stays until the
+    /// channel is dropped. Connections to persistent channels always use
+    /// the socket.
     ///
     /// ```
     /// let mut channel = pprocess::start(|channel| {
@@ -603,6 +643,10 @@ impl Channel {
                 let result = match frame.kind {
                     Kind::Message => codec::decode(self.inbox.payload(frame)),
                     Kind::Shared => shared::decode(&mut self.inbox, frame, self.frame_limit),
+                    Kind::Region => self
+                        .mapped
+                        .take(&mut self.inbox, frame, self.frame_limit)
+                        .and_then(|lent| codec::decode(lent.bytes())),
                     Kind::Panic => Err(Error::Panicked {
                         pid: self.pid(),
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),
@@ -742,7 +786,11 @@ impl Channel {
             return Event::End;
         }
         match self.inbox.frame(self.frame_limit) {
-            Ok(Some(frame)) if matches!(frame.kind, Kind::Message | Kind::Shared) => Event::Message,
+            Ok(Some(frame))
+                if { matches!(frame.kind, Kind::Message | Kind::Shared | Kind::Region) } =>
+            {
+                Event::Message
+            }
             Ok(Some(frame)) if frame.kind == Kind::Part => self.parts_event(),
             Ok(Some(_)) | Err(_) => Event::Failure,
             Ok(None) if !self.inbox.at_end_of_file() => Event::Nothing,

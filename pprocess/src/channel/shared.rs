@@ -1,9 +1,11 @@
 //! Large messages through shared memory: past a channel's threshold, a
-//! message is encoded into a memory file, which is sealed against any
-//! change and passed with the frame header; the receiver maps it read-only
-//! and decodes from it. The payload never crosses the socket, so it is
+//! message is encoded into one of the channel's reused regions (see
+//! `region`), or, when both are still read, into a memory file of its own,
+//! which is sealed against any change and passed with the frame header;
+//! the receiver maps it read-only and decodes from it, or lends its bytes
+//! as [`SharedBytes`]. The payload never crosses the socket, so it is
 //! copied twice (encoded, decoded) instead of four times (encoded, into
-//! the kernel, out of it, decoded).
+//! the kernel, out of it, decoded), or once, when read in place.
 //!
 //! Nothing leaks when either side dies: the sender's file is a descriptor
 //! and a mapping of its own until it is passed; a passed descriptor not yet
@@ -16,17 +18,20 @@ use std::os::fd::AsFd;
 use serde::de::DeserializeOwned;
 
 use super::Channel;
+use super::region::{Lent, Mapped};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::codec;
 use crate::wire::frame::{self, Frame, Inbox, Kind};
 
 /// The default threshold: none, no message goes through shared memory
-/// unless its channel is told to. Each message takes fresh pages of a new
-/// memory file, which the kernel allocates, zeroes and frees page by page,
-/// while the socket's blocks go from the value into the kernel and from
-/// the kernel into the result: the socket was faster at every size the
-/// benchmark's sweep measures, 1 KiB to 128 MiB (see docs/performance.md).
+/// unless its channel is told to. A message in a new region or memory
+/// file takes fresh pages, which the kernel allocates, zeroes and frees
+/// page by page, while the socket's blocks go from the value into the
+/// kernel and from the kernel into the result: for a single message the
+/// socket was faster at every size the benchmark's sweep measures, 1 KiB
+/// to 128 MiB, and a reused region wins only for bytes read in place (see
+/// docs/performance.md).
 pub(crate) const SHARED_FROM: usize = usize::MAX;
 
 /// The whole frame announcing a message of `length` bytes in shared
@@ -51,15 +56,32 @@ pub(crate) fn decode<T: DeserializeOwned>(
     codec::decode(map(inbox, frame, limit)?.bytes())
 }
 
-/// The byte string of `frame`, a [`Kind::Shared`] frame at the front of
-/// `inbox`, where its sender wrote it; errors as [`decode`], and a payload
-/// that is not a byte string is [`Error::Decode`].
-pub(crate) fn bytes(inbox: &mut Inbox, frame: Frame, limit: usize) -> Result<SharedBytes> {
-    let mapping = map(inbox, frame, limit)?;
-    match codec::decode_bytes_prefix(mapping.bytes())? {
-        Some((length, start)) if start + length == mapping.bytes().len() => Ok(SharedBytes {
-            held: Held::Mapped { mapping, start },
-        }),
+/// The byte string of `frame`, a [`Kind::Shared`] or [`Kind::Region`]
+/// frame at the front of `inbox`, where its sender wrote it; errors as
+/// [`decode`] and [`Mapped::take`], and a payload that is not a byte
+/// string is [`Error::Decode`].
+pub(crate) fn bytes(
+    inbox: &mut Inbox,
+    mapped: &mut Mapped,
+    frame: Frame,
+    limit: usize,
+) -> Result<SharedBytes> {
+    let held = if frame.kind == Kind::Region {
+        let lent = mapped.take(inbox, frame, limit)?;
+        let start = byte_string_start(lent.bytes())?;
+        Held::Lent(lent.from(start))
+    } else {
+        let mapping = map(inbox, frame, limit)?;
+        let start = byte_string_start(mapping.bytes())?;
+        Held::Mapped { mapping, start }
+    };
+    Ok(SharedBytes { held })
+}
+
+/// Where the bytes of `encoded`, the encoding of one byte string, start.
+fn byte_string_start(encoded: &[u8]) -> Result<usize> {
+    match codec::decode_bytes_prefix(encoded)? {
+        Some((length, start)) if start + length == encoded.len() => Ok(start),
         _ => Err(Error::Decode(
             "the message in shared memory is not a byte string".into(),
         )),
@@ -99,9 +121,13 @@ fn map(inbox: &mut Inbox, frame: Frame, limit: usize) -> Result<sys::Mapping> {
 /// its sender wrote it when it came through shared memory, with no copy
 /// on the receiving side at all; otherwise the bytes read from the socket.
 ///
-/// It dereferences to `[u8]`. The memory is sealed: neither side can
-/// change it, and it is unmapped (freed once both sides let go of it) when
-/// the `SharedBytes` is dropped. A `SharedBytes` holds no descriptor.
+/// It dereferences to `[u8]`. Neither side can change the bytes while it
+/// lives: they are in a region its sender writes again only once the
+/// `SharedBytes` is dropped (and keeps read-only meanwhile), or in memory
+/// sealed against any change. Dropping it frees the region for the next
+/// message; a process that forked while holding it never frees it, as
+/// its child may still read the same pages. A `SharedBytes` holds no
+/// descriptor.
 ///
 /// ```
 /// let mut channel = pprocess::start(|channel| {
@@ -122,6 +148,8 @@ enum Held {
     /// The mapping of the message's memory file; the bytes start after
     /// the length prefix.
     Mapped { mapping: sys::Mapping, start: usize },
+    /// The bytes in a region their sender reuses once they are dropped.
+    Lent(Lent),
     /// Bytes that came through the socket.
     Read(Vec<u8>),
 }
@@ -146,7 +174,7 @@ impl SharedBytes {
     /// # Ok::<(), pprocess::Error>(())
     /// ```
     pub fn is_mapped(&self) -> bool {
-        matches!(self.held, Held::Mapped { .. })
+        !matches!(self.held, Held::Read(_))
     }
 }
 
@@ -156,6 +184,7 @@ impl std::ops::Deref for SharedBytes {
     fn deref(&self) -> &[u8] {
         match &self.held {
             Held::Mapped { mapping, start } => &mapping.bytes()[*start..],
+            Held::Lent(lent) => lent.bytes(),
             Held::Read(bytes) => bytes,
         }
     }
@@ -203,12 +232,12 @@ impl Channel {
         self.check_owner()?;
         while self.on_socketpair() {
             match self.inbox.header(self.frame_limit) {
-                Ok(Some(frame)) if frame.kind == Kind::Shared => {
+                Ok(Some(frame)) if matches!(frame.kind, Kind::Shared | Kind::Region) => {
                     let Ok(Some(frame)) = self.inbox.frame(self.frame_limit) else {
                         self.fill()?;
                         continue;
                     };
-                    let bytes = bytes(&mut self.inbox, frame, self.frame_limit);
+                    let bytes = bytes(&mut self.inbox, &mut self.mapped, frame, self.frame_limit);
                     self.inbox.consume(frame);
                     self.took_frame();
                     return bytes;

@@ -335,7 +335,12 @@ impl Link {
                         .push_back(connection.inbox.payload(frame).to_vec());
                 }
                 // Persistent connections carry no shared memory, no parts.
-                Kind::Panic | Kind::TooLarge | Kind::Shared | Kind::Part | Kind::Dropped => {
+                Kind::Panic
+                | Kind::TooLarge
+                | Kind::Shared
+                | Kind::Region
+                | Kind::Part
+                | Kind::Dropped => {
                     return Err(Gone);
                 }
             }

@@ -27,8 +27,6 @@
 mod decode;
 mod encode;
 
-use std::os::fd::OwnedFd;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -107,17 +105,16 @@ pub(crate) struct SharedPayload {
 }
 
 impl SharedPayload {
-    /// The encoding's length in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.length
-    }
-
-    /// Seals the memory file at the encoding's length: the descriptor to
-    /// pass.
-    pub(crate) fn seal(self) -> std::io::Result<OwnedFd> {
-        self.file.seal(self.length)
+    /// The memory file, and the encoding's length in bytes at its start.
+    pub(crate) fn into_parts(self) -> (sys::MemoryFile, usize) {
+        (self.file, self.length)
     }
 }
+
+/// Where an encoding that reaches the shared-memory threshold goes: a
+/// memory file mapped with room for at least the given number of bytes,
+/// or `None` to stay in the spill vector.
+pub(crate) type SharedMemory<'a> = &'a mut dyn FnMut(usize) -> Option<sys::MemoryFile>;
 
 /// Blocks of at least this many bytes (a `Vec<u8>`, a `[f64]`) are sent
 /// as they are encoded, when the caller gives a [`PartSink`].
@@ -136,9 +133,9 @@ pub(crate) trait PartSink {
 /// Encodes `value`, in one pass, after the first `reserved` bytes of
 /// `small`: there while it fits, otherwise in `spill`, which then holds
 /// those first `reserved` bytes followed by the whole encoding; or, once
-/// the encoding reaches `shared_from` bytes, in a memory file (without the
-/// reserved bytes). Shared memory that cannot be had is not an error: the
-/// encoding stays in `spill`. With `parts`, large blocks met before the
+/// the encoding reaches `shared_from` bytes, in a memory file from
+/// `memory` (without the reserved bytes). Shared memory that cannot be had
+/// is not an error: the encoding stays in `spill`. With `parts`, large blocks met before the
 /// encoding reaches `shared_from` go there instead, and with them what
 /// was encoded before them (shared memory is then out for this value).
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
@@ -147,6 +144,7 @@ pub(crate) fn encode_after<T: Serialize + ?Sized>(
     reserved: usize,
     spill: &mut Vec<u8>,
     shared_from: usize,
+    memory: SharedMemory<'_>,
     parts: Option<&mut dyn PartSink>,
 ) -> Result<Placed> {
     let mut writer = SpillingWriter {
@@ -156,6 +154,7 @@ pub(crate) fn encode_after<T: Serialize + ?Sized>(
         spill,
         spilled: false,
         shared_from,
+        memory,
         shared: None,
         parts: parts.map(|parts| parts as &mut dyn PartSink),
         failure: None,
@@ -185,6 +184,7 @@ struct SpillingWriter<'a> {
     spill: &'a mut Vec<u8>,
     spilled: bool,
     shared_from: usize,
+    memory: SharedMemory<'a>,
     shared: Option<sys::MemoryFile>,
     parts: Option<&'a mut dyn PartSink>,
     /// Why a part could not be sent: the rest of the value is not
@@ -232,7 +232,7 @@ impl SpillingWriter<'_> {
         } else {
             &self.small[self.reserved..self.used]
         };
-        let Ok(mut file) = sys::MemoryFile::new(so_far.len() + more) else {
+        let Some(mut file) = (self.memory)(so_far.len() + more) else {
             self.shared_from = usize::MAX;
             return false;
         };
@@ -367,9 +367,16 @@ mod tests {
             bytes: vec![5; 20],
         };
         let (mut small, mut spill) = ([9u8; 64], Vec::new());
-        let Placed::Small(used) =
-            encode_after(&value, &mut small, 4, &mut spill, usize::MAX, None).unwrap()
-        else {
+        let Placed::Small(used) = encode_after(
+            &value,
+            &mut small,
+            4,
+            &mut spill,
+            usize::MAX,
+            &mut |_| None,
+            None,
+        )
+        .unwrap() else {
             panic!("20 bytes fit in 64");
         };
         let mut expected = Vec::new();
@@ -390,7 +397,16 @@ mod tests {
             bytes: (0..=255).cycle().take(1000).collect(),
         };
         let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
-        let placed = encode_after(&value, &mut small, 4, &mut spill, usize::MAX, None).unwrap();
+        let placed = encode_after(
+            &value,
+            &mut small,
+            4,
+            &mut spill,
+            usize::MAX,
+            &mut |_| None,
+            None,
+        )
+        .unwrap();
         assert!(matches!(placed, Placed::Spilled));
         let mut expected = vec![9u8; 4];
         encode_into(&value.bytes, &mut expected).unwrap();
@@ -411,16 +427,14 @@ mod tests {
             (encoded(&block), place(&block)),
             (encoded(&words), place(&words)),
         ] {
-            let Placed::Shared(mut payload) = placed else {
+            let Placed::Shared(payload) = placed else {
                 panic!("past the threshold");
             };
-            assert_eq!(payload.len(), expected.len());
-            assert_eq!(
-                &payload.file.bytes_mut()[..expected.len()],
-                expected.as_slice()
-            );
+            let (mut file, length) = payload.into_parts();
+            assert_eq!(length, expected.len());
+            assert_eq!(&file.bytes_mut()[..length], expected.as_slice());
             // Sealed, it is exactly the encoding and cannot change.
-            let file = payload.seal().unwrap();
+            let file = file.seal(length).unwrap();
             let mapping = sys::map_sealed(std::os::fd::AsFd::as_fd(&file), expected.len()).unwrap();
             assert_eq!(mapping.bytes(), expected.as_slice());
         }
@@ -436,7 +450,8 @@ mod tests {
     /// and a threshold of 2000 bytes.
     fn place<T: Serialize>(value: &T) -> Placed {
         let (mut small, mut spill) = ([0u8; 64], Vec::new());
-        encode_after(value, &mut small, 4, &mut spill, 2000, None).unwrap()
+        let mut memory = |capacity| sys::MemoryFile::new(capacity).ok();
+        encode_after(value, &mut small, 4, &mut spill, 2000, &mut memory, None).unwrap()
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub(crate) enum Kind {
     /// The parts sent since the last message are not a message after all
     /// (its sender failed before the end): they are dropped.
     Dropped = 6,
+    /// A message whose payload is in a shared region its sender reuses:
+    /// the payload here is the message's length (a little-endian `u64`),
+    /// the region's slot, and 1 if the region's memory file came with the
+    /// header as a passed descriptor, 0 if it came before (see
+    /// `channel::region`).
+    Region = 7,
 }
 
 impl Kind {
@@ -74,6 +80,7 @@ impl Kind {
             4 => Ok(Kind::Shared),
             5 => Ok(Kind::Part),
             6 => Ok(Kind::Dropped),
+            7 => Ok(Kind::Region),
             other => Err(Error::Decode(format!("unknown frame kind {other}"))),
         }
     }
