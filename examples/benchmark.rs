@@ -604,8 +604,11 @@ const SHARED_GOAL: f64 = 1.5;
 /// The threshold of the sweep's kinds that force shared memory.
 const SWEEP_SHARED_FROM: usize = MIB;
 
-/// The fewest messages a sweep measurement sends.
-const SWEEP_MESSAGES: usize = 3;
+/// The fewest messages a sweep measurement sends: a channel's first two
+/// messages in shared memory each make the region it then reuses (which
+/// costs what a sealed memory file of its own costs), so a stream of
+/// eight shows them as a stream's share.
+const SWEEP_MESSAGES: usize = 8;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -1166,6 +1169,21 @@ fn print_sweep(all: &[Rounds], counts: &Counts, tsv: bool) {
         println!(
             "shared-memory target: shared_bytes >= {SHARED_GOAL} of raw at 16m, 128m: {}",
             shared.join(", ")
+        );
+        // The struct's receiver allocates two halves, which glibc's heap
+        // trims and faults in again for every message at 1m and 16m: so
+        // does a raw receiver that reads into two buffers.
+        let like_for_like: Vec<String> = SWEEP_TARGET_SIZES
+            .iter()
+            .filter_map(|&size| {
+                let (structs, _) = sweep_cell(all, "struct", size)?;
+                let (halves, _) = sweep_cell(all, "raw_halves", size)?;
+                Some(format!("{:.2} at {}", structs / halves, size_name(size)))
+            })
+            .collect();
+        println!(
+            "like for like: struct / raw_halves (medians): {}",
+            like_for_like.join(", ")
         );
     }
 }
