@@ -281,7 +281,7 @@ fn a_result_arrives_even_when_the_child_exits_with_a_message_of_its_creator_unre
 #[test]
 fn a_peer_that_writes_an_unknown_frame_kind_gives_decode_and_closes_the_channel() {
     let mut channel = pprocess::start(|channel| {
-        write_raw(channel, &raw_frame(4, 7, b"abcd"));
+        write_raw(channel, &raw_frame(4, 8, b"abcd"));
         block(channel);
     })
     .unwrap();

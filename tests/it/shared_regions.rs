@@ -121,6 +121,44 @@ fn a_region_read_by_a_process_that_forked_since_is_never_written_again() {
     assert_eq!(before, after, "descriptors open before and after");
 }
 
+#[test]
+fn a_region_grows_for_a_larger_message_and_its_reader_maps_the_rest() {
+    let (before, after, checks) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let earlier = message_files();
+        let mut channel = pprocess::start(|channel| {
+            channel.set_shared_memory_threshold(MIB);
+            [2, 8, 4, 32].into_iter().try_for_each(|mib: u8| {
+                channel.receive::<()>()?;
+                channel.send_bytes(&vec![mib; usize::from(mib) * MIB])
+            })
+        })
+        .expect("start");
+        let mut checks = Vec::new();
+        let mut files = BTreeSet::new();
+        for mib in [2u8, 8, 4, 32] {
+            let bytes = next(&mut channel);
+            checks.push(bytes.len() == usize::from(mib) * MIB && bytes.iter().all(|&b| b == mib));
+            files.extend(
+                message_files()
+                    .into_iter()
+                    .filter(|file| !earlier.contains(file)),
+            );
+        }
+        // Each message found the region free: one memory file, grown.
+        checks.push(files.len() == 1);
+        assert!(channel.wait().expect("wait").success());
+        drop(channel);
+        checks.push(message_files() == earlier);
+        (before, open_descriptors(), checks)
+    });
+    assert_eq!(
+        checks, [true; 6],
+        "every message whole in one region, nothing left"
+    );
+    assert_eq!(before, after, "descriptors open before and after");
+}
+
 /// A memory file laid out as a region: a header page, then `room` bytes
 /// of 5; sealed against shrinking when `sealed`.
 fn region_file(room: usize, sealed: bool) -> OwnedFd {
