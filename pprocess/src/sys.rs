@@ -909,11 +909,13 @@ impl Mapping {
     /// The mapped bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `length` bytes are mapped readable at `start` for as long
-        // as `self` lives; a file sealed against shrinking cannot be cut
-        // under it; what its sender may still write is bytes, valid
-        // whatever they are (see `channel::region` for who writes when);
-        // and a writable mapping is only written through `bytes_mut`,
-        // which borrows `self` mutably.
+        // as `self` lives, and a file sealed against shrinking cannot be
+        // cut under it. Another process writes a region's pages only while
+        // its reader holds no slice of them (the protocol of
+        // `channel::region`); one that broke it could change bytes, any
+        // value of which is a valid `u8`, and nothing decodes from them
+        // in place. A writable mapping is only written through
+        // `bytes_mut`, which borrows `self` mutably.
         unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.length) }
     }
 
@@ -1046,8 +1048,12 @@ impl MemoryFile {
     }
 
     /// Grows the file and its mapping to `capacity` bytes, keeping what
-    /// they hold (the mapping may move).
+    /// they hold (the mapping may move); nothing if they hold as much
+    /// already.
     pub(crate) fn grow(&mut self, capacity: usize) -> io::Result<()> {
+        if capacity <= self.mapping.length {
+            return Ok(());
+        }
         resize(self.fd.as_fd(), self.offset + capacity)?;
         // SAFETY: remaps exactly the range `self.mapping` owns, letting the
         // kernel move it; on success the old range is gone and `mapping`
@@ -1120,9 +1126,11 @@ pub(crate) fn map_region_header(fd: BorrowedFd<'_>) -> io::Result<Mapping> {
     Mapping::new(fd, 0, page_size(), true)
 }
 
-/// Maps all of the reused memory file `fd` after its header page,
-/// read-only, if that holds at least `length` bytes: otherwise an
-/// `InvalidData` error. Its seal was checked by [`map_region_header`].
+/// Maps the first `length` bytes (rounded up to whole pages) of the
+/// reused memory file `fd` after its header page, read-only, if it holds
+/// them: otherwise an `InvalidData` error. Its seal was checked by
+/// [`map_region_header`]. What lies beyond stays unmapped: a file grown
+/// large but empty costs its reader nothing.
 pub(crate) fn map_region_data(fd: BorrowedFd<'_>, length: usize) -> io::Result<Mapping> {
     let room = file_size(fd)?.saturating_sub(page_size());
     if room < length.max(1) {
@@ -1130,7 +1138,8 @@ pub(crate) fn map_region_data(fd: BorrowedFd<'_>, length: usize) -> io::Result<M
             "a message of {length} bytes announced in a shared region of {room}"
         )));
     }
-    Mapping::new(fd, page_size(), room, false)
+    let mapped = length.max(1).next_multiple_of(page_size()).min(room);
+    Mapping::new(fd, page_size(), mapped, false)
 }
 
 fn invalid_data(message: String) -> io::Error {

@@ -106,12 +106,12 @@ fn a_region_read_by_a_process_that_forked_since_is_never_written_again() {
         // (the first free region is taken first) and change what the
         // reader reads.
         let second = next(&mut channel);
-        let third_region_free = all(&second, 2);
+        let second_whole = all(&second, 2);
         drop(second);
         let third = next(&mut channel);
         reader.send(&()).expect("ask the reader");
         let reader_saw_ones = reader.receive::<bool>().expect("the reader's check");
-        let checks = vec![third_region_free, all(&third, 3), reader_saw_ones];
+        let checks = vec![second_whole, all(&third, 3), reader_saw_ones];
         assert!(reader.wait().expect("wait").success());
         assert!(channel.wait().expect("wait").success());
         drop((third, channel, reader));
@@ -121,31 +121,65 @@ fn a_region_read_by_a_process_that_forked_since_is_never_written_again() {
     assert_eq!(before, after, "descriptors open before and after");
 }
 
+/// What the sender of the growth test sends, in turn: `Bytes` of `n`
+/// MiB of byte `n`, or a value decoded as such.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+enum Sent {
+    Bytes(u8),
+    /// Two blocks: the encoding outgrows the first and doubles its file.
+    Pair(Vec<u8>, Vec<u8>),
+    Floats(Vec<f64>),
+}
+
 #[test]
-fn a_region_grows_for_a_larger_message_and_its_reader_maps_the_rest() {
+fn one_region_carries_a_stream_of_growing_and_decoded_messages() {
     let (before, after, checks) = in_a_created_process(|| {
         let before = open_descriptors();
         let earlier = message_files();
-        let mut channel = pprocess::start(|channel| {
+        let sent = || {
+            [
+                Sent::Pair(vec![1; MIB], vec![2; MIB]),
+                Sent::Bytes(3),
+                Sent::Floats(vec![0.5; MIB]),
+                Sent::Bytes(2),
+                Sent::Bytes(32),
+            ]
+        };
+        let mut channel = pprocess::start(move |channel| {
             channel.set_shared_memory_threshold(MIB);
-            [2, 8, 4, 32].into_iter().try_for_each(|mib: u8| {
+            sent().into_iter().try_for_each(|value| {
                 channel.receive::<()>()?;
-                channel.send_bytes(&vec![mib; usize::from(mib) * MIB])
+                match value {
+                    Sent::Bytes(mib) => channel.send_bytes(&vec![mib; usize::from(mib) * MIB]),
+                    value => channel.send(&value),
+                }
             })
         })
         .expect("start");
         let mut checks = Vec::new();
         let mut files = BTreeSet::new();
-        for mib in [2u8, 8, 4, 32] {
-            let bytes = next(&mut channel);
-            checks.push(bytes.len() == usize::from(mib) * MIB && bytes.iter().all(|&b| b == mib));
+        for value in sent() {
+            let arrived = match value {
+                Sent::Bytes(mib) => {
+                    let bytes = next(&mut channel);
+                    bytes.is_mapped()
+                        && bytes.len() == usize::from(mib) * MIB
+                        && bytes.iter().all(|&b| b == mib)
+                }
+                value => {
+                    channel.send(&()).expect("ask");
+                    channel.receive::<Sent>().expect("a value") == value
+                }
+            };
+            checks.push(arrived);
             files.extend(
                 message_files()
                     .into_iter()
                     .filter(|file| !earlier.contains(file)),
             );
         }
-        // Each message found the region free: one memory file, grown.
+        // Each message found the region free (a decoded one frees it at
+        // once), grown as needed and never cut: one memory file.
         checks.push(files.len() == 1);
         assert!(channel.wait().expect("wait").success());
         drop(channel);
@@ -153,9 +187,37 @@ fn a_region_grows_for_a_larger_message_and_its_reader_maps_the_rest() {
         (before, open_descriptors(), checks)
     });
     assert_eq!(
-        checks, [true; 6],
+        checks, [true; 7],
         "every message whole in one region, nothing left"
     );
+    assert_eq!(before, after, "descriptors open before and after");
+}
+
+#[test]
+fn a_forked_child_letting_go_of_its_copy_does_not_free_the_region() {
+    let (before, after, checks) = in_a_created_process(|| {
+        let before = open_descriptors();
+        let mut channel = sending_when_asked(2);
+        let mut held = Some(next(&mut channel));
+        // The child has a copy of `held`, the same pages: it drops it at
+        // once (this process keeps its own).
+        let mut child = pprocess::start(|creator| {
+            drop(held.take());
+            creator.send(&())
+        })
+        .expect("start the child");
+        child.receive::<()>().expect("the child dropped its copy");
+        let first = held.expect("this process's copy");
+        // Had the child freed the region, the second message would be
+        // written over the first, which this process still reads.
+        let second = next(&mut channel);
+        let checks = vec![all(&first, 1), all(&second, 2)];
+        assert!(child.wait().expect("wait").success());
+        assert!(channel.wait().expect("wait").success());
+        drop((first, second, channel, child));
+        (before, open_descriptors(), checks)
+    });
+    assert_eq!(checks, [true; 2], "the first message never changed");
     assert_eq!(before, after, "descriptors open before and after");
 }
 

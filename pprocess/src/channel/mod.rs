@@ -428,7 +428,8 @@ impl Channel {
     /// of the region into fresh memory and gains nothing, and the first
     /// message in each region (or in a file of its own) costs the kernel
     /// fresh pages: for one result per process, the socket is faster. A
-    /// region grows to the largest message it carried and stays until the
+    /// region grows to hold the largest message it carried (up to twice
+    /// its size, as an encoding grows by doubling) and stays until the
     /// channel is dropped. Connections to persistent channels always use
     /// the socket.
     ///
@@ -646,7 +647,7 @@ impl Channel {
                     Kind::Region => self
                         .mapped
                         .take(&mut self.inbox, frame, self.frame_limit)
-                        .and_then(|lent| codec::decode(lent.bytes())),
+                        .and_then(region::Lent::decode),
                     Kind::Panic => Err(Error::Panicked {
                         pid: self.pid(),
                         message: String::from_utf8_lossy(self.inbox.payload(frame)).into_owned(),

@@ -13,11 +13,16 @@
 //!   the mapping read-only again (a stray write then faults instead of
 //!   changing what the receiver reads) and announces it: the slot, the
 //!   length, and the memory file itself the first time the slot is used.
-//! - The receiver maps the message read-only and reads it where it is;
-//!   when it is done (the decoded value is made, or the
-//!   [`SharedBytes`](super::SharedBytes) is dropped) it marks the region
-//!   free. A process that has forked since it received the message never
-//!   marks it free: its child may still be reading the same pages.
+//! - The receiver maps the message read-only (as much of the file as
+//!   the message takes). A byte string is lent where it is, as
+//!   [`SharedBytes`](super::SharedBytes), and the region is marked free
+//!   when that is dropped; any other value is decoded from a copy made
+//!   at once, and the region marked free after the copy (decoding in
+//!   place would trust the sender not to change a string between its
+//!   UTF-8 check and its use). A process that has forked since it
+//!   received the message never marks it free: its child may still be
+//!   reading the same pages. A message that cannot be read (too large,
+//!   beyond its file) frees its region too.
 //! - When every slot holds a message still read, the next large message
 //!   takes a memory file of its own, sealed against any change.
 //!
@@ -30,8 +35,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use serde::de::DeserializeOwned;
+
 use crate::error::{Error, Result};
 use crate::sys;
+use crate::wire::codec;
 use crate::wire::frame::{self, Frame, Inbox, Kind};
 
 /// How many regions a channel reuses: one being read while the next
@@ -59,8 +67,6 @@ struct Region {
     header: sys::Mapping,
     /// `None` while leased.
     file: Option<sys::MemoryFile>,
-    /// How many bytes the file holds after the header.
-    capacity: usize,
     /// Whether the receiver has the memory file.
     passed: bool,
 }
@@ -74,10 +80,7 @@ impl Region {
     fn reopen(&mut self, capacity: usize) -> std::io::Result<sys::MemoryFile> {
         let mut file = self.file.take().expect("a free region has its file");
         file.protect(true)?;
-        if capacity > self.capacity {
-            file.grow(capacity)?;
-            self.capacity = capacity;
-        }
+        file.grow(capacity)?;
         Ok(file)
     }
 }
@@ -123,7 +126,6 @@ impl Regions {
                 *empty = Some(Region {
                     header,
                     file: None,
-                    capacity,
                     passed: false,
                 });
                 file
@@ -158,7 +160,10 @@ impl Regions {
                 .seal(length)
                 .map(|file| Announced::Sealed { frame, file });
         };
-        file.protect(false)?;
+        if let Err(error) = file.protect(false) {
+            self.slots[index] = None;
+            return Err(error);
+        }
         let region = self.slots[index].as_mut().expect("leased from this slot");
         let mut frame = [0; frame::HEADER_LEN + ANNOUNCEMENT_LEN];
         frame::write_header(&mut frame, ANNOUNCEMENT_LEN as u64, Kind::Region);
@@ -175,18 +180,14 @@ impl Regions {
         })
     }
 
-    /// Gives back the region of a message that was encoded but not sent
-    /// (it was too large for the frame limit): free again.
+    /// Drops the region of a message that was encoded but not sent (it
+    /// was too large for the frame limit), rather than keep memory grown
+    /// for it: the slot takes a new region when next needed.
     pub(super) fn unsend(&mut self, file: sys::MemoryFile) {
-        let Some(index) = self.leased.take() else {
-            return;
-        };
-        let region = self.slots[index].as_mut().expect("leased from this slot");
-        if let Ok(()) = region.file.insert(file).protect(false) {
-            region.header.word().store(FREE, Ordering::Release);
-        } else {
+        if let Some(index) = self.leased.take() {
             self.slots[index] = None;
         }
+        drop(file);
     }
 }
 
@@ -220,20 +221,20 @@ impl Mapped {
         // A passed file is taken first, so that whatever this frame's
         // fault, the next frame that passes one gets its own.
         let file = passed.then(|| inbox.take_passed());
+        let slot = self.slots.get_mut(index).ok_or_else(|| {
+            Error::Decode(format!("a message in shared region {index} of {SLOTS}"))
+        })?;
         if length > limit as u64 {
+            if let (None, Some(region)) = (&file, slot) {
+                // The message cannot be read: its region is free again.
+                region.header.word().store(FREE, Ordering::Release);
+            }
             return Err(Error::FrameTooLarge {
                 length,
                 limit: limit as u64,
             });
         }
         let length = length as usize;
-        let slot = self.slots.get_mut(index).ok_or_else(|| {
-            Error::Decode(format!("a message in shared region {index} of {SLOTS}"))
-        })?;
-        let invalid = |error: std::io::Error| match error.kind() {
-            std::io::ErrorKind::InvalidData => Error::Decode(error.to_string()),
-            _ => Error::io("map a shared region", error),
-        };
         match file {
             Some(Some(fd)) => {
                 *slot = None;
@@ -255,17 +256,38 @@ impl Mapped {
         let region = slot.as_mut().ok_or_else(|| {
             Error::Decode(format!("a message in shared region {index}, never passed"))
         })?;
-        if length > region.data.bytes().len() {
-            // The sender grew the region since it was mapped.
-            let data = sys::map_region_data(region.fd.as_fd(), length).map_err(invalid)?;
-            region.data = Arc::new(data);
+        let lent = region.lend(length);
+        if lent.is_err() {
+            // The message cannot be read: its region is free again.
+            region.header.word().store(FREE, Ordering::Release);
+        }
+        lent
+    }
+}
+
+impl MappedRegion {
+    /// The region's first `length` bytes, mapping more of the file if the
+    /// sender grew it; a length beyond the file is [`Error::Decode`].
+    fn lend(&mut self, length: usize) -> Result<Lent> {
+        if length > self.data.bytes().len() {
+            let data = sys::map_region_data(self.fd.as_fd(), length).map_err(invalid)?;
+            self.data = Arc::new(data);
         }
         Ok(Lent {
-            header: Arc::clone(&region.header),
-            data: Arc::clone(&region.data),
+            header: Arc::clone(&self.header),
+            data: Arc::clone(&self.data),
             range: 0..length,
             forks: sys::forks(),
         })
+    }
+}
+
+/// A mapping's failure as the receiver reports it: a file that is not
+/// what its announcement says is [`Error::Decode`].
+fn invalid(error: std::io::Error) -> Error {
+    match error.kind() {
+        std::io::ErrorKind::InvalidData => Error::Decode(error.to_string()),
+        _ => Error::io("map a shared region", error),
     }
 }
 
@@ -283,6 +305,15 @@ impl Lent {
     /// The message's bytes.
     pub(super) fn bytes(&self) -> &[u8] {
         &self.data.bytes()[self.range.clone()]
+    }
+
+    /// Decodes the message from a copy of its own, and frees the region
+    /// once copied. Not in place: a sender that broke the protocol could
+    /// change the bytes between a check (a string's UTF-8) and its use.
+    pub(super) fn decode<T: DeserializeOwned>(self) -> Result<T> {
+        let copy = self.bytes().to_vec();
+        drop(self);
+        codec::decode(&copy)
     }
 
     /// The same region, lending only the bytes from `start` on.

@@ -121,13 +121,16 @@ fn map(inbox: &mut Inbox, frame: Frame, limit: usize) -> Result<sys::Mapping> {
 /// its sender wrote it when it came through shared memory, with no copy
 /// on the receiving side at all; otherwise the bytes read from the socket.
 ///
-/// It dereferences to `[u8]`. Neither side can change the bytes while it
-/// lives: they are in a region its sender writes again only once the
-/// `SharedBytes` is dropped (and keeps read-only meanwhile), or in memory
-/// sealed against any change. Dropping it frees the region for the next
-/// message; a process that forked while holding it never frees it, as
-/// its child may still read the same pages. A `SharedBytes` holds no
-/// descriptor.
+/// It dereferences to `[u8]`. The bytes do not change while it lives:
+/// they are in one of the sender's reused regions, which its channel
+/// writes again only once the `SharedBytes` is dropped (and keeps
+/// read-only meanwhile), or in memory sealed against any change. For a
+/// region this is the protocol's promise, not the kernel's: a sender
+/// that broke it (only unsafe code of its own could) would change the
+/// bytes under the reader, who still reads bytes. Dropping it frees the
+/// region for the next message; a process that forked while holding it
+/// never frees it, as its child may still read the same pages. A
+/// `SharedBytes` holds no descriptor.
 ///
 /// ```
 /// let mut channel = pprocess::start(|channel| {
