@@ -1160,17 +1160,45 @@ pub(crate) fn page_size() -> usize {
 }
 
 /// How many times this process (or its creators before it) has forked
-/// since the first call, or `None` if forks cannot be counted: the count
-/// changes in both processes at each `fork`, whoever calls it.
+/// since the first call of this or [`process_id`], or `None` if forks
+/// cannot be counted: the count changes in both processes at each
+/// `fork`, whoever calls it (through the C library).
 pub(crate) fn forks() -> Option<u64> {
-    static FORKS: AtomicU64 = AtomicU64::new(0);
-    static COUNTING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    extern "C" fn count_fork() {
+    watching_forks().then(|| FORKS.load(Ordering::Relaxed))
+}
+
+/// This process's id: a system call the first time only, and again
+/// after a `fork` (through the C library), in the new process.
+pub(crate) fn process_id() -> u32 {
+    if !watching_forks() {
+        return std::process::id();
+    }
+    let known = PROCESS_ID.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let id = std::process::id();
+    PROCESS_ID.store(id, Ordering::Relaxed);
+    id
+}
+
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether every `fork` through the C library is seen (the handlers
+/// below are installed once, at the first call).
+fn watching_forks() -> bool {
+    static WATCHING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    extern "C" fn before_fork() {
         FORKS.fetch_add(1, Ordering::Relaxed);
     }
-    // SAFETY: the handler is a plain function that touches only an
-    // atomic; it stays valid for the life of the process.
-    let counting =
-        COUNTING.get_or_init(|| unsafe { libc::pthread_atfork(Some(count_fork), None, None) } == 0);
-    counting.then(|| FORKS.load(Ordering::Relaxed))
+    extern "C" fn in_the_child() {
+        PROCESS_ID.store(0, Ordering::Relaxed);
+    }
+    // SAFETY: the handlers are plain functions that touch only atomics
+    // (async-signal-safe, as a child's handler must be); they stay valid
+    // for the life of the process.
+    *WATCHING.get_or_init(|| unsafe {
+        libc::pthread_atfork(Some(before_fork), None, Some(in_the_child)) == 0
+    })
 }

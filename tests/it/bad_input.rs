@@ -308,3 +308,24 @@ fn a_persistent_channel_drops_peers_that_send_bad_frames_and_serves_the_next() {
     assert!(!address.exists());
     std::fs::remove_dir_all(&directory).unwrap();
 }
+
+#[test]
+fn a_channel_used_by_a_process_that_inherited_it_is_a_foreign_channel() {
+    let mut channel = pprocess::start(|channel| channel.receive::<u8>().map(drop)).expect("start");
+    let owner = std::process::id();
+    // The checker is forked with a copy of `channel`, which it does not own
+    // (each side checks its own process id, cached until a fork).
+    let mut checker = pprocess::start(|creator| {
+        let sent = channel.send(&1u8);
+        let received = channel.receive::<u8>();
+        creator.send(&[sent, received.map(drop)].iter().all(|outcome| {
+            matches!(outcome, Err(Error::ForeignChannel { owner: found }) if *found == owner)
+        }))
+    })
+    .expect("start the checker");
+    assert!(checker.receive::<bool>().expect("the checker's verdict"));
+    assert!(checker.wait().expect("wait").success());
+    // Still this process's own.
+    channel.send(&1u8).expect("send to its own process");
+    assert!(channel.wait().expect("wait").success());
+}

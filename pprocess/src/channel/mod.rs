@@ -192,7 +192,7 @@ impl Channel {
     fn with_role(socket: Option<OwnedFd>, role: Role) -> Self {
         Channel {
             socket,
-            owner: std::process::id(),
+            owner: sys::process_id(),
             inbox: Inbox::default(),
             outbox: Vec::new(),
             unsent: VecDeque::new(),
@@ -962,7 +962,7 @@ impl Channel {
             link.close();
         }
         if let Some(socket) = self.socket.take() {
-            if self.owner == std::process::id() {
+            if self.owner == sys::process_id() {
                 fork::close_channel(socket);
             } else {
                 // Closed in this process right after the fork that copied it.
@@ -1043,7 +1043,7 @@ impl Channel {
     /// creator's end of a socketpair, in the process that created it (a
     /// process created later holds a copy of it only until it closes it).
     fn reaps_its_process(&self) -> bool {
-        matches!(self.role, Role::Creator { .. }) && self.owner == std::process::id()
+        matches!(self.role, Role::Creator { .. }) && self.owner == sys::process_id()
     }
 
     /// Closes the channel and reaps its process; `kill` first kills a
@@ -1092,7 +1092,7 @@ impl Channel {
     }
 
     fn check_owner(&self) -> Result<()> {
-        if self.owner != std::process::id() {
+        if self.owner != sys::process_id() {
             return Err(Error::ForeignChannel { owner: self.owner });
         }
         Ok(())

@@ -105,7 +105,7 @@ impl Link {
             partial: 0,
             arrived: VecDeque::new(),
             arrived_bytes: 0,
-            owner: std::process::id(),
+            owner: sys::process_id(),
         }
     }
 }
@@ -179,7 +179,7 @@ impl Listening for Link {
     /// any more), then closes the listening socket and the connection, so
     /// a peer sees the end of the stream only once the file is gone.
     fn close(&mut self) {
-        if self.owner != std::process::id() {
+        if self.owner != sys::process_id() {
             // A copy made by fork: the descriptors were closed right after
             // the fork (they may have been reused since), the file is not
             // ours.
