@@ -291,6 +291,25 @@ where
     value
 }
 
+/// Runs `check` in a created process, as [`in_a_created_process`] does,
+/// and asserts that it left no descriptor open there: the count before it
+/// ran and after it returned (having dropped what it made) is the same.
+pub fn in_a_created_process_leaving_no_descriptor<T>(check: fn() -> T) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut channel = pprocess::start(move |channel| {
+        let before = open_descriptors();
+        let value = check();
+        channel.send(&(before, open_descriptors(), value))
+    })
+    .expect("start");
+    let (before, after, value): (usize, usize, T) = channel.receive().expect("the check's result");
+    assert!(channel.wait().expect("wait").success());
+    assert_eq!(before, after, "descriptors open before and after");
+    value
+}
+
 /// A value whose serialization writes `bytes` (a block: into shared
 /// memory, or sent as a part), then kills its own process: a sender that
 /// dies in the middle of a message.

@@ -367,16 +367,7 @@ mod tests {
             bytes: vec![5; 20],
         };
         let (mut small, mut spill) = ([9u8; 64], Vec::new());
-        let Placed::Small(used) = encode_after(
-            &value,
-            &mut small,
-            4,
-            &mut spill,
-            usize::MAX,
-            &mut |_| None,
-            None,
-        )
-        .unwrap() else {
+        let Placed::Small(used) = place_without_shared(&value, &mut small, &mut spill) else {
             panic!("20 bytes fit in 64");
         };
         let mut expected = Vec::new();
@@ -397,16 +388,7 @@ mod tests {
             bytes: (0..=255).cycle().take(1000).collect(),
         };
         let (mut small, mut spill) = ([9u8; 64], vec![1, 2, 3]);
-        let placed = encode_after(
-            &value,
-            &mut small,
-            4,
-            &mut spill,
-            usize::MAX,
-            &mut |_| None,
-            None,
-        )
-        .unwrap();
+        let placed = place_without_shared(&value, &mut small, &mut spill);
         assert!(matches!(placed, Placed::Spilled));
         let mut expected = vec![9u8; 4];
         encode_into(&value.bytes, &mut expected).unwrap();
@@ -444,6 +426,15 @@ mod tests {
         let mut out = Vec::new();
         encode_into(value, &mut out).unwrap();
         out
+    }
+
+    /// Where `value` goes with 4 reserved bytes and no shared memory.
+    fn place_without_shared<T: Serialize>(
+        value: &T,
+        small: &mut [u8],
+        spill: &mut Vec<u8>,
+    ) -> Placed {
+        encode_after(value, small, 4, spill, usize::MAX, &mut |_| None, None).unwrap()
     }
 
     /// Where `value` goes with a 64-byte small buffer, 4 reserved bytes
