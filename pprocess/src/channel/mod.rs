@@ -398,6 +398,8 @@ impl Channel {
             .regions
             .announce(file, length)
             .map_err(|error| Error::io("seal shared memory", error))?;
+        // The announcement borrows the regions (a region's file) until it
+        // is sent: it ends before `send_error`, which takes the channel.
         let sent = match &announced {
             region::Announced::Region { frame, file: None } => sys::send_all(socket.as_fd(), frame),
             region::Announced::Region {

@@ -3,9 +3,11 @@
 //! `region`), or, when both are still read, into a memory file of its own,
 //! which is sealed against any change and passed with the frame header;
 //! the receiver maps it read-only and decodes from it, or lends its bytes
-//! as [`SharedBytes`]. The payload never crosses the socket, so it is
-//! copied twice (encoded, decoded) instead of four times (encoded, into
-//! the kernel, out of it, decoded), or once, when read in place.
+//! as [`SharedBytes`]. The payload never crosses the socket: it is
+//! copied once when read in place, twice when decoded from a sealed file
+//! (encoded, decoded), three times when decoded from a region (encoded,
+//! copied out, decoded: see `region`), against four through the socket
+//! before the socket path learned to send and decode blocks in place.
 //!
 //! Nothing leaks when either side dies: the sender's file is a descriptor
 //! and a mapping of its own until it is passed; a passed descriptor not yet
