@@ -278,22 +278,12 @@ pub fn report_on(fd: RawFd, index: u64) {
     socket::send(fd, &message, MsgFlags::empty()).expect("reporting to the test");
 }
 
-/// Runs `check` in a created process and returns what it sends back:
-/// descriptors and children counted there mean something (the test
-/// process's other threads open and close descriptors all the time).
-pub fn in_a_created_process<T>(check: fn() -> T) -> T
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let mut channel = pprocess::start(move |channel| channel.send(&check())).expect("start");
-    let value = channel.receive().expect("the check's result");
-    assert!(channel.wait().expect("wait").success());
-    value
-}
-
-/// Runs `check` in a created process, as [`in_a_created_process`] does,
-/// and asserts that it left no descriptor open there: the count before it
+/// Runs `check` in a created process and returns what it sends back,
+/// asserting that it left no descriptor open there: the count before it
 /// ran and after it returned (having dropped what it made) is the same.
+/// Descriptors and children counted in a created process mean something
+/// (the test process's other threads open and close descriptors all the
+/// time).
 pub fn in_a_created_process_leaving_no_descriptor<T>(check: fn() -> T) -> T
 where
     T: serde::Serialize + serde::de::DeserializeOwned,

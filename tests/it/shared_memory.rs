@@ -10,7 +10,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use crate::hardening::{
-    DiesMidway, gone, header, in_a_created_process, open_descriptors, raw_frame,
+    DiesMidway, gone, header, in_a_created_process_leaving_no_descriptor, raw_frame,
 };
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -160,8 +160,7 @@ fn large_messages_go_to_two_reused_regions_then_to_sealed_memory_files() {
 
 #[test]
 fn large_messages_round_trip_and_leave_no_descriptor_open() {
-    let (before, after, checks) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let checks = in_a_created_process_leaving_no_descriptor(|| {
         let mapped = shared_mappings();
         let mut channel = pprocess::start(|channel| {
             channel.set_shared_memory_threshold(MIB);
@@ -176,25 +175,22 @@ fn large_messages_round_trip_and_leave_no_descriptor_open() {
         let pid = channel.pid();
         assert!(channel.wait().expect("wait").success());
         drop(channel);
-        let checks = bytes == vec![1u8; 3 * MIB]
+        bytes == vec![1u8; 3 * MIB]
             && shared_mappings() == mapped
             && text == "text"
             && floats == vec![0.25; MIB]
             && small == vec![2u8; 100]
-            && gone(pid);
-        (before, open_descriptors(), checks)
+            && gone(pid)
     });
     assert!(
         checks,
         "every message arrived whole, nothing stays mapped, the process is gone"
     );
-    assert_eq!(before, after, "descriptors open before and after");
 }
 
 #[test]
 fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
-    let (before, after, outcomes) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let outcomes = in_a_created_process_leaving_no_descriptor(|| {
         let mapped = shared_mappings();
         let mut channel = pprocess::start(|channel| {
             // More than the file holds.
@@ -240,7 +236,7 @@ fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
         outcomes.push(format!("{} more mapped", shared_mappings() - mapped));
         assert!(channel.wait().expect("wait").success());
         drop(channel);
-        (before, open_descriptors(), outcomes)
+        outcomes
     });
     assert_eq!(
         outcomes,
@@ -255,13 +251,11 @@ fn lying_sizes_and_unsealed_or_missing_memory_are_typed_errors() {
             "0 more mapped"
         ]
     );
-    assert_eq!(before, after, "every passed file was closed");
 }
 
 #[test]
 fn a_sender_killed_while_filling_the_memory_is_reported_and_leaks_nothing() {
-    let (before, after, outcome, process_gone) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let (outcome, process_gone) = in_a_created_process_leaving_no_descriptor(|| {
         let mut channel = pprocess::start(|channel| {
             channel.set_shared_memory_threshold(MIB);
             channel.send(&DiesMidway {
@@ -275,17 +269,15 @@ fn a_sender_killed_while_filling_the_memory_is_reported_and_leaks_nothing() {
         };
         let pid = channel.pid();
         drop(channel);
-        (before, open_descriptors(), outcome, gone(pid))
+        (outcome, gone(pid))
     });
     assert_eq!(outcome, format!("died of {}", nix::libc::SIGKILL));
     assert!(process_gone, "the killed process was reaped");
-    assert_eq!(before, after);
 }
 
 #[test]
 fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_it() {
-    let (before, after, arrived) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let arrived = in_a_created_process_leaving_no_descriptor(|| {
         // The sender ends (closing its own descriptor) before the message
         // is read: the receiver's descriptor keeps the memory.
         let mut early = sending_through_shared_memory(6);
@@ -296,10 +288,9 @@ fn memory_outlives_a_sender_that_is_gone_and_a_receiver_that_never_reads_closes_
         let mut unread = sending_through_shared_memory(7);
         assert!(unread.wait().expect("wait").success());
         drop(unread);
-        (before, open_descriptors(), arrived)
+        arrived
     });
     assert!(arrived);
-    assert_eq!(before, after);
 }
 
 #[test]
@@ -326,8 +317,7 @@ fn an_exchange_collects_results_through_shared_memory() {
 
 #[test]
 fn shared_bytes_are_read_in_place_and_leave_nothing_mapped_or_open_once_dropped() {
-    let (before, after, checks) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let checks = in_a_created_process_leaving_no_descriptor(|| {
         let mapped = shared_mappings();
         let mut channel = pprocess::start(|channel| {
             channel.set_shared_memory_threshold(MIB);
@@ -353,19 +343,17 @@ fn shared_bytes_are_read_in_place_and_leave_nothing_mapped_or_open_once_dropped(
         let mut checks = checks;
         checks.push(shared_mappings() == mapped);
         checks.push(gone(pid));
-        (before, open_descriptors(), checks)
+        checks
     });
     assert_eq!(
         checks, [true; 6],
         "bytes in place, two regions held, nothing after the drop, the process gone"
     );
-    assert_eq!(before, after, "descriptors open before and after");
 }
 
 #[test]
 fn shared_bytes_refuse_a_lying_size_and_a_message_that_is_not_a_byte_string() {
-    let (before, after, outcomes) = in_a_created_process(|| {
-        let before = open_descriptors();
+    let outcomes = in_a_created_process_leaving_no_descriptor(|| {
         let mut channel = pprocess::start(|channel| {
             send_raw_with(
                 channel,
@@ -388,8 +376,7 @@ fn shared_bytes_refuse_a_lying_size_and_a_message_that_is_not_a_byte_string() {
         drop(last);
         assert!(channel.wait().expect("wait").success());
         drop(channel);
-        (before, open_descriptors(), outcomes)
+        outcomes
     });
     assert_eq!(outcomes, ["decode", "decode", "2097152 bytes of 4"]);
-    assert_eq!(before, after, "every passed file was closed");
 }

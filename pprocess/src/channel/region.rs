@@ -317,7 +317,7 @@ impl Lent {
     }
 
     /// The same region, lending only the bytes from `start` on.
-    pub(super) fn from(mut self, start: usize) -> Lent {
+    pub(super) fn skipping(mut self, start: usize) -> Lent {
         self.range.start += start;
         self
     }

@@ -71,7 +71,7 @@ pub(crate) fn bytes(
     let held = if frame.kind == Kind::Region {
         let lent = mapped.take(inbox, frame, limit)?;
         let start = byte_string_start(lent.bytes())?;
-        Held::Lent(lent.from(start))
+        Held::Lent(lent.skipping(start))
     } else {
         let mapping = map(inbox, frame, limit)?;
         let start = byte_string_start(mapping.bytes())?;

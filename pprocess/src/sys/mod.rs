@@ -75,13 +75,20 @@ pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Never raises `SIGPIPE`: a closed peer is reported as `EPIPE`.
 pub(crate) fn send_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        match socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
-            Ok(written) => bytes = &bytes[written..],
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
+        let written = retrying(|| socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL))?;
+        bytes = &bytes[written..];
     }
     Ok(())
+}
+
+/// Makes `call` until it is not interrupted (`EINTR`).
+fn retrying<T>(mut call: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(Errno::EINTR) => {}
+            done => return done.map_err(io::Error::from),
+        }
+    }
 }
 
 /// Writes all of `parts`, in order, to a socket with as few `sendmsg`
@@ -93,11 +100,10 @@ pub(crate) fn send_all_vectored(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> io::Resu
     let mut remaining = &mut slices[..];
     io::IoSlice::advance_slices(&mut remaining, 0);
     while !remaining.is_empty() {
-        match socket::sendmsg::<()>(fd.as_raw_fd(), remaining, &[], MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(written) => io::IoSlice::advance_slices(&mut remaining, written),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
+        let written = retrying(|| {
+            socket::sendmsg::<()>(fd.as_raw_fd(), remaining, &[], MsgFlags::MSG_NOSIGNAL, None)
+        })?;
+        io::IoSlice::advance_slices(&mut remaining, written);
     }
     Ok(())
 }
@@ -208,19 +214,16 @@ pub(crate) fn send_with_descriptor(
     let descriptors = [passed.as_raw_fd()];
     let control = [socket::ControlMessage::ScmRights(&descriptors)];
     let parts = [io::IoSlice::new(bytes)];
-    loop {
-        match socket::sendmsg::<()>(
+    let written = retrying(|| {
+        socket::sendmsg::<()>(
             fd.as_raw_fd(),
             &parts,
             &control,
             MsgFlags::MSG_NOSIGNAL,
             None,
-        ) {
-            Ok(written) => return send_all(fd, &bytes[written..]),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
+        )
+    })?;
+    send_all(fd, &bytes[written..])
 }
 
 /// A descriptor that becomes readable when process `pid` (a child of
@@ -441,13 +444,7 @@ pub(crate) fn connect_unix(socket: BorrowedFd<'_>, path: &Path) -> io::Result<()
 /// Accepts the next connection on a listening socket, close-on-exec,
 /// waiting for one. Retries `EINTR`.
 pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    loop {
-        match socket::accept4(listener, SockFlag::SOCK_CLOEXEC) {
-            Ok(socket) => return Ok(socket),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
+    retrying(|| socket::accept4(listener, SockFlag::SOCK_CLOEXEC))
 }
 
 /// Who is at the other end of a connected Unix socket: the process that
@@ -535,17 +532,13 @@ pub(crate) fn set_timeouts(
 /// the number of bytes written; `WouldBlock` if none fit. Never raises
 /// `SIGPIPE`: a closed peer is `EPIPE`. Retries `EINTR`.
 pub(crate) fn send_nonblocking(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
-    loop {
-        match socket::send(
+    retrying(|| {
+        socket::send(
             fd.as_raw_fd(),
             bytes,
             MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-        ) {
-            Ok(written) => return Ok(written),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
+        )
+    })
 }
 
 /// What [`poll_one`] found.
