@@ -294,3 +294,63 @@ fn a_large_block_leaves_as_a_part_and_the_rest_as_the_message_frame() {
     // The message frame: what follows the block.
     assert_eq!(wire[9 + part..], raw_frame(1, MESSAGE, &[9])[..]);
 }
+
+#[test]
+fn a_block_larger_than_its_vector_grows_at_once_arrives_whole_with_what_follows() {
+    // A vector grows by at most 64 MiB ahead of what arrived: this block
+    // is read into it in two steps, and its part's end, then the rest of
+    // the message, then the next message follow.
+    let length = 64 * MIB + 100_003;
+    let pattern = |n: usize| (n % 251) as u8;
+    let mut channel = pprocess::start(move |channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        let block: Vec<u8> = (0..length).map(pattern).collect();
+        channel.send(&(block, "after the block".to_string()))?;
+        channel.send(&vec![0.5f64; 8 * MIB + 3])?;
+        channel.send("the next message")
+    })
+    .expect("start");
+    let (block, after): (Vec<u8>, String) = channel.receive().expect("the block");
+    assert_eq!(block.len(), length);
+    assert!(
+        block
+            .iter()
+            .enumerate()
+            .all(|(n, &byte)| byte == pattern(n))
+    );
+    assert_eq!(after, "after the block");
+    let floats: Vec<f64> = channel.receive().expect("the floats");
+    assert_eq!(floats, vec![0.5f64; 8 * MIB + 3]);
+    let next: String = channel.receive().expect("the next message");
+    assert_eq!(next, "the next message");
+    assert!(channel.wait().expect("wait").success());
+}
+
+#[test]
+fn a_message_ending_in_a_block_is_read_without_the_frames_queued_behind_it() {
+    // Behind each message whose last block is read as it arrives, one in
+    // a shared region, whose memory file comes with its frame: a read of
+    // the block that went past the message would take that file.
+    let (mut sent, sender) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let mut channel = pprocess::start(move |channel| {
+        channel.set_shared_memory_threshold(MIB);
+        for byte in [1u8, 3] {
+            channel.send(&vec![byte; 20_000])?;
+            channel.send(&vec![byte + 1; 2 * MIB])?;
+        }
+        std::io::Write::write_all(&mut &sender, &[0]).expect("say all were sent");
+        Ok::<_, Error>(())
+    })
+    .expect("start");
+    std::io::Read::read_exact(&mut sent, &mut [0]).expect("all sent");
+    for (byte, length) in [(1, 20_000), (2, 2 * MIB), (3, 20_000), (4, 2 * MIB)] {
+        let received: Vec<u8> = channel.receive().expect("a message");
+        assert!(
+            received.len() == length && received.iter().all(|&each| each == byte),
+            "expected {length} bytes {byte}, got {} starting {:?}",
+            received.len(),
+            &received[..received.len().min(4)]
+        );
+    }
+    assert!(channel.wait().expect("wait").success());
+}

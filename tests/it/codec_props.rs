@@ -186,8 +186,8 @@ where
 }
 
 /// A message with blocks around the sizes at which they are sent as parts
-/// (64 KiB) and messages are decoded as they arrive (16 KiB), small fields
-/// between.
+/// (32 KiB), messages are decoded as they arrive (16 KiB) and reads for
+/// small values stop (64 KiB), small fields between.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Blocks {
     tag: u8,
@@ -233,6 +233,7 @@ fn blocks() -> impl Strategy<Value = Blocks> {
         prop_oneof![
             0usize..1000,
             14_000usize..20_000,
+            30_000usize..36_000,
             60_000usize..70_000,
             120_000usize..400_000
         ]
@@ -267,6 +268,47 @@ fn blocks() -> impl Strategy<Value = Blocks> {
 #[test]
 fn any_value_with_large_blocks_round_trips_in_parts_both_ways() {
     round_trips(blocks(), 60);
+}
+
+/// A message of a stream: blocks with small fields between and after
+/// them, one that ends with a block, or a small one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Item {
+    Blocks(Blocks),
+    Ends(Vec<u8>),
+    Small(u32),
+}
+
+#[test]
+fn any_stream_of_large_and_small_values_sent_at_once_arrives_in_order() {
+    // All sent before the first is received, so each read may find the
+    // next message behind the one it is for; some go in shared memory
+    // (their descriptors come with the bytes) when a threshold is set.
+    let item = prop_oneof![
+        blocks().prop_map(Item::Blocks),
+        (0usize..100_000, any::<u64>()).prop_map(|(length, seed)| Item::Ends(seeded(length, seed))),
+        any::<u32>().prop_map(Item::Small),
+    ];
+    let stream = (
+        prop::collection::vec(item, 1..8),
+        prop_oneof![Just(usize::MAX), 20_000usize..200_000],
+    );
+    runner(40)
+        .run(&stream, |(values, shared_from)| {
+            let sent = values.clone();
+            let mut channel = pprocess::start(move |channel| {
+                channel.set_shared_memory_threshold(shared_from);
+                sent.iter().try_for_each(|value| channel.send(value))
+            })
+            .map_err(fail)?;
+            for value in &values {
+                let received: Item = channel.receive().map_err(fail)?;
+                prop_assert_eq!(&received, value);
+            }
+            prop_assert!(channel.wait().map_err(fail)?.success());
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]

@@ -145,25 +145,43 @@ fn receive_into(
     spare: &mut [std::mem::MaybeUninit<u8>],
     passed: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
-    debug_assert!(!spare.is_empty());
+    receive_into_both(fd, spare, &mut [], passed)
+}
+
+/// Reads once from `fd` into `first` (not empty) and then `second`, as
+/// [`receive_into`]: the number of bytes read, which fill `first` before
+/// any goes to `second`.
+fn receive_into_both(
+    fd: BorrowedFd<'_>,
+    first: &mut [std::mem::MaybeUninit<u8>],
+    second: &mut [std::mem::MaybeUninit<u8>],
+    passed: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    debug_assert!(!first.is_empty());
     // Room for one control message of up to 8 descriptors, aligned as a
     // `cmsghdr` must be.
     let mut control = [0u64; 8];
     loop {
-        let mut part = libc::iovec {
-            iov_base: spare.as_mut_ptr().cast(),
-            iov_len: spare.len(),
-        };
+        let mut parts = [
+            libc::iovec {
+                iov_base: first.as_mut_ptr().cast(),
+                iov_len: first.len(),
+            },
+            libc::iovec {
+                iov_base: second.as_mut_ptr().cast(),
+                iov_len: second.len(),
+            },
+        ];
         // SAFETY: an all-zero `msghdr` is valid: no address, no vectors,
         // no control buffer.
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-        message.msg_iov = &mut part;
-        message.msg_iovlen = 1;
+        message.msg_iov = parts.as_mut_ptr();
+        message.msg_iovlen = if second.is_empty() { 1 } else { 2 };
         message.msg_control = control.as_mut_ptr().cast();
         message.msg_controllen = size_of_val(&control) as _;
-        // SAFETY: `message` points at one vector of `spare.len()` writable
-        // bytes (uninitialised is fine: the kernel only writes them) and at
-        // `control`, both alive for the call.
+        // SAFETY: `message` points at vectors of `first.len()` and
+        // `second.len()` writable bytes (uninitialised is fine: the kernel
+        // only writes them) and at `control`, all alive for the call.
         let read = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
         if read < 0 {
             let error = io::Error::last_os_error();
@@ -813,14 +831,27 @@ impl<E: bytemuck::Pod> Filling<E> {
     }
 
     /// Reads once from `fd` into the room left, at most `most` bytes (the
-    /// room must not be empty). Returns the number of bytes read; 0 means
-    /// end of file. Descriptors passed with them are closed.
-    pub(crate) fn read_from(&mut self, fd: BorrowedFd<'_>, most: usize) -> io::Result<usize> {
+    /// room must not be empty), and what follows them, up to `after` more,
+    /// into the spare capacity of `into` (which must have that much).
+    /// Returns the number of bytes read into each; 0 and 0 means end of
+    /// file. Descriptors passed with them are closed.
+    pub(crate) fn read_from(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        most: usize,
+        into: &mut Vec<u8>,
+        after: usize,
+    ) -> io::Result<(usize, usize)> {
         let spare = self.spare();
         let length = spare.len().min(most);
-        let read = receive_into(fd, &mut spare[..length], &mut Vec::new())?;
-        self.wrote(read);
-        Ok(read)
+        let tail = &mut into.spare_capacity_mut()[..after];
+        let read = receive_into_both(fd, &mut spare[..length], tail, &mut Vec::new())?;
+        let (mine, theirs) = (read.min(length), read.saturating_sub(length));
+        self.wrote(mine);
+        // SAFETY: the kernel initialised the first `theirs` bytes of
+        // `into`'s spare capacity, which directly follow its length.
+        unsafe { into.set_len(into.len() + theirs) };
+        Ok((mine, theirs))
     }
 
     /// The vector of the whole elements written.

@@ -140,6 +140,12 @@ pub(crate) struct Inbox {
     end_of_file: bool,
     /// How much the next read asks for at least (0: [`FIRST_READ`]).
     read_size: usize,
+    /// Whether the last message was read into the value it decoded to
+    /// (see `wire::stream`) rather than taken from here: until one is
+    /// taken from here again, a read for a new frame asks for no more than
+    /// its front, so that the next large message is read into its value
+    /// too instead of being copied out of the inbox.
+    streaming: bool,
     /// Descriptors passed with the bytes read, in order: the memory of
     /// [`Kind::Shared`] frames.
     passed: Vec<OwnedFd>,
@@ -245,8 +251,20 @@ impl Inbox {
         }
     }
 
+    /// The buffer of an empty inbox, with room for `room` bytes: for a
+    /// read whose last bytes are the next frame's (see `wire::stream`).
+    pub(crate) fn room(&mut self, room: usize) -> &mut Vec<u8> {
+        debug_assert!(
+            self.buffer.is_empty(),
+            "only an empty inbox lends its buffer"
+        );
+        self.buffer.reserve(room);
+        &mut self.buffer
+    }
+
     /// Drops `frame` from the front.
     pub(crate) fn consume(&mut self, frame: Frame) {
+        self.streaming = false;
         self.start += HEADER_LEN + frame.length;
         if self.start == self.buffer.len() {
             self.start = 0;
@@ -322,10 +340,21 @@ impl Inbox {
         self.available()
     }
 
+    /// Notes that a message was read into the value it decoded to, its
+    /// payload not through the inbox (see [`Inbox::streaming`]).
+    pub(crate) fn streamed(&mut self) {
+        self.streaming = true;
+    }
+
     fn fill_at_most(&mut self, fd: BorrowedFd<'_>, limit: usize, most: usize) -> io::Result<usize> {
         let missing = match self.arrival(limit) {
             Ok(Arrival::Missing(missing)) => missing,
             _ => 0,
+        };
+        let most = if self.streaming && self.available().len() < HEADER_LEN {
+            most.min(FIRST_READ)
+        } else {
+            most
         };
         self.read(fd, missing, most)
     }

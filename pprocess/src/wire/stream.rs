@@ -32,8 +32,12 @@ use crate::sys;
 /// their header arrives are decoded as they arrive.
 pub(crate) const STREAM_FROM: usize = 16 << 10;
 
-/// The most a read for small values (numbers, lengths) asks for.
+/// The most a read for small values (numbers, lengths) asks for: the
+/// first such read of a frame asks for [`FIRST_STAGE`], and each next one
+/// for twice as much, so that the few small values before a block cost
+/// one short read and many of them a few long ones.
 const STAGE: usize = 64 << 10;
+const FIRST_STAGE: usize = 1 << 10;
 
 /// How far a block's vector grows ahead of the bytes that arrived.
 const STEP: usize = 64 << 20;
@@ -50,6 +54,8 @@ pub(crate) struct Arriving<'a> {
     /// Payload bytes of the frames of this message so far.
     total: usize,
     limit: usize,
+    /// What the next read for small values asks for at most.
+    stage: usize,
     /// The last small value taken.
     scratch: Vec<u8>,
     /// Why the message could not be read whole.
@@ -88,6 +94,7 @@ impl<'a> Arriving<'a> {
             left: frame.length,
             total: frame.length,
             limit,
+            stage: FIRST_STAGE,
             scratch: Vec::new(),
             failure: None,
         };
@@ -108,7 +115,13 @@ impl<'a> Arriving<'a> {
                 let _ = self.fill();
             }
         }
-        self.failure.map_or(Ok(()), Err)
+        match self.failure {
+            None => {
+                self.inbox.streamed();
+                Ok(())
+            }
+            Some(failure) => Err(failure),
+        }
     }
 
     /// Bytes of the current frame in the inbox.
@@ -158,6 +171,7 @@ impl<'a> Arriving<'a> {
             self.frame = next;
             self.left = next.length;
             self.total += next.length;
+            self.stage = FIRST_STAGE;
         }
         Ok(())
     }
@@ -165,7 +179,8 @@ impl<'a> Arriving<'a> {
     /// Reads more of the current frame into the inbox.
     fn fill(&mut self) -> Result<(), CodecError> {
         let unread = self.left - self.buffered();
-        let read = self.inbox.fill_payload(self.socket, unread.min(STAGE));
+        let read = self.inbox.fill_payload(self.socket, unread.min(self.stage));
+        self.stage = (self.stage * 2).min(STAGE);
         self.truncated(read, unread)
     }
 
@@ -237,9 +252,18 @@ impl<'de> Input<'de> for Arriving<'_> {
                 filling.reserve((count - whole).min(whole.max(step)));
             }
             let unread = self.left - decoded;
-            let read = filling.read_from(self.socket, size - filling.filled());
-            let got = *read.as_ref().unwrap_or(&0);
-            self.truncated(read, unread)?;
+            let wanted = (size - filling.filled()).min(filling.room());
+            // A block that ends a part is followed by the header of the
+            // next frame of the message: it comes with the block's end.
+            let header = if wanted == unread && self.frame.kind == Kind::Part {
+                HEADER_LEN
+            } else {
+                0
+            };
+            let inbox = self.inbox.room(header);
+            let read = filling.read_from(self.socket, wanted, inbox, header);
+            let got = read.as_ref().map_or(0, |(block, _)| *block);
+            self.truncated(read.map(|(block, after)| block + after), unread)?;
             decoded += got;
         }
         self.used(decoded)?;
