@@ -289,7 +289,7 @@ impl Channel {
     /// (`EPIPE`) if the other end is gone; never raises `SIGPIPE`.
     ///
     /// Bulk data is not copied on the way: on a socketpair, each block of
-    /// 64 KiB or more (a `Vec<u8>`, a `[f64]`, a string) is written from
+    /// 32 KiB or more (a `Vec<u8>`, a `[f64]`, a string) is written from
     /// the value itself, with what was encoded before it, and the receiver
     /// reads it into the vector it returns.
     ///

@@ -118,7 +118,7 @@ pub(crate) type SharedMemory<'a> = &'a mut dyn FnMut(usize) -> Option<sys::Memor
 
 /// Blocks of at least this many bytes (a `Vec<u8>`, a `[f64]`) are sent
 /// as they are encoded, when the caller gives a [`PartSink`].
-pub(crate) const PART_FROM: usize = 64 << 10;
+pub(crate) const PART_FROM: usize = 32 << 10;
 
 /// Where a message goes in parts while it is encoded: each block of at
 /// least [`PART_FROM`] bytes leaves at once, borrowed from the value,
