@@ -354,3 +354,31 @@ fn a_message_ending_in_a_block_is_read_without_the_frames_queued_behind_it() {
     }
     assert!(channel.wait().expect("wait").success());
 }
+
+#[test]
+fn a_value_that_is_one_large_block_leaves_as_one_message_frame() {
+    let channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        channel.send(&vec![1u8; 256 << 10])?;
+        channel.send("after it")
+    })
+    .expect("start");
+    let socket = channel.socket().expect("open");
+    let mut wire = Vec::new();
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        match nix::unistd::read(socket, &mut buffer).expect("read") {
+            0 => break,
+            read => wire.extend_from_slice(&buffer[..read]),
+        }
+    }
+    // One frame: the length (tag 252 and 4 bytes), then the block.
+    let message = 5 + (256 << 10);
+    assert_eq!(wire[..9], header(message as u64, MESSAGE)[..]);
+    assert_eq!(wire[9..14], [252, 0, 0, 4, 0]);
+    assert!(wire[14..9 + message].iter().all(|&byte| byte == 1));
+    assert_eq!(
+        wire[9 + message..],
+        raw_frame(9, MESSAGE, b"\x08after it")[..]
+    );
+}

@@ -90,7 +90,7 @@ impl Channel {
         let rest = match placed {
             codec::Placed::Small(used) => small[..*used].len(),
             codec::Placed::Spilled => self.outbox.len(),
-            codec::Placed::Shared(_) => frame::HEADER_LEN,
+            codec::Placed::Shared(_) | codec::Placed::Sent => frame::HEADER_LEN,
         } - frame::HEADER_LEN;
         if parted > 0 && parted + rest > self.frame_limit {
             return Err(Error::FrameTooLarge {
@@ -154,8 +154,8 @@ impl<'a> Parts<'a> {
 }
 
 impl PartSink for Parts<'_> {
-    fn send_part(&mut self, begun: &mut [u8], block: &[u8]) -> Result<()> {
-        let length = stream::part_header(begun, block.len());
+    fn send_part(&mut self, begun: &mut [u8], block: &[u8], last: bool) -> Result<()> {
+        let length = stream::part_header(begun, block.len(), last);
         if self.sent + length > self.limit {
             return Err(Error::FrameTooLarge {
                 length: (self.sent + length) as u64,

@@ -347,6 +347,7 @@ impl Channel {
                     }
                     codec::Placed::Spilled => self.send_outbox(Kind::Message),
                     codec::Placed::Shared(payload) => self.send_shared(payload),
+                    codec::Placed::Sent => Ok(()),
                 }
             }),
         };

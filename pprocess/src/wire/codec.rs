@@ -79,7 +79,7 @@ impl serde::de::Error for CodecError {
 
 fn encode_to<T: Serialize + ?Sized, O: Output>(value: &T, out: &mut O) -> Result<()> {
     value
-        .serialize(&mut Encoder { out })
+        .serialize(&mut Encoder::new(out))
         .map_err(|error| Error::Encode(error.0))
 }
 
@@ -96,6 +96,9 @@ pub(crate) enum Placed {
     Spilled,
     /// In shared memory, without the reserved bytes.
     Shared(SharedPayload),
+    /// Sent whole, with the block that ended it, through the
+    /// [`PartSink`] (see [`PartSink::send_part`]).
+    Sent,
 }
 
 /// An encoding in a memory file, ready to be sealed and passed.
@@ -123,11 +126,13 @@ pub(crate) const PART_FROM: usize = 32 << 10;
 /// Where a message goes in parts while it is encoded: each block of at
 /// least [`PART_FROM`] bytes leaves at once, borrowed from the value,
 /// with the bytes encoded before it; what follows the last block is
-/// [`Placed`] as a whole message is.
+/// [`Placed`] as a whole message is. A value that is one such block
+/// (behind its length, a variant's index or `Some`'s tag) leaves whole,
+/// as one message.
 pub(crate) trait PartSink {
     /// Sends one part: `begun` (the reserved bytes, then encoded bytes)
-    /// followed by `block`.
-    fn send_part(&mut self, begun: &mut [u8], block: &[u8]) -> Result<()>;
+    /// followed by `block`; or, when `last`, the whole message.
+    fn send_part(&mut self, begun: &mut [u8], block: &[u8], last: bool) -> Result<()>;
 }
 
 /// Encodes `value`, in one pass, after the first `reserved` bytes of
@@ -158,10 +163,14 @@ pub(crate) fn encode_after<T: Serialize + ?Sized>(
         shared: None,
         parts: parts.map(|parts| parts as &mut dyn PartSink),
         failure: None,
+        sent: false,
     };
     encode_to(value, &mut writer)?;
     if let Some(failure) = writer.failure {
         return Err(failure);
+    }
+    if writer.sent {
+        return Ok(Placed::Sent);
     }
     Ok(match writer.shared {
         Some(file) => Placed::Shared(SharedPayload {
@@ -190,14 +199,16 @@ struct SpillingWriter<'a> {
     /// Why a part could not be sent: the rest of the value is not
     /// written anywhere.
     failure: Option<Error>,
+    /// Whether the whole message went with its last block.
+    sent: bool,
 }
 
 impl SpillingWriter<'_> {
-    /// Sends what is encoded so far and `block` as a part, if `block` is
-    /// large, the encoding has not moved to shared memory, and it will
-    /// not (parts went already, or it stays below the threshold); true
-    /// if it went (or the sending failed).
-    fn send_part(&mut self, block: &[u8], so_far: usize) -> bool {
+    /// Sends what is encoded so far and `block` as a part (the whole
+    /// message, if `last`), if `block` is large, the encoding has not
+    /// moved to shared memory, and it will not (parts went already, or it
+    /// stays below the threshold); true if it went (or the sending failed).
+    fn send_part(&mut self, block: &[u8], so_far: usize, last: bool) -> bool {
         let Some(sink) = &mut self.parts else {
             return false;
         };
@@ -213,9 +224,10 @@ impl SpillingWriter<'_> {
         } else {
             &mut self.small[..self.used]
         };
-        if let Err(error) = sink.send_part(begun, block) {
+        if let Err(error) = sink.send_part(begun, block, last) {
             self.failure = Some(error);
         }
+        self.sent = last;
         self.spilled = false;
         self.used = self.reserved;
         self.spill.clear();
@@ -256,14 +268,28 @@ impl SpillingWriter<'_> {
     }
 }
 
-impl Output for SpillingWriter<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let so_far = if self.spilled {
+impl SpillingWriter<'_> {
+    /// Bytes encoded so far, the reserved ones included.
+    fn so_far(&self) -> usize {
+        if self.spilled {
             self.spill.len()
         } else {
             self.used
-        };
-        if self.failure.is_some() || self.send_part(bytes, so_far) {
+        }
+    }
+}
+
+impl Output for SpillingWriter<'_> {
+    fn put_last(&mut self, bytes: &[u8]) {
+        if self.failure.is_none() && !self.send_part(bytes, self.so_far(), true) {
+            self.put(bytes);
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        debug_assert!(!self.sent, "nothing is encoded after the last block");
+        let so_far = self.so_far();
+        if self.failure.is_some() || self.send_part(bytes, so_far, false) {
             return;
         }
         if self.shared.is_none() && so_far - self.reserved + bytes.len() >= self.shared_from {

@@ -281,11 +281,13 @@ pub(crate) fn first_frame(inbox: &Inbox, limit: usize) -> Option<Frame> {
     (frame.kind == Kind::Part || large).then_some(frame)
 }
 
-/// Writes the header of a part (`begun` starts with room for it) whose
-/// payload is the rest of `begun` and then `block`.
-pub(crate) fn part_header(begun: &mut [u8], block: usize) -> usize {
+/// Writes the header of a part, or of a whole message if `last`
+/// (`begun` starts with room for it), whose payload is the rest of
+/// `begun` and then `block`.
+pub(crate) fn part_header(begun: &mut [u8], block: usize, last: bool) -> usize {
     let length = begun.len() - HEADER_LEN + block;
-    frame::write_header(begun, length as u64, Kind::Part);
+    let kind = if last { Kind::Message } else { Kind::Part };
+    frame::write_header(begun, length as u64, kind);
     length
 }
 

@@ -15,6 +15,12 @@ use crate::sys;
 pub(crate) trait Output {
     /// Appends `bytes`.
     fn put(&mut self, bytes: &[u8]);
+
+    /// Appends `bytes`, a block that ends the encoding: nothing is put
+    /// after it.
+    fn put_last(&mut self, bytes: &[u8]) {
+        self.put(bytes);
+    }
 }
 
 impl Output for Vec<u8> {
@@ -23,14 +29,43 @@ impl Output for Vec<u8> {
     }
 }
 
-/// Serializes values into an [`Output`].
+/// Serializes a value into an [`Output`].
 pub(crate) struct Encoder<'o, O: Output> {
-    pub(crate) out: &'o mut O,
+    out: &'o mut O,
+    /// Whether a compound value (a struct, a tuple, a sequence element by
+    /// element, a map) has begun: until then, a block is the whole value
+    /// but a prefix, and ends the encoding.
+    compound: bool,
 }
 
 type Result<T = ()> = std::result::Result<T, CodecError>;
 
-impl<O: Output> Encoder<'_, O> {
+impl<'o, O: Output> Encoder<'o, O> {
+    /// An encoder of one value into `out`.
+    pub(crate) fn new(out: &'o mut O) -> Self {
+        Encoder {
+            out,
+            compound: false,
+        }
+    }
+
+    /// A block of bytes after its length: the encoding's last bytes if
+    /// no compound value has begun.
+    fn block(&mut self, count: usize, bytes: &[u8]) {
+        self.unsigned(count as u128);
+        if self.compound {
+            self.out.put(bytes);
+        } else {
+            self.out.put_last(bytes);
+        }
+    }
+
+    /// Notes that a compound value begins.
+    fn compound(&mut self) -> &mut Self {
+        self.compound = true;
+        self
+    }
+
     /// An unsigned integer: one byte below 251, else a tag byte (251 to
     /// 254) and 2, 4, 8 or 16 little-endian bytes.
     fn unsigned(&mut self, value: u128) {
@@ -142,8 +177,7 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
         self.serialize_bytes(value.as_bytes())
     }
     fn serialize_bytes(self, value: &[u8]) -> Result {
-        self.unsigned(value.len() as u128);
-        self.out.put(value);
+        self.block(value.len(), value);
         Ok(())
     }
     fn serialize_none(self) -> Result {
@@ -182,7 +216,7 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
         value.serialize(self)
     }
     fn serialize_seq(self, length: Option<usize>) -> Result<Self> {
-        self.length(length)?;
+        self.compound().length(length)?;
         Ok(self)
     }
     fn collect_seq<I>(self, items: I) -> Result
@@ -192,8 +226,7 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
     {
         let items = items.into_iter();
         if let Some((count, block)) = plain_block(&items) {
-            self.unsigned(count as u128);
-            self.out.put(block);
+            self.block(count, block);
             return Ok(());
         }
         let length = match items.size_hint() {
@@ -207,10 +240,10 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
         Ok(())
     }
     fn serialize_tuple(self, _length: usize) -> Result<Self> {
-        Ok(self)
+        Ok(self.compound())
     }
     fn serialize_tuple_struct(self, _name: &'static str, _length: usize) -> Result<Self> {
-        Ok(self)
+        Ok(self.compound())
     }
     fn serialize_tuple_variant(
         self,
@@ -219,15 +252,15 @@ impl<O: Output> ser::Serializer for &mut Encoder<'_, O> {
         _variant: &'static str,
         _length: usize,
     ) -> Result<Self> {
-        self.unsigned(index.into());
+        self.compound().unsigned(index.into());
         Ok(self)
     }
     fn serialize_map(self, length: Option<usize>) -> Result<Self> {
-        self.length(length)?;
+        self.compound().length(length)?;
         Ok(self)
     }
     fn serialize_struct(self, _name: &'static str, _length: usize) -> Result<Self> {
-        Ok(self)
+        Ok(self.compound())
     }
     fn serialize_struct_variant(
         self,
@@ -291,19 +324,53 @@ impl<O: Output> ser::SerializeMap for &mut Encoder<'_, O> {
 mod tests {
     use super::*;
 
-    /// Counts the writes an encoding takes.
+    /// Counts the writes an encoding takes, and notes the lengths of
+    /// those said to end it.
     #[derive(Default)]
-    struct Counting(usize);
+    struct Counting(usize, Vec<usize>);
 
     impl Output for Counting {
         fn put(&mut self, _bytes: &[u8]) {
             self.0 += 1;
         }
+
+        fn put_last(&mut self, bytes: &[u8]) {
+            self.1.push(bytes.len());
+            self.put(bytes);
+        }
+    }
+
+    /// The lengths of the writes said to end `value`'s encoding.
+    fn lasts<T: Serialize + ?Sized>(value: &T) -> Vec<usize> {
+        let mut out = Counting::default();
+        value.serialize(&mut Encoder::new(&mut out)).unwrap();
+        out.1
+    }
+
+    #[test]
+    fn a_block_ends_the_encoding_only_when_it_is_the_whole_value() {
+        assert_eq!(lasts(&vec![7u8; 100]), [100]);
+        assert_eq!(lasts(&vec![0.5f64; 10]), [80]);
+        assert_eq!(lasts("text"), [4]);
+        assert_eq!(lasts(&Some(vec![7u8; 3])), [3]);
+        assert_eq!(lasts(&Ok::<_, ()>(vec![7u8; 3])), [3]);
+        // Inside a compound value, whatever comes last.
+        assert!(lasts(&(vec![7u8; 3],)).is_empty());
+        assert!(lasts(&(1u8, vec![7u8; 3])).is_empty());
+        assert!(lasts(&vec![vec![7u8; 3]]).is_empty());
+        assert!(
+            lasts(
+                &[("key", vec![7u8; 3])]
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            )
+            .is_empty()
+        );
     }
 
     fn writes<T: Serialize + ?Sized>(value: &T) -> usize {
         let mut out = Counting::default();
-        value.serialize(&mut Encoder { out: &mut out }).unwrap();
+        value.serialize(&mut Encoder::new(&mut out)).unwrap();
         out.0
     }
 
