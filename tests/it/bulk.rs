@@ -270,6 +270,20 @@ fn garbage_among_the_parts_is_a_typed_error() {
     );
 }
 
+/// The bytes a created process sends until it ends, read off its socket
+/// as they are.
+fn everything_sent(channel: &Channel) -> Vec<u8> {
+    let socket = channel.socket().expect("open");
+    let mut wire = Vec::new();
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        match nix::unistd::read(socket, &mut buffer).expect("read") {
+            0 => return wire,
+            read => wire.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
 #[test]
 fn a_large_block_leaves_as_a_part_and_the_rest_as_the_message_frame() {
     let channel = pprocess::start(|channel| {
@@ -277,15 +291,7 @@ fn a_large_block_leaves_as_a_part_and_the_rest_as_the_message_frame() {
         channel.send(&(7u8, vec![1u8; 256 << 10], 9u8))
     })
     .expect("start");
-    let socket = channel.socket().expect("open");
-    let mut wire = Vec::new();
-    let mut buffer = vec![0u8; 64 << 10];
-    loop {
-        match nix::unistd::read(socket, &mut buffer).expect("read") {
-            0 => break,
-            read => wire.extend_from_slice(&buffer[..read]),
-        }
-    }
+    let wire = everything_sent(&channel);
     // The part: 7, the block's length (tag 252 and 4 bytes), the block.
     let part = 1 + 5 + (256 << 10);
     assert_eq!(wire[..9], header(part as u64, PART)[..]);
@@ -363,15 +369,7 @@ fn a_value_that_is_one_large_block_leaves_as_one_message_frame() {
         channel.send("after it")
     })
     .expect("start");
-    let socket = channel.socket().expect("open");
-    let mut wire = Vec::new();
-    let mut buffer = vec![0u8; 64 << 10];
-    loop {
-        match nix::unistd::read(socket, &mut buffer).expect("read") {
-            0 => break,
-            read => wire.extend_from_slice(&buffer[..read]),
-        }
-    }
+    let wire = everything_sent(&channel);
     // One frame: the length (tag 252 and 4 bytes), then the block.
     let message = 5 + (256 << 10);
     assert_eq!(wire[..9], header(message as u64, MESSAGE)[..]);
