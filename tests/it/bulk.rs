@@ -380,3 +380,56 @@ fn a_value_that_is_one_large_block_leaves_as_one_message_frame() {
         raw_frame(9, MESSAGE, b"\x08after it")[..]
     );
 }
+
+#[test]
+fn a_message_in_shared_memory_after_a_sender_stopped_between_parts_keeps_its_file() {
+    // The sender's value panics after its block went as a part; it goes
+    // on and sends a message in a shared region, whose memory file comes
+    // with the frame that follows the dropped part. Both are sent before
+    // the first is read, so the read of the part's block can reach them.
+    let (mut sent, sender) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let mut channel = pprocess::start(move |channel| {
+        channel.set_shared_memory_threshold(MIB);
+        let halfway = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            channel.send(&Halfway(vec![1; 100_000], 1))
+        }));
+        assert!(halfway.is_err(), "the value panicked");
+        channel.send(&vec![2u8; 2 * MIB])?;
+        std::io::Write::write_all(&mut &sender, &[0]).expect("say all were sent");
+        Ok::<_, Error>(())
+    })
+    .expect("start");
+    std::io::Read::read_exact(&mut sent, &mut [0]).expect("all sent");
+    let received: Vec<u8> = channel.receive().expect("the message in shared memory");
+    assert!(received.len() == 2 * MIB && received.iter().all(|&byte| byte == 2));
+    assert!(channel.wait().expect("wait").success());
+}
+
+/// Bytes whose serialization fails once they are written.
+struct FailsAfterItsBytes(Vec<u8>);
+
+impl Serialize for FailsAfterItsBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)?;
+        Err(serde::ser::Error::custom("failed after its bytes"))
+    }
+}
+
+#[test]
+fn a_value_failing_after_its_only_block_went_leaves_the_channel_in_step() {
+    // The block went whole, as the message: nothing is left to drop, and
+    // the receiver takes it, then what follows.
+    let mut channel = pprocess::start(|channel| {
+        channel.set_shared_memory_threshold(usize::MAX);
+        let failed = channel.send(&FailsAfterItsBytes(vec![3; 100_000]));
+        channel.send(&5u32)?;
+        channel.send(&format!("{failed:?}"))
+    })
+    .expect("start");
+    let bytes: Vec<u8> = channel.receive().expect("the bytes");
+    assert_eq!(bytes.len(), 100_000);
+    assert_eq!(channel.receive::<u32>().expect("the next message"), 5);
+    let failed: String = channel.receive().expect("how the send ended");
+    assert!(failed.contains("failed after its bytes"), "{failed}");
+    assert!(channel.wait().expect("wait").success());
+}

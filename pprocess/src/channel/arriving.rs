@@ -171,7 +171,11 @@ impl PartSink for Parts<'_> {
             self.failure = Some(error);
             Error::Closed
         })?;
-        self.sent += length;
+        // A whole message leaves no parts for the receiver to drop, even
+        // if the value's serialization fails after it.
+        if !last {
+            self.sent += length;
+        }
         Ok(())
     }
 }

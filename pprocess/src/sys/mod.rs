@@ -834,18 +834,19 @@ impl<E: bytemuck::Pod> Filling<E> {
     /// room must not be empty), and what follows them, up to `after` more,
     /// into the spare capacity of `into` (which must have that much).
     /// Returns the number of bytes read into each; 0 and 0 means end of
-    /// file. Descriptors passed with them are closed.
+    /// file. Descriptors passed with them are appended to `passed`.
     pub(crate) fn read_from(
         &mut self,
         fd: BorrowedFd<'_>,
         most: usize,
         into: &mut Vec<u8>,
         after: usize,
+        passed: &mut Vec<OwnedFd>,
     ) -> io::Result<(usize, usize)> {
         let spare = self.spare();
         let length = spare.len().min(most);
         let tail = &mut into.spare_capacity_mut()[..after];
-        let read = receive_into_both(fd, &mut spare[..length], tail, &mut Vec::new())?;
+        let read = receive_into_both(fd, &mut spare[..length], tail, passed)?;
         let (mine, theirs) = (read.min(length), read.saturating_sub(length));
         self.wrote(mine);
         // SAFETY: the kernel initialised the first `theirs` bytes of

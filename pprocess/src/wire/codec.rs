@@ -142,7 +142,9 @@ pub(crate) trait PartSink {
 /// `memory` (without the reserved bytes). Shared memory that cannot be had
 /// is not an error: the encoding stays in `spill`. With `parts`, large blocks met before the
 /// encoding reaches `shared_from` go there instead, and with them what
-/// was encoded before them (shared memory is then out for this value).
+/// was encoded before them (shared memory is then out for this value); a
+/// value that is one such block goes there whole, as the message
+/// ([`Placed::Sent`]).
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
     value: &T,
     small: &mut [u8],

@@ -140,11 +140,12 @@ pub(crate) struct Inbox {
     end_of_file: bool,
     /// How much the next read asks for at least (0: [`FIRST_READ`]).
     read_size: usize,
-    /// Whether the last message was read into the value it decoded to
-    /// (see `wire::stream`) rather than taken from here: until one is
-    /// taken from here again, a read for a new frame asks for no more than
-    /// its front, so that the next large message is read into its value
-    /// too instead of being copied out of the inbox.
+    /// Whether the last message was decoded as it arrived (see
+    /// `wire::stream`; its blocks read into the value, unless they had
+    /// arrived already) rather than taken from here: until one is taken
+    /// from here again, a read for a new frame asks for no more than its
+    /// front, so that the next large message is read into its value too
+    /// instead of being copied out of the inbox.
     streaming: bool,
     /// Descriptors passed with the bytes read, in order: the memory of
     /// [`Kind::Shared`] frames.
@@ -251,15 +252,16 @@ impl Inbox {
         }
     }
 
-    /// The buffer of an empty inbox, with room for `room` bytes: for a
-    /// read whose last bytes are the next frame's (see `wire::stream`).
-    pub(crate) fn room(&mut self, room: usize) -> &mut Vec<u8> {
+    /// The buffer of an empty inbox, with room for `room` bytes, and
+    /// where descriptors passed with them go: for a read whose last bytes
+    /// are the next frame's (see `wire::stream`).
+    pub(crate) fn room(&mut self, room: usize) -> (&mut Vec<u8>, &mut Vec<OwnedFd>) {
         debug_assert!(
             self.buffer.is_empty(),
             "only an empty inbox lends its buffer"
         );
         self.buffer.reserve(room);
-        &mut self.buffer
+        (&mut self.buffer, &mut self.passed)
     }
 
     /// Drops `frame` from the front.

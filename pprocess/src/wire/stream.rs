@@ -13,10 +13,11 @@
 //! is in. The parts together stay within the frame limit.
 //!
 //! Nothing is read past the message: every read is bounded by the bytes
-//! the current header announced and not yet read (or by the next
-//! header), so what follows stays in the socket, and its passed
-//! descriptors with it. A block's vector grows at most [`STEP`] bytes
-//! ahead of what arrived.
+//! the current header announced and not yet read, or, at the end of a
+//! part, by the next header (which the read of the part's last block
+//! takes too, with any descriptors passed with it). What follows stays
+//! in the socket, and its passed descriptors with it. A block's vector
+//! grows at most [`STEP`] bytes ahead of what arrived.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -260,8 +261,13 @@ impl<'de> Input<'de> for Arriving<'_> {
             } else {
                 0
             };
-            let inbox = self.inbox.room(header);
-            let read = filling.read_from(self.socket, wanted, inbox, header);
+            // Descriptors that come with the header are its frame's (a
+            // sender that stopped sends its next frame instead of the
+            // message's); those with a block alone are closed.
+            let (inbox, passed) = self.inbox.room(header);
+            let mut closed = Vec::new();
+            let passed = if header > 0 { passed } else { &mut closed };
+            let read = filling.read_from(self.socket, wanted, inbox, header, passed);
             let got = read.as_ref().map_or(0, |(block, _)| *block);
             self.truncated(read.map(|(block, after)| block + after), unread)?;
             decoded += got;
