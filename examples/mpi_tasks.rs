@@ -21,6 +21,9 @@
 //!   right after it, an abort and a task past the timeout among them;
 //!   prints each failure's index and outcome, whether every other result
 //!   is right, and how many processes computed them.
+//! - `slow-batch`: on one worker rank with a timeout of 1 s, 4000
+//!   trivial tasks, then 16 that sleep 100 ms each in the same batch;
+//!   prints `ok 4016 on 1` if none timed out.
 //! - `kill-rank`: a task kills the worker rank that runs it.
 //! - `stop-rank`: the first task stops (SIGSTOP) the worker rank that
 //!   runs it; three more follow.
@@ -45,6 +48,8 @@ enum Job {
     Abort,
     /// Kills its own process.
     Kill,
+    /// Answers the square after sleeping this many milliseconds.
+    Slow(u64, u64),
     /// Never answers.
     Hang,
     /// Kills the worker rank (the process that created this one).
@@ -61,6 +66,10 @@ fn work(job: Job) -> (u64, u32) {
     let parent = nix::unistd::getppid();
     match job {
         Job::Square(n) => (n * n, std::process::id()),
+        Job::Slow(n, millis) => {
+            std::thread::sleep(Duration::from_millis(millis));
+            (n * n, std::process::id())
+        }
         Job::Panic => panic!("task asked to panic"),
         Job::Abort => std::process::abort(),
         Job::Kill => {
@@ -203,6 +212,17 @@ fn main() -> ExitCode {
             pids.dedup();
             Ok(format!("right {right} of 296 from {} processes", pids.len()))
         }
+        Some("slow-batch") => {
+            // Trivial tasks make the worker's batches large; the slow ones
+            // at the end go in a batch with them, and together take longer
+            // than the timeout, though each takes less.
+            let cluster = cluster.limit(1).timeout(Duration::from_secs(1));
+            let job = |n: u64| match n {
+                4000.. => Job::Slow(n, 100),
+                n => Job::Square(n),
+            };
+            check_squares(work::pmap_on(&cluster, (0..4016).map(job)), 4016, true)
+        }
         Some("kill-rank") => {
             let jobs = [Job::Square(1), Job::KillRank, Job::Square(2)];
             let results: Vec<_> = work::pmap_on(&cluster, jobs).collect();
@@ -266,7 +286,7 @@ fn main() -> ExitCode {
             }
         }
         _ => Err(
-            "usage: mpi_tasks order|queue|abandon|again N | faults | batch-faults | kill-rank | stop-rank | hygiene"
+            "usage: mpi_tasks order|queue|abandon|again N | faults | batch-faults | slow-batch | kill-rank | stop-rank | hygiene"
                 .to_owned(),
         ),
     };

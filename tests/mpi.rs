@@ -160,6 +160,15 @@ fn failures_inside_a_batch_land_at_their_own_index_and_the_tasks_after_them_run_
 }
 
 #[test]
+fn slow_tasks_in_one_batch_each_get_the_whole_timeout() {
+    let _alone = alone();
+    // 4000 trivial tasks make the batches large; the last 16 sleep
+    // 100 ms each, 1.6 s together in the batch that holds them, under a
+    // timeout of 1 s: the clock restarts as answers come.
+    assert_eq!(tasks(2, SHARED_MEMORY, &["slow-batch"]), "ok 4016 on 1\n");
+}
+
+#[test]
 fn a_task_hung_in_an_abandoned_map_does_not_hold_up_the_next_map_with_another_timeout() {
     let _alone = alone();
     assert_eq!(
