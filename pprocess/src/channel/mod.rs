@@ -398,7 +398,7 @@ impl Channel {
         let announced = self
             .regions
             .announce(file, length)
-            .map_err(|error| Error::io("seal shared memory", error))?;
+            .map_err(|error| Error::io("prepare shared memory to send", error))?;
         // The announcement borrows the regions (a region's file) until it
         // is sent: it ends before `send_error`, which takes the channel.
         let sent = match &announced {
@@ -791,7 +791,7 @@ impl Channel {
         }
         match self.inbox.frame(self.frame_limit) {
             Ok(Some(frame))
-                if { matches!(frame.kind, Kind::Message | Kind::Shared | Kind::Region) } =>
+                if matches!(frame.kind, Kind::Message | Kind::Shared | Kind::Region) =>
             {
                 Event::Message
             }

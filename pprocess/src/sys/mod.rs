@@ -130,28 +130,18 @@ pub(crate) fn receive_into_spare(
 ) -> io::Result<usize> {
     let spare = buffer.spare_capacity_mut();
     let length = spare.len().min(most);
-    let read = receive_into(fd, &mut spare[..length], passed)?;
+    let read = receive_into(fd, &mut spare[..length], &mut [], passed)?;
     // SAFETY: the kernel initialised the first `read` bytes of the
     // spare capacity, which directly follow the initialised length.
     unsafe { buffer.set_len(buffer.len() + read) };
     Ok(read)
 }
 
-/// Reads once from `fd` into `spare` (not empty), appending to `passed`
-/// the descriptors that came with the bytes: the number of bytes read,
-/// which are then initialised.
+/// Reads once from `fd` into `first` (not empty) and then `second`
+/// (which may be), appending to `passed` the descriptors that came with
+/// the bytes: the number of bytes read, which fill `first` before any
+/// goes to `second`, and are then initialised.
 fn receive_into(
-    fd: BorrowedFd<'_>,
-    spare: &mut [std::mem::MaybeUninit<u8>],
-    passed: &mut Vec<OwnedFd>,
-) -> io::Result<usize> {
-    receive_into_both(fd, spare, &mut [], passed)
-}
-
-/// Reads once from `fd` into `first` (not empty) and then `second`, as
-/// [`receive_into`]: the number of bytes read, which fill `first` before
-/// any goes to `second`.
-fn receive_into_both(
     fd: BorrowedFd<'_>,
     first: &mut [std::mem::MaybeUninit<u8>],
     second: &mut [std::mem::MaybeUninit<u8>],
@@ -846,7 +836,7 @@ impl<E: bytemuck::Pod> Filling<E> {
         let spare = self.spare();
         let length = spare.len().min(most);
         let tail = &mut into.spare_capacity_mut()[..after];
-        let read = receive_into_both(fd, &mut spare[..length], tail, passed)?;
+        let read = receive_into(fd, &mut spare[..length], tail, passed)?;
         let (mine, theirs) = (read.min(length), read.saturating_sub(length));
         self.wrote(mine);
         // SAFETY: the kernel initialised the first `theirs` bytes of

@@ -139,10 +139,10 @@ pub(crate) trait PartSink {
 /// `small`: there while it fits, otherwise in `spill`, which then holds
 /// those first `reserved` bytes followed by the whole encoding; or, once
 /// the encoding reaches `shared_from` bytes, in a memory file from
-/// `memory` (without the reserved bytes). Shared memory that cannot be had
-/// is not an error: the encoding stays in `spill`. With `parts`, large blocks met before the
-/// encoding reaches `shared_from` go there instead, and with them what
-/// was encoded before them (shared memory is then out for this value); a
+/// `memory` (without the reserved bytes). Shared memory that cannot be
+/// had is not an error: the encoding stays in `spill`. With `parts`,
+/// large blocks met before the encoding reaches `shared_from` go there
+/// instead, and with them what was encoded before them (shared memory is then out for this value); a
 /// value that is one such block goes there whole, as the message
 /// ([`Placed::Sent`]).
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
@@ -206,11 +206,21 @@ struct SpillingWriter<'a> {
 }
 
 impl SpillingWriter<'_> {
+    /// Bytes encoded so far, the reserved ones included.
+    fn so_far(&self) -> usize {
+        if self.spilled {
+            self.spill.len()
+        } else {
+            self.used
+        }
+    }
+
     /// Sends what is encoded so far and `block` as a part (the whole
     /// message, if `last`), if `block` is large, the encoding has not
     /// moved to shared memory, and it will not (parts went already, or it
     /// stays below the threshold); true if it went (or the sending failed).
-    fn send_part(&mut self, block: &[u8], so_far: usize, last: bool) -> bool {
+    fn send_part(&mut self, block: &[u8], last: bool) -> bool {
+        let so_far = self.so_far();
         let Some(sink) = &mut self.parts else {
             return false;
         };
@@ -270,30 +280,19 @@ impl SpillingWriter<'_> {
     }
 }
 
-impl SpillingWriter<'_> {
-    /// Bytes encoded so far, the reserved ones included.
-    fn so_far(&self) -> usize {
-        if self.spilled {
-            self.spill.len()
-        } else {
-            self.used
-        }
-    }
-}
-
 impl Output for SpillingWriter<'_> {
     fn put_last(&mut self, bytes: &[u8]) {
-        if self.failure.is_none() && !self.send_part(bytes, self.so_far(), true) {
+        if self.failure.is_none() && !self.send_part(bytes, true) {
             self.put(bytes);
         }
     }
 
     fn put(&mut self, bytes: &[u8]) {
         debug_assert!(!self.sent, "nothing is encoded after the last block");
-        let so_far = self.so_far();
-        if self.failure.is_some() || self.send_part(bytes, so_far, false) {
+        if self.failure.is_some() || self.send_part(bytes, false) {
             return;
         }
+        let so_far = self.so_far();
         if self.shared.is_none() && so_far - self.reserved + bytes.len() >= self.shared_from {
             self.share(bytes.len());
         }
